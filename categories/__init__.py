@@ -1,0 +1,15 @@
+"""paralens categories: the syntax of models and the constructions on it.
+
+Types and diagrams (the one DisCoPy adapter), generators each declaring its
+reverse derivative as a lens of diagrams, Para, the reverse-derivative
+combinator R, and executable laws.
+"""
+
+from .adapter import Bool, Box, CompositionError, Diagram, Id, Real, Ty, Wire, describe
+from .generator import Generator, LinearGenerator
+from .structural import Add, Copy, Discard, Permutation, Swap, Zero, add, copy, discard, zero
+from .smooth import (
+    Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
+    Scale, Sigmoid, Sin, Softmax, Spread, Step, Sum, Tanh)
+from .syntax import function
+from .reverse import forward_derivative, reverse

@@ -1,0 +1,180 @@
+"""The Cartesian left-additive structure: copy, discard, swap, add and zero.
+
+Copy and add are each other's reverse derivative (transpose), and so are
+discard and zero; a swap is its own. Copy, discard and swap only move values:
+they declare a ``wiring`` (output k is input ``wiring[k]``), so interpreters
+never apply them.
+
+>>> from categories import Real
+>>> x = Real(2)
+>>> Copy(x).backward() == Add(x)
+True
+>>> Discard(x).backward() == Zero(x)
+True
+>>> copy(x @ x).cod
+Real(2) @ Real(2) @ Real(2) @ Real(2)
+"""
+
+from __future__ import annotations
+
+from .adapter import Diagram, Id, Ty
+from .adapter import Swap as _Swap
+from .generator import LinearGenerator
+
+__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "copy", "discard", "add", "zero"]
+
+
+def _atomic(x: Ty, who: str) -> Ty:
+    if not isinstance(x, Ty) or len(x) != 1:
+        raise TypeError(f"{who} takes one wire, got {x!r}; use {who.lower()}(...) for a tensor of wires")
+    return x
+
+
+class Copy(LinearGenerator):
+    """Δ: x → x ⊗ x ⊗ … (n copies). Its reverse derivative adds the cotangents."""
+
+    def __init__(self, x: Ty, n: int = 2):
+        self.x, self.n = _atomic(x, "Copy"), n
+        super().__init__("Copy", x, x ** n, draw_as_spider=True, color="black",
+                         drawing_name="")
+        self.wiring = (0, ) * n
+
+    def transpose(self) -> Diagram:
+        return add(self.x, self.n)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n))
+
+
+class Discard(LinearGenerator):
+    """!: x → I. Its reverse derivative is zero."""
+
+    wiring = ()
+
+    def __init__(self, x: Ty):
+        self.x = _atomic(x, "Discard")
+        super().__init__("Discard", x, Ty(), draw_as_spider=True, color="black",
+                         drawing_name="")
+
+    def transpose(self) -> Diagram:
+        return Zero(self.x)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n))
+
+
+class Swap(_Swap, LinearGenerator):
+    """σ: x ⊗ y → y ⊗ x, its own reverse derivative (up to the order of its wires)."""
+
+    __ambiguous_inheritance__ = (_Swap, )
+    wiring = (1, 0)
+
+    def transpose(self) -> Diagram:
+        return Swap(self.right, self.left)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n), Real(n + 1))
+
+
+class Permutation(LinearGenerator):
+    """Reorders wires: output k is input ``order[k]``. Its transpose is the inverse order."""
+
+    def __init__(self, dom: Ty, order):
+        self.order = tuple(order)
+        if sorted(self.order) != list(range(len(dom))):
+            raise ValueError(f"{self.order} is not a permutation of {len(dom)} wires")
+        cod = Ty(*(dom.inside[k] for k in self.order))
+        super().__init__(f"Permutation{self.order}", dom, cod)
+        self.wiring = self.order
+
+    def transpose(self) -> Diagram:
+        inverse = [0] * len(self.order)
+        for position, k in enumerate(self.order):
+            inverse[k] = position
+        return Permutation(self.cod, inverse)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n) @ Real(n + 1) @ Real(n + 2), (2, 0, 1))
+
+
+class Add(LinearGenerator):
+    """+: x ⊗ x ⊗ … → x (n summands). Its reverse derivative copies the cotangent."""
+
+    def __init__(self, x: Ty, n: int = 2):
+        self.x, self.n = _atomic(x, "Add"), n
+        super().__init__("Add" if n == 2 else f"Add{n}", x ** n, x)
+
+    def transpose(self) -> Diagram:
+        return copy(self.x, self.n)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n))
+
+
+class Zero(LinearGenerator):
+    """0: I → x. Its reverse derivative discards the cotangent."""
+
+    def __init__(self, x: Ty):
+        self.x = _atomic(x, "Zero")
+        super().__init__("Zero", Ty(), x)
+
+    def transpose(self) -> Diagram:
+        return Discard(self.x)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n))
+
+
+Diagram.braid_factory = Swap
+
+
+def copy(x: Ty, n: int = 2) -> Diagram:
+    """Copy a tensor of wires n times: x → x ⊗ … ⊗ x (copies side by side)."""
+    if n == 0:
+        return discard(x)
+    if n == 1:
+        return Id(x)
+    if len(x) == 1:
+        return Copy(x, n)
+    if len(x) == 0:
+        return Id(x)
+    copies = Id().tensor(*(Copy(x[i:i + 1], n) for i in range(len(x))))
+    order = [n * i + k for k in range(n) for i in range(len(x))]
+    return copies >> Diagram.permutation(order, copies.cod)
+
+
+def discard(x: Ty) -> Diagram:
+    """Discard a tensor of wires."""
+    return Id().tensor(*(Discard(x[i:i + 1]) for i in range(len(x)))) if len(x) else Id()
+
+
+def add(x: Ty, n: int = 2) -> Diagram:
+    """Add n tensors of wires of type x, wire by wire: x^n → x."""
+    if n == 0:
+        return zero(x)
+    if n == 1:
+        return Id(x)
+    if len(x) == 1:
+        return Add(x, n)
+    if len(x) == 0:
+        return Id(x)
+    order = [len(x) * k + i for i in range(len(x)) for k in range(n)]
+    return Diagram.permutation(order, x ** n) >> Id().tensor(
+        *(Add(x[i:i + 1], n) for i in range(len(x))))
+
+
+def zero(x: Ty) -> Diagram:
+    """The zero of a tensor of wires."""
+    return Id().tensor(*(Zero(x[i:i + 1]) for i in range(len(x)))) if len(x) else Id()
