@@ -17,8 +17,8 @@ from the registry, so a new generator is picked up everywhere.
 >>> s = Sigmoid(Real(3))
 >>> s.residual()
 Real(3)
->>> [box.name for box in s.backward().boxes]
-['Copy', 'Mul', 'Constant(1.0)', 'Neg', 'Add', 'Mul']
+>>> [box.name for box in s.backward().boxes if not hasattr(box, "wiring")]
+['Mul', 'Neg', 'Constant(1)', 'Add', 'Mul']
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .adapter import Diagram, Id, Ty
 from .adapter import Swap as _Swap
 from .generator import LinearGenerator
 
-__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "copy", "discard", "add", "zero"]
+__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "copy", "discard", "add", "zero", "swap"]
 
 
 def _atomic(x: Ty, who: str) -> Ty:
@@ -153,6 +153,15 @@ def copy(x: Ty, n: int = 2) -> Diagram:
     copies = Id().tensor(*(Copy(x[i:i + 1], n) for i in range(len(x))))
     order = [n * i + k for k in range(n) for i in range(len(x))]
     return copies >> Diagram.permutation(order, copies.cod)
+
+
+def swap(x: Ty, y: Ty) -> Diagram:
+    """x ⊗ y → y ⊗ x as one box: a Swap for two wires, else a Permutation."""
+    if not len(x) or not len(y):
+        return Id(x @ y)
+    if len(x) == len(y) == 1:
+        return Swap(x, y)
+    return Permutation(x @ y, list(range(len(x), len(x) + len(y))) + list(range(len(x))))
 
 
 def discard(x: Ty) -> Diagram:

@@ -10,7 +10,7 @@ a number times a wire is Scale, a number alone is a Constant).
 >>> x = Real(3)
 >>> square_plus_one = function(x, x)(lambda a: a * a + 1)
 >>> [box.name for box in square_plus_one.boxes]
-['Copy', 'Mul', 'Constant(1.0)', 'Add']
+['Copy', 'Mul', 'Constant(1)', 'Add']
 >>> square_plus_one.dom, square_plus_one.cod
 (Real(3), Real(3))
 """
@@ -125,11 +125,17 @@ def function(dom: Ty, cod: Ty):
 
 
 def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diagram:
-    """Lay the recorded ops out as a diagram, copying, discarding and swapping wires."""
+    """Lay the recorded ops out as a diagram, copying, discarding and moving wires.
+
+    The stack holds one entry per wire, ``(value, token)``; an op is applied
+    where its first input sits, after its other inputs are moved beside it.
+    """
     from .structural import Copy, Discard, Permutation, Swap
     uses = Counter(i for _, ins, _ in tape.ops for i in ins) + Counter(outputs)
-    stack, layers = list(inputs), []
-    ty = lambda ids: Ty(*(w for i in ids for w in tape.types[i].inside))
+    tokens = iter(range(1 << 62))
+    stack = [(v, next(tokens)) for v in inputs]
+    layers = []
+    ty = lambda entries: Ty(*(w for v, _ in entries for w in tape.types[v].inside))
 
     def put(diagram, offset):
         left, right = ty(stack[:offset]), ty(stack[offset + len(diagram.dom):])
@@ -138,47 +144,52 @@ def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diag
 
     def discard_dead():
         for position in reversed(range(len(stack))):
-            if uses[stack[position]] == 0:
-                put(Discard(tape.types[stack[position]]), position)
+            if uses[stack[position][0]] == 0:
+                put(Discard(tape.types[stack[position][0]]), position)
                 del stack[position]
 
-    def gather(ids):
-        """Bring the wires ``ids`` side by side at the right end of the stack."""
-        for i in ids:
-            uses[i] -= 1
-            position = stack.index(i)
-            if uses[i] > 0:
-                put(Copy(tape.types[i]), position)
-                stack.insert(position, i)
-                position += 1
-            if position == len(stack) - 2:
-                put(Swap(tape.types[stack[-2]], tape.types[stack[-1]]), position)
-            elif position < len(stack) - 2:
-                order = list(range(position, len(stack)))
-                order = order[1:] + order[:1]
-                put(Permutation(ty(stack[position:]), [k - position for k in order]), position)
-            stack.append(stack.pop(position))
+    def take(value, taken):
+        """An entry of ``value`` to consume; copied (the left copy consumed) if needed again."""
+        uses[value] -= 1
+        position = max(k for k, e in enumerate(stack) if e[0] == value and e not in taken)
+        if uses[value] > 0:
+            put(Copy(tape.types[value]), position)
+            stack.insert(position, (value, next(tokens)))
+        return stack[position]
 
-    def in_place(ids):
-        """Where the wires are already side by side and used for the last time."""
-        if not ids:
-            return len(stack)
-        if any(uses[i] != 1 for i in ids) or len(set(ids)) != len(ids):
-            return None
-        start = stack.index(ids[0])
-        return start if stack[start:start + len(ids)] == list(ids) else None
+    def permute(lo, order):
+        """Reorder stack[lo:lo + len(order)]: new k-th entry is old ``order[k]``."""
+        region = stack[lo:lo + len(order)]
+        if len(order) == 2:
+            put(Swap(ty(region[:1]), ty(region[1:])), lo)
+        else:
+            put(Permutation(ty(region), order), lo)
+        stack[lo:lo + len(order)] = [region[k] for k in order]
+
+    def place_after(entry, previous):
+        p, q = stack.index(entry), stack.index(previous)
+        if p == q + 1:
+            return
+        if p > q:   # move left, to q + 1
+            permute(q + 1, [p - q - 1] + list(range(p - q - 1)))
+        else:       # move right, past previous
+            permute(p, list(range(1, q - p + 1)) + [0])
+
+    def gather(values):
+        taken = []
+        for value in values:
+            taken.append(take(value, taken))
+        for previous, entry in zip(taken, taken[1:]):
+            place_after(entry, previous)
+        return stack.index(taken[0]) if taken else len(stack)
 
     discard_dead()
     for box, ins, outs in tape.ops:
-        offset = in_place(ins)
-        if offset is None:
-            gather(ins)
-            offset = len(stack) - len(ins)
-        else:
-            for i in ins:
-                uses[i] -= 1
+        offset = gather(ins)
         put(box, offset)
-        stack[offset:offset + len(ins)] = outs
+        stack[offset:offset + len(ins)] = [(v, next(tokens)) for v in outs]
         discard_dead()
-    gather(outputs)
+    offset = gather(outputs)
+    if offset:
+        permute(0, list(range(offset, len(stack))) + list(range(offset)))
     return Diagram.from_layers(dom, layers)

@@ -1,0 +1,163 @@
+"""Para: maps with parameter wires.
+
+A Para map A → B is a pair (P, f) with f : P ⊗ A → B, the parameters P being
+wires like any other. Each parameter wire is named by a :class:`Param` handle,
+compared by identity, which also says how to initialise it.
+
+* identity: (I, 1_A)
+* (P, f) >> (Q, g) = (Q ⊗ P, (1_Q ⊗ f) ; g): the later map's parameters first
+* (P, f) @ (P′, f′) = (P ⊗ P′, interchange ; f ⊗ f′)
+* reparametrisation by α : P̃ → P: (P̃, (α ⊗ 1_A) ; f)
+
+>>> from categories import Real, Sigmoid
+>>> layer1, layer2 = dense(4, 20, Sigmoid), dense(20, 3, Sigmoid)
+>>> model = layer1 >> layer2
+>>> [p.name for p in model.params]
+['W', 'b', 'W', 'b']
+>>> model.params[0] is layer2.params[0]
+True
+>>> model.dom, model.cod
+(Real(4), Real(3))
+>>> model.diagram.dom
+Real(3, 20) @ Real(3) @ Real(20, 4) @ Real(20) @ Real(4)
+>>> values = model.init(seed=0)
+>>> values[layer1.params[0]].shape
+(20, 4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .adapter import Diagram, Id, Ty
+from .smooth import Bias, Linear
+from .syntax import function
+
+__all__ = ["Param", "Para", "dense", "normal", "zeros", "lecun"]
+
+
+def normal(std: float) -> Callable:
+    """Initialise with independent N(0, std²) entries."""
+    return lambda rng, shape: rng.normal(0.0, std, size=shape)
+
+
+def zeros(rng, shape):
+    """Initialise with zeros."""
+    return np.zeros(shape)
+
+
+def lecun(rng, shape):
+    """N(0, 1/fan_in) for a matrix of shape (fan_out, fan_in)."""
+    return rng.normal(0.0, 1.0 / np.sqrt(shape[-1]), size=shape)
+
+
+@dataclass(eq=False)
+class Param:
+    """A handle for one parameter wire, compared by identity."""
+
+    ty: Ty
+    name: str = "p"
+    init: Callable = field(default=zeros, repr=False)
+
+    def __post_init__(self):
+        if len(self.ty) != 1:
+            raise TypeError(f"a parameter is one wire, got {self.ty!r}")
+
+    def initial(self, rng) -> np.ndarray:
+        wire = self.ty.inside[0]
+        return np.asarray(self.init(rng, wire.shape), dtype=wire.dtype)
+
+    def __repr__(self):
+        return f"Param({self.name}: {self.ty!r})"
+
+
+class Para:
+    """A parametrised map (P, f : P ⊗ A → B), P given by ``params``."""
+
+    def __init__(self, params, diagram: Diagram):
+        self.params = tuple(params)
+        self.diagram = diagram
+        n = len(self.params)
+        expected = Ty().tensor(*(p.ty for p in self.params))
+        if diagram.dom[:n] != expected:
+            raise TypeError(f"Para: the diagram's first wires {diagram.dom[:n]!r} are not "
+                            f"the parameters' types {expected!r}")
+
+    @property
+    def param_type(self) -> Ty:
+        return self.diagram.dom[:len(self.params)]
+
+    @property
+    def dom(self) -> Ty:
+        return self.diagram.dom[len(self.params):]
+
+    @property
+    def cod(self) -> Ty:
+        return self.diagram.cod
+
+    @classmethod
+    def lift(cls, diagram: Diagram) -> Para:
+        """A diagram as a Para map with no parameters."""
+        return cls((), diagram)
+
+    @classmethod
+    def id(cls, x: Ty) -> Para:
+        return cls((), Id(x))
+
+    def then(self, *others) -> Para:
+        """Sequential composition; ``then(*many)`` builds a long chain in linear time."""
+        maps = [self] + [o if isinstance(o, Para) else Para.lift(o) for o in others]
+        later = Ty()      # the parameters of the maps after the current one
+        pieces = []
+        for para in reversed(maps):
+            pieces.append(later @ para.diagram)
+            later = para.param_type @ later
+        params = tuple(p for para in reversed(maps) for p in para.params)
+        return Para(params, pieces[-1].then(*reversed(pieces[:-1])))
+
+    def __rshift__(self, other):
+        return self.then(other)
+
+    def __rrshift__(self, other):
+        return Para.lift(other).then(self)
+
+    def tensor(self, other) -> Para:
+        other = other if isinstance(other, Para) else Para.lift(other)
+        P, A, Q = self.param_type, self.dom, other.param_type
+        interchange = P @ Diagram.swap(A, Q) @ other.dom
+        return Para(self.params + other.params, interchange >> self.diagram @ other.diagram)
+
+    def __matmul__(self, other):
+        return self.tensor(other)
+
+    def reparametrise(self, params, alpha: Diagram) -> Para:
+        """(P̃, (α ⊗ 1_A) ; f) for α : P̃ → P, P̃ given by the new ``params``."""
+        return Para(params, alpha @ self.dom >> self.diagram)
+
+    def init(self, seed: int = 0) -> dict:
+        """Initial values: one generator per seed, drawn in parameter order, so
+        they never depend on the data or the batch size."""
+        rng = np.random.default_rng(seed)
+        return {p: p.initial(rng) for p in self.params}
+
+    def draw(self, **params):
+        return self.diagram.draw(**params)
+
+    def __repr__(self):
+        return f"Para({list(self.params)}, {self.dom!r} → {self.cod!r}, {self.diagram.size} boxes)"
+
+
+def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
+    """linear ; bias ; activation, with weights W: Real(n_out, n_in) and bias b."""
+    W = Param(Linear(n_in, n_out, dtype).dom[:1], "W", lecun)
+    b = Param(Linear(n_in, n_out, dtype).cod, "b", zeros)
+    x, y = Linear(n_in, n_out, dtype).dom[1:], b.ty
+
+    @function(W.ty @ b.ty @ x, y)
+    def layer(w, bias, a):
+        z = Bias(y)(bias, Linear(n_in, n_out, dtype)(w, a))
+        return activation(y)(z) if activation is not None else z
+    return Para((W, b), layer)

@@ -1,0 +1,85 @@
+"""The flat IR: a diagram flattened once into an SSA plan.
+
+A plan is a list of equations ``outs = box(ins)`` on numbered values, in an
+order where every value is defined before it is used. Wirings (copy, discard,
+swap, permutations) only renumber values and leave no equation. Every
+interpreter is a loop over the equations with a rule table from generator
+name to implementation; none walks DisCoPy's structure at run time.
+
+>>> from categories import Real, Sigmoid, Mul, copy
+>>> x = Real(3)
+>>> plan = flatten(copy(x) >> Mul(x) >> Sigmoid(x))
+>>> plan
+Plan(v0: Real(3) → v2)
+  v1 = Mul(v0, v0)
+  v2 = Sigmoid(v1)
+>>> plan.count("Sigmoid")
+1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from categories import Diagram, Wire
+
+__all__ = ["Equation", "Plan", "flatten"]
+
+
+@dataclass(frozen=True)
+class Equation:
+    box: object
+    ins: tuple[int, ...]
+    outs: tuple[int, ...]
+
+    @property
+    def kind(self) -> str:
+        """The generator's name, the key of every rule table."""
+        return type(self.box).__name__
+
+    def __str__(self):
+        outs = ", ".join(f"v{i}" for i in self.outs) or "()"
+        ins = ", ".join(f"v{i}" for i in self.ins)
+        return f"{outs} = {self.box.name}({ins})"
+
+
+@dataclass
+class Plan:
+    """Inputs, equations and outputs on values numbered 0, 1, …; ``wires[v]`` types v."""
+
+    inputs: tuple[int, ...]
+    equations: list[Equation]
+    outputs: tuple[int, ...]
+    wires: list[Wire]
+    consumers: dict   # value ↦ the name of the first box that reads it
+
+    def count(self, kind: str) -> int:
+        """How many equations apply the generator named ``kind``."""
+        return sum(eq.kind == kind for eq in self.equations)
+
+    def __repr__(self):
+        ins = ", ".join(f"v{i}: {self.wires[i]!r}" for i in self.inputs)
+        outs = ", ".join(f"v{i}" for i in self.outputs)
+        return "\n  ".join([f"Plan({ins} → {outs})"] + [str(eq) for eq in self.equations])
+
+
+def flatten(diagram: Diagram) -> Plan:
+    """The SSA plan of a diagram, in one pass over its layers (no recursion)."""
+    wires = list(diagram.dom.inside)
+    stack = list(range(len(wires)))
+    inputs, equations, consumers = tuple(stack), [], {}
+    for layer in diagram.inside:
+        left, box, _ = layer
+        i, k = len(left), len(box.dom)
+        ins = tuple(stack[i:i + k])
+        wiring = getattr(box, "wiring", None)
+        if wiring is not None:
+            outs = tuple(ins[j] for j in wiring)
+        else:
+            outs = tuple(range(len(wires), len(wires) + len(box.cod)))
+            wires.extend(box.cod.inside)
+            equations.append(Equation(box, ins, outs))
+            for v in ins:
+                consumers.setdefault(v, box.name)
+        stack[i:i + k] = outs
+    return Plan(inputs, equations, tuple(stack), wires, consumers)

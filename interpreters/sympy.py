@@ -1,0 +1,121 @@
+"""SymPy semantics: the same plan, evaluated on symbols, one example at a time.
+
+A wire of shape () carries a SymPy expression, of shape (n,) a column
+matrix, of shape (m, n) a matrix. Constants are made exact (0.5 ↦ 1/2), so
+symbolic identities can be checked by simplifying to zero.
+
+>>> import sympy
+>>> from categories import Real, Sigmoid
+>>> from lenses import R
+>>> x = sympy.Matrix(sympy.symbols("x0 x1"))
+>>> dy = sympy.Matrix(sympy.symbols("d0 d1"))
+>>> dx = evaluate(R(Sigmoid(Real(2))).put, x, dy)
+>>> s = 1 / (1 + sympy.exp(-x[0]))
+>>> sympy.simplify(dx[0] - dy[0] * sympy.diff(s, x[0]))
+0
+>>> symbols(Real(2, 2), "W")
+Matrix([
+[W_0_0, W_0_1],
+[W_1_0, W_1_1]])
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .plan import flatten
+
+__all__ = ["RULES", "evaluate", "symbols", "exact"]
+
+
+def exact(c: float):
+    """A float as an exact SymPy number where it has a short rational form."""
+    return sympy.nsimplify(c, rational=True)
+
+
+def _map(f):
+    return lambda x: x.applyfunc(f) if isinstance(x, sympy.MatrixBase) else f(x)
+
+
+def _mul(a, b):
+    return a.multiply_elementwise(b) if isinstance(a, sympy.MatrixBase) else a * b
+
+
+def _full(shape, value):
+    if not shape:
+        return value
+    rows, cols = (shape[0], 1) if len(shape) == 1 else shape
+    return sympy.Matrix(rows, cols, [value] * (rows * cols))
+
+
+def _sum(x):
+    return sum(x) if isinstance(x, sympy.MatrixBase) else x
+
+
+def _softmax(x):
+    e = x.applyfunc(sympy.exp)
+    return e / sum(e)
+
+
+def _sigmoid(x):
+    return 1 / (1 + sympy.exp(-x))
+
+
+#: generator name ↦ (box ↦ function on SymPy values)
+RULES = {
+    "Add": lambda box: (lambda *xs: sum(xs[1:], xs[0])),
+    "Zero": lambda box: (lambda: _full(box.cod.inside[0].shape, sympy.Integer(0))),
+    "Neg": lambda box: (lambda x: -x),
+    "Scale": lambda box: (lambda x: exact(box.c) * x),
+    "Constant": lambda box: (lambda: _full(box.cod.inside[0].shape, exact(box.c))),
+    "Mul": lambda box: _mul,
+    "Exp": lambda box: _map(sympy.exp),
+    "Log": lambda box: _map(sympy.log),
+    "Reciprocal": lambda box: _map(lambda v: 1 / v),
+    "Sigmoid": lambda box: _map(_sigmoid),
+    "Tanh": lambda box: _map(sympy.tanh),
+    "Relu": lambda box: _map(lambda v: sympy.Max(v, 0)),
+    "Step": lambda box: _map(lambda v: sympy.Heaviside(v, 0)),
+    "Sin": lambda box: _map(sympy.sin),
+    "Cos": lambda box: _map(sympy.cos),
+    "Sum": lambda box: _sum,
+    "Spread": lambda box: (lambda s: _full(box.cod.inside[0].shape, s)),
+    "Softmax": lambda box: _softmax,
+    "Linear": lambda box: (lambda W, x: W * x),
+    "LinearT": lambda box: (lambda W, y: W.T * y),
+    "Outer": lambda box: (lambda a, b: a * b.T),
+    "Bias": lambda box: (lambda b, x: x + b),
+}
+
+
+def symbols(ty, prefix: str):
+    """Fresh symbols for each wire of a type: ``prefix_i`` entries."""
+    values = []
+    for k, wire in enumerate(ty.inside):
+        name = prefix if len(ty) == 1 else f"{prefix}{k}"
+        if not wire.shape:
+            values.append(sympy.Symbol(name, real=True))
+        elif len(wire.shape) == 1:
+            values.append(sympy.Matrix([sympy.Symbol(f"{name}_{i}", real=True)
+                                        for i in range(wire.shape[0])]))
+        else:
+            rows, cols = wire.shape
+            values.append(sympy.Matrix(rows, cols, lambda i, j: sympy.Symbol(
+                f"{name}_{i}_{j}", real=True)))
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def evaluate(diagram, *args):
+    """Evaluate a diagram on SymPy values (one example)."""
+    plan = flatten(diagram)
+    env = dict(zip(plan.inputs, args))
+    for eq in plan.equations:
+        if eq.kind not in RULES:
+            raise NotImplementedError(f"no SymPy rule for {eq.box.name} ({eq.kind})")
+        result = RULES[eq.kind](eq.box)(*[env[i] for i in eq.ins])
+        if len(eq.outs) == 1:
+            env[eq.outs[0]] = result
+        else:
+            env.update(zip(eq.outs, result))
+    outputs = tuple(env[v] for v in plan.outputs)
+    return outputs[0] if len(outputs) == 1 else outputs

@@ -1,0 +1,4 @@
+"""paralens lenses: the lens (optic) category whose halves are diagrams, the
+reverse-derivative functor R into it, and learning."""
+
+from .lens import Lens, R
