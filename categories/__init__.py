@@ -14,3 +14,4 @@ from .smooth import (
 from .syntax import function
 from .reverse import forward_derivative, reverse
 from .para import Para, Param, dense, lecun, normal, zeros
+from . import laws

@@ -1,0 +1,251 @@
+"""Executable laws: each law is a pair of diagrams that must be equal.
+
+A law function takes diagrams and returns :class:`Law` objects (name, left
+side, right side); :func:`check` evaluates both sides at random points with
+any interpreter and reports which law fails, and on which input. Laws are
+stated here, in the syntax, and judged by an interpreter passed in, so this
+module depends on no semantics.
+
+* category: identity, associativity
+* monoidal: interchange
+* reverse derivative (Cockett et al.): RD.1 – RD.7
+* the functor R into lenses: preserves composition and tensor, and its
+  put is the combinator R[f]  (see ``lens_laws``, which takes R as argument)
+
+>>> from categories import Real, Sigmoid, Tanh
+>>> x = Real(2)
+>>> [law.name for law in category_laws(Sigmoid(x), Tanh(x), Sigmoid(x))]
+['identity (left)', 'identity (right)', 'associativity']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .adapter import Diagram, Id, Ty
+from .reverse import forward_derivative, reverse
+from .structural import add, copy, discard, swap, zero
+from .syntax import function
+
+__all__ = [
+    "Law", "Report", "check", "category_laws", "monoidal_laws", "rd_laws",
+    "lens_laws", "generator_laws", "plus",
+]
+
+
+@dataclass
+class Law:
+    """``lhs`` and ``rhs`` must be equal maps."""
+
+    name: str
+    lhs: Diagram
+    rhs: Diagram
+
+    def __post_init__(self):
+        if (self.lhs.dom, self.lhs.cod) != (self.rhs.dom, self.rhs.cod):
+            raise TypeError(f"{self.name}: the two sides have different types: "
+                            f"{self.lhs.dom!r} → {self.lhs.cod!r} and "
+                            f"{self.rhs.dom!r} → {self.rhs.cod!r}")
+
+
+def plus(f: Diagram, g: Diagram) -> Diagram:
+    """f + g = Δ ; (f ⊗ g) ; +, the sum in a left-additive category."""
+    return copy(f.dom) >> f @ g >> add(f.cod)
+
+
+def _zero_map(f: Diagram) -> Diagram:
+    return discard(f.dom) >> zero(f.cod)
+
+
+def _split(wires, *sizes):
+    out, k = [], 0
+    for n in sizes:
+        out.append(tuple(wires[k:k + n]))
+        k += n
+    return out
+
+
+def _tuple(x):
+    return x if isinstance(x, tuple) else (x, )
+
+
+def category_laws(f: Diagram, g: Diagram, h: Diagram) -> list[Law]:
+    """Identity and associativity, for composable f, g, h."""
+    return [
+        Law("identity (left)", Id(f.dom) >> f, f),
+        Law("identity (right)", f >> Id(f.cod), f),
+        Law("associativity", (f >> g) >> h, f >> (g >> h)),
+    ]
+
+
+def monoidal_laws(f: Diagram, g: Diagram) -> list[Law]:
+    """Interchange: f ⊗ g = (f ⊗ 1) ; (1 ⊗ g) = (1 ⊗ g) ; (f ⊗ 1); and symmetry."""
+    return [
+        Law("interchange", f.dom @ g >> f @ g.cod, f @ g.dom >> f.cod @ g),
+        Law("naturality of the swap", f @ g >> swap(f.cod, g.cod),
+            swap(f.dom, g.dom) >> g @ f),
+    ]
+
+
+def rd_laws(f: Diagram, g: Diagram | None = None, higher: bool = True) -> list[Law]:
+    """RD.1 – RD.7 for f (and g, parallel to f for RD.1 and RD.4, composable
+    after f for RD.5). ``higher=False`` leaves out RD.6 and RD.7, whose
+    diagrams are third and fourth reverse derivatives."""
+    A, B = f.dom, f.cod
+    a_, b_ = len(A), len(B)
+    Rf = reverse(f)
+    laws = []
+    parallel = g if g is not None and (g.dom, g.cod) == (A, B) else f
+    laws.append(Law("RD.1 R[f+g] = R[f]+R[g]", reverse(plus(f, parallel)),
+                    plus(Rf, reverse(parallel))))
+    laws.append(Law("RD.1 R[0] = 0", reverse(_zero_map(f)), _zero_map(Rf)))
+
+    @function(A @ B @ B, A)
+    def additive_lhs(*w):
+        a, b, c = _split(w, a_, b_, b_)
+        return Rf(*a, *_tuple(add(B)(*b, *c)))
+
+    @function(A @ B @ B, A)
+    def additive_rhs(*w):
+        a, b, c = _split(w, a_, b_, b_)
+        return _tuple(add(A)(*_tuple(Rf(*a, *b)), *_tuple(Rf(*a, *c))))
+    laws.append(Law("RD.2 R[f] additive in the cotangent", additive_lhs, additive_rhs))
+    laws.append(Law("RD.2 R[f](a, 0) = 0", A @ zero(B) >> Rf, discard(A) >> zero(A)))
+
+    laws.append(Law("RD.3 R[1] = π1", reverse(Id(A)), discard(A) @ A))
+    laws.append(Law("RD.3 R[π0] = π1;ι0", reverse(A @ discard(B)),
+                    discard(A @ B) @ A >> A @ zero(B)))
+    laws.append(Law("RD.3 R[π1] = π1;ι1", reverse(discard(A) @ B),
+                    discard(A @ B) @ B >> zero(A) @ B))
+
+    pair_g = parallel
+    Rg = reverse(pair_g)
+
+    @function(A @ B @ B, A)
+    def pairing(*w):
+        a, b, c = _split(w, a_, b_, b_)
+        return _tuple(add(A)(*_tuple(Rf(*a, *b)), *_tuple(Rg(*a, *c))))
+    laws.append(Law("RD.4 R[⟨f,g⟩]", reverse(copy(A) >> f @ pair_g), pairing))
+    laws.append(Law("RD.4 R[!] = 0", reverse(discard(A)), discard(A) >> zero(A)))
+
+    if g is not None and g.dom == B:
+        C = g.cod
+        Rg = reverse(g)
+
+        @function(A @ C, A)
+        def chain(*w):
+            a, c = _split(w, a_, len(C))
+            return Rf(*a, *_tuple(Rg(*_tuple(f(*a)), *c)))
+        laws.append(Law("RD.5 chain rule", reverse(f >> g), chain))
+
+    if higher:
+        RRR = reverse(reverse(Rf))
+
+        @function(A @ B @ B, A)
+        def linear_lhs(*w):
+            a, b, c = _split(w, a_, b_, b_)
+            zeros = _tuple(zero(A)())
+            out = _tuple(RRR(*a, *b, *zeros, *_tuple(zero(A)()), *c))
+            return out[a_ + b_:]
+
+        @function(A @ B @ B, A)
+        def linear_rhs(*w):
+            a, _, c = _split(w, a_, b_, b_)
+            return Rf(*a, *c)
+        laws.append(Law("RD.6 R[f] linear in the cotangent", linear_lhs, linear_rhs))
+
+        DD = forward_derivative(forward_derivative(f))
+        laws.append(Law("RD.7 symmetry of second derivatives", DD,
+                        A @ swap(A, A) @ A >> DD))
+    return laws
+
+
+def lens_laws(R, f: Diagram, g: Diagram) -> list[Law]:
+    """The functor R (diagrams → lenses), for f composable with g:
+    R(f ; g) = R(f) ; R(g), R(f ⊗ g) = R(f) ⊗ R(g) (both halves), and the
+    put of R(f) is the combinator R[f]."""
+    laws = []
+    for name, lhs, rhs in [("composition", R(f >> g), R(f) >> R(g)),
+                           ("tensor", R(f @ g), R(f) @ R(g))]:
+        if lhs.residual != rhs.residual:
+            raise AssertionError(f"R preserves {name}: residuals differ, "
+                                 f"{lhs.residual!r} ≠ {rhs.residual!r}")
+        laws.append(Law(f"R preserves {name} (forward)", lhs.forward, rhs.forward))
+        laws.append(Law(f"R preserves {name} (backward)", lhs.backward, rhs.backward))
+    laws.append(Law("put of R(f) = R[f]", R(f).put, reverse(f)))
+    return laws
+
+
+def generator_laws(box, R=None) -> list[Law]:
+    """Every law that a generator alone must satisfy (RD.1 – RD.7, identities,
+    and with the functor R its lens laws)."""
+    laws = category_laws(box, Id(box.cod), Id(box.cod)) + rd_laws(box)
+    if R is not None:
+        laws += lens_laws(R, box, Id(box.cod))
+    return laws
+
+
+@dataclass
+class Failure:
+    law: str
+    inputs: list
+    lhs: list
+    rhs: list
+
+    def __str__(self):
+        inputs = ", ".join(np.array2string(np.asarray(x), precision=4) for x in self.inputs)
+        return (f"{self.law} fails at ({inputs}):\n"
+                f"  lhs = {[np.asarray(v).round(6).tolist() for v in self.lhs]}\n"
+                f"  rhs = {[np.asarray(v).round(6).tolist() for v in self.rhs]}")
+
+
+@dataclass
+class Report:
+    checked: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __str__(self):
+        lines = [f"{name}: {'ok' if all(f.law != name for f in self.failures) else 'FAILS'}"
+                 for name in self.checked]
+        return "\n".join(lines + [str(f) for f in self.failures])
+
+    def assert_ok(self):
+        if not self.ok:
+            raise AssertionError(str(self))
+
+
+def uniform(low=-1.0, high=1.0):
+    """Random points with entries uniform in [low, high]."""
+    def sample(wire, rng, batch):
+        shape = (batch, *wire.shape) if batch else wire.shape
+        if wire.kind == "Bool":
+            return rng.integers(0, 2, size=shape).astype(bool)
+        return rng.uniform(low, high, size=shape).astype(wire.dtype)
+    return sample
+
+
+def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
+          sample=None, rtol: float = 1e-9, atol: float = 1e-9) -> Report:
+    """Evaluate both sides of every law at random points with ``compile``
+    (diagram ↦ function on arrays) and report the failures with their inputs."""
+    rng = np.random.default_rng(seed)
+    sample = sample or uniform()
+    report = Report()
+    for law in laws:
+        report.checked.append(law.name)
+        lhs, rhs = compile(law.lhs), compile(law.rhs)
+        for _ in range(trials):
+            inputs = [sample(w, rng, batch) for w in law.lhs.dom.inside]
+            left, right = _tuple(lhs(*inputs)), _tuple(rhs(*inputs))
+            if not all(np.allclose(np.broadcast_to(l, np.broadcast_shapes(np.shape(l), np.shape(r))),
+                                   r, rtol=rtol, atol=atol, equal_nan=False)
+                       for l, r in zip(left, right)):
+                report.failures.append(Failure(law.name, inputs, list(left), list(right)))
+                break
+    return report

@@ -1,0 +1,105 @@
+"""Category, monoidal, reverse-derivative and lens laws on random diagrams."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from categories import Generator, LinearGenerator, Mul, Real, laws
+from categories.strategies import composable, diagrams
+from interpreters.numpy import RULES, compile
+from lenses import R
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_laws(law_list, **kwargs):
+    laws.check(law_list, compile, **kwargs).assert_ok()
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(composable(count=3))
+def test_category_laws(chain):
+    assert_laws(laws.category_laws(*chain))
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(diagrams(), diagrams())
+def test_monoidal_laws(f, g):
+    assert_laws(laws.monoidal_laws(f, g))
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(composable(count=2, max_boxes=4))
+def test_rd_1_to_5_on_random_diagrams(chain):
+    f, g = chain
+    assert_laws(laws.rd_laws(f, g, higher=False))
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(composable(count=2))
+def test_R_is_a_functor(chain):
+    f, g = chain
+    assert R(f >> g) == R(f) >> R(g)          # literally equal lenses
+    assert_laws(laws.lens_laws(R, f, g))      # tensor and put, as maps
+
+
+@pytest.mark.parametrize("name", sorted(Generator.registry))
+def test_every_generator_satisfies_rd_1_to_7(name):
+    box = Generator.registry[name].example(2)
+    positive = not Generator.registry[name].total
+    sample = laws.uniform(0.5, 2.0) if positive else laws.uniform(-1.0, 1.0)
+    assert_laws(laws.generator_laws(box, R), sample=sample)
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(composable(count=2, max_boxes=2, n=1))
+def test_rd_6_and_7_on_small_composites(chain):
+    f, g = chain
+    assert_laws(laws.rd_laws(f >> g, higher=True)[-2:])
+
+
+# --- the checks catch wrong derivatives, and say which law and where --------
+
+@pytest.fixture
+def wrong_generators():
+    """Two user generators with wrong reverse derivatives, registered for the test only."""
+    from categories import copy, function
+
+    class SkewMul(Mul):
+        """x ⊗ y ↦ x ⊙ y with a wrong reverse derivative: (dz ⊙ y, 2 dz ⊙ x)."""
+
+        def backward(self):
+            x = self.x
+            return function(x @ x @ x, x @ x)(lambda a, b, dz: (dz * b, 2 * (dz * a)))
+
+    class Squaring(LinearGenerator):
+        """The identity, claiming a 'transpose' that squares the cotangent."""
+
+        def __init__(self, x):
+            self.x = x
+            super().__init__("Squaring", x, x)
+
+        def transpose(self):
+            return copy(self.x) >> Mul(self.x)
+
+    RULES["SkewMul"] = RULES["Mul"]
+    RULES["Squaring"] = lambda box: (lambda v: v)
+    yield SkewMul, Squaring
+    del RULES["SkewMul"], RULES["Squaring"]
+    del Generator.registry["SkewMul"], Generator.registry["Squaring"]
+
+
+def test_wrong_second_derivative_breaks_rd_7(wrong_generators):
+    SkewMul, _ = wrong_generators
+    report = laws.check(laws.rd_laws(SkewMul(Real(2))), compile)
+    failed = {f.law for f in report.failures}
+    assert "RD.7 symmetry of second derivatives" in failed
+    assert "RD.7 symmetry of second derivatives: FAILS" in str(report)
+    assert "fails at" in str(report)
+
+
+def test_nonlinear_cotangent_breaks_rd_2_and_rd_6(wrong_generators):
+    _, Squaring = wrong_generators
+    report = laws.check(laws.rd_laws(Squaring(Real(2))), compile)
+    failed = {f.law for f in report.failures}
+    assert "RD.2 R[f] additive in the cotangent" in failed
+    assert "RD.6 R[f] linear in the cotangent" in failed
