@@ -158,8 +158,12 @@ class CompositionError(AxiomError, TypeError):
 
 def describe(diagram) -> str:
     """``name: dom → cod``, the way error messages name a diagram."""
-    name = diagram.name if isinstance(diagram, cat.Box) else (
-        str(diagram) if diagram.inside else f"Id({diagram.dom!r})")
+    if isinstance(diagram, cat.Box):
+        name = diagram.name
+    elif not diagram.inside:
+        name = "Id"
+    else:
+        name = str(diagram) if len(diagram.inside) <= 3 else f"a diagram of {len(diagram.inside)} boxes"
     return f"{name}: {diagram.dom!r} → {diagram.cod!r}"
 
 

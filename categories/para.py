@@ -114,7 +114,7 @@ class Para:
         pieces = []
         for para in reversed(maps):
             pieces.append(later @ para.diagram)
-            later = para.param_type @ later
+            later = later @ para.param_type
         params = tuple(p for para in reversed(maps) for p in para.params)
         return Para(params, pieces[-1].then(*reversed(pieces[:-1])))
 

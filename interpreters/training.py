@@ -1,0 +1,102 @@
+"""Gradient descent through the lens, with NumPy.
+
+The model ; loss is one Para map (the label is the loss's parameter); R turns
+it into a lens whose forward half computes the loss and keeps the residuals,
+and whose backward half, fed the cap's cotangent −ε/batch for each example,
+returns p′ = −ε ∇ for every parameter (summed over the batch: the reverse of
+sharing the parameters with every example). The update is p ← p + p′.
+
+A non-finite loss stops training with the step number; the parameters of the
+last good step are kept.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lenses import R
+
+from .numpy import compile, unbroadcast
+
+__all__ = ["GradientDescent", "NonFiniteLoss", "progress"]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """Training met a loss that is not finite; ``params`` are the last good ones."""
+
+    def __init__(self, step: int, loss: float, params: dict):
+        super().__init__(f"loss is {loss} at step {step}; training stopped, keeping the "
+                         f"parameters of step {step - 1}")
+        self.step, self.loss, self.params = step, loss, params
+
+
+@dataclass
+class GradientDescent:
+    """p ← p − ε ∇_p mean loss, through R(model ; loss)."""
+
+    model: object
+    loss: object
+    lr: float = 0.1
+    history: list = field(default_factory=list)
+
+    def __post_init__(self):
+        learner = self.model >> self.loss
+        self.lens = R(learner.diagram)
+        self.forward, self.backward = compile(self.lens.forward), compile(self.lens.backward)
+        self.n_labels = len(self.loss.params)
+
+    def step(self, params: dict, x, label):
+        """One step on a batch: (new parameters, mean loss before the step)."""
+        args = [label] + [params[p] for p in self.model.params] + [x]
+        *residual, loss = self.forward(*args)
+        n = loss.shape[0] if np.ndim(loss) else 1
+        value = float(np.mean(loss))
+        cap = np.full_like(loss, -self.lr / n)             # the cap: −ε, averaged over the batch
+        changes = self.backward(*residual, cap)[self.n_labels:-1]
+        new = {p: params[p] + unbroadcast(c, p.ty.inside[0].shape)
+               for p, c in zip(self.model.params, changes)}
+        return new, value
+
+    def fit(self, params: dict, x, label, steps: int, show: bool = True) -> dict:
+        """Full-batch steps; raises NonFiniteLoss (with the last good parameters)."""
+        bar = progress(steps, "training") if show else None
+        for k in range(1, steps + 1):
+            new, value = self.step(params, x, label)
+            if not np.isfinite(value) or not all(np.all(np.isfinite(v)) for v in new.values()):
+                if bar:
+                    bar.close()
+                raise NonFiniteLoss(k, value, params)
+            params = new
+            self.history.append(value)
+            if bar:
+                bar.update(k, f"loss {value:.4f}")
+        if bar:
+            bar.close()
+        return params
+
+
+class progress:
+    """A plain-text progress bar on stderr (no dependency)."""
+
+    def __init__(self, total: int, label: str = "", width: int = 30):
+        self.total, self.label, self.width = total, label, width
+        self.start, self.last = time.perf_counter(), -1.0
+
+    def update(self, k: int, note: str = ""):
+        now = time.perf_counter()
+        if k < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        filled = int(self.width * k / self.total)
+        bar = "█" * filled + "·" * (self.width - filled)
+        sys.stderr.write(f"\r{self.label} |{bar}| {k}/{self.total} {note} "
+                         f"[{now - self.start:.1f}s]")
+        sys.stderr.flush()
+
+    def close(self):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
