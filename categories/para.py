@@ -34,6 +34,7 @@ import numpy as np
 
 from .adapter import Diagram, Id, Ty
 from .smooth import Bias, Linear
+from .structural import swap
 from .syntax import function
 
 __all__ = ["Param", "Para", "dense", "normal", "zeros", "lecun"]
@@ -127,7 +128,7 @@ class Para:
     def tensor(self, other) -> Para:
         other = other if isinstance(other, Para) else Para.lift(other)
         P, A, Q = self.param_type, self.dom, other.param_type
-        interchange = P @ Diagram.swap(A, Q) @ other.dom
+        interchange = P @ swap(Q, A) @ other.dom
         return Para(self.params + other.params, interchange >> self.diagram @ other.diagram)
 
     def __matmul__(self, other):

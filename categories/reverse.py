@@ -24,7 +24,7 @@ Jacobian–vector product recovered by reverse-over-reverse.
 
 from __future__ import annotations
 
-from .adapter import Diagram, Ty
+from .adapter import Diagram, Ty, describe
 from .structural import add, discard, zero
 from .syntax import function
 
@@ -33,6 +33,8 @@ __all__ = ["reverse", "forward_derivative", "reverse_of_generator"]
 
 def reverse_of_generator(box) -> Diagram:
     """R[g] = (forward ; M ⊗ !B) ⊗ B′ ; backward, from the generator's optic."""
+    if not hasattr(box, "backward"):
+        raise TypeError(f"{describe(box)} is not a generator: it declares no reverse derivative")
     keep = box.forward() >> box.residual() @ discard(box.cod)
     return keep @ box.cod >> box.backward()
 

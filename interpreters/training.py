@@ -65,7 +65,8 @@ class GradientDescent:
         """Full-batch steps; raises NonFiniteLoss (with the last good parameters)."""
         bar = progress(steps, "training") if show else None
         for k in range(1, steps + 1):
-            new, value = self.step(params, x, label)
+            with np.errstate(over="ignore", invalid="ignore"):    # checked just below
+                new, value = self.step(params, x, label)
             if not np.isfinite(value) or not all(np.all(np.isfinite(v)) for v in new.values()):
                 if bar:
                     bar.close()

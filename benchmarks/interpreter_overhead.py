@@ -1,0 +1,113 @@
+"""Overhead of the NumPy interpreter against plain NumPy, side by side in one process.
+
+A 100-layer sigmoid MLP (dense = linear ; bias ; sigmoid) is evaluated
+
+* forward: ``interpreters.numpy.compile(model.diagram)`` vs a hand-written loop,
+* forward + backward through the lens R(model): both halves vs hand-written
+  backpropagation (per-example parameter cotangents summed over the batch),
+
+interleaving the two in repeated rounds and reporting the median ratio, so
+that the noise of a shared machine hits both alike.
+
+    python benchmarks/interpreter_overhead.py [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from categories import Para, Real, Sigmoid, dense
+from interpreters.numpy import compile, unbroadcast
+from lenses import R
+
+
+def sigmoid(x):
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def hand_forward(weights, x):
+    for W, b in weights:
+        x = sigmoid(x @ W.T + b)
+    return x
+
+
+def hand_backward(weights, x, dy):
+    activations = [x]
+    for W, b in weights:
+        x = sigmoid(x @ W.T + b)
+        activations.append(x)
+    grads = []
+    for (W, b), a_in, a_out in zip(reversed(weights), reversed(activations[:-1]),
+                                   reversed(activations[1:])):
+        dz = dy * a_out * (1 - a_out)
+        grads.append((dz.T @ a_in, dz.sum(0)))
+        dy = dz @ W
+    return grads
+
+
+def median_ratio(ours, baseline, rounds):
+    ratios, times = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter(); ours(); t1 = time.perf_counter()
+        baseline(); t2 = time.perf_counter()
+        ratios.append((t1 - t0) / (t2 - t1))
+        times.append((t1 - t0, t2 - t1))
+    return statistics.median(ratios), statistics.median(t for t, _ in times), \
+        statistics.median(t for _, t in times)
+
+
+def run(depth=100, width=20, batch=150, rounds=30):
+    model = Para.id(Real(width)).then(*[dense(width, width, Sigmoid) for _ in range(depth)])
+    values = model.init(0)
+    args = [values[p] for p in model.params]
+    # model.params is later-first: (W_depth, b_depth, ..., W_1, b_1)
+    layers = [(values[model.params[2 * k]], values[model.params[2 * k + 1]])
+              for k in reversed(range(depth))]
+    x = np.random.default_rng(0).normal(size=(batch, width))
+    dy = np.ones((batch, width))
+
+    t = time.perf_counter()
+    forward = compile(model.diagram)
+    lens = R(model.diagram)
+    lens_forward, lens_backward = compile(lens.forward), compile(lens.backward)
+    build = time.perf_counter() - t
+
+    assert np.allclose(forward(*args, x), hand_forward(layers, x), rtol=1e-12, atol=1e-12)
+
+    def ours_train():
+        *residual, y = lens_forward(*args, x)
+        changes = lens_backward(*residual, dy)
+        return [unbroadcast(c, p.ty.inside[0].shape) for c, p in zip(changes, model.params)]
+
+    ours = ours_train()
+    hand = hand_backward(layers, x, dy)
+    for k, (dW, db) in enumerate(hand):      # hand is later-first too
+        assert np.allclose(ours[2 * k], dW, rtol=1e-9, atol=1e-12)
+        assert np.allclose(ours[2 * k + 1], db, rtol=1e-9, atol=1e-12)
+
+    rows = [("forward", *median_ratio(lambda: forward(*args, x), lambda: hand_forward(layers, x), rounds)),
+            ("forward + backward (lens)", *median_ratio(ours_train, lambda: hand_backward(layers, x, dy), rounds))]
+    return build, rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    print("| model | what | paralens / plain NumPy (median) | paralens ms | NumPy ms |")
+    print("|---|---|---|---|---|")
+    for depth, width, batch in [(100, 20, 150), (100, 256, 256)]:
+        build, rows = run(depth, width, batch, args.rounds)
+        for what, ratio, ours, hand in rows:
+            print(f"| {depth} layers × {width}, batch {batch} | {what} | {ratio:.2f}× | "
+                  f"{ours * 1e3:.2f} | {hand * 1e3:.2f} |")
+        print(f"| {depth} layers × {width} | build: Para chain + R + flatten both halves | "
+              f"{build * 1e3:.0f} ms | | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Para composition, parameter initialisation, and training through the lens."""
+
+import numpy as np
+import pytest
+
+from categories import Linear, Para, Param, Real, Sigmoid, Tanh, copy, dense, function
+from categories.adapter import CompositionError
+from interpreters.numpy import compile
+from interpreters.training import GradientDescent, NonFiniteLoss
+from lenses.losses import mse
+
+
+def values_of(para, values):
+    return [values[p] for p in para.params]
+
+
+def test_para_composition_puts_the_later_parameters_first():
+    f, g = dense(2, 3, Tanh), dense(3, 4, Sigmoid)
+    h = f >> g
+    assert h.params == g.params + f.params
+    assert h.diagram.dom == g.param_type @ f.param_type @ Real(2)
+    values = h.init(seed=1)
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    # (1_Q ⊗ f) ; g, evaluated by hand: f first, then g
+    y_f = compile(f.diagram)(*values_of(f, values), x)
+    expected = compile(g.diagram)(*values_of(g, values), y_f)
+    assert np.allclose(compile(h.diagram)(*values_of(h, values), x), expected, rtol=0, atol=1e-15)
+
+
+def test_long_chains_agree_with_pairwise_composition():
+    layers = [dense(3, 3, Tanh) for _ in range(5)]
+    chained = Para.id(Real(3)).then(*layers)
+    pairwise = layers[0]
+    for layer in layers[1:]:
+        pairwise = pairwise >> layer
+    assert chained.params == pairwise.params
+    assert chained.diagram == pairwise.diagram
+
+
+def test_para_tensor_interchanges_parameters_and_inputs():
+    f, g = dense(2, 3, Tanh), dense(4, 1, Sigmoid)
+    h = f @ g
+    assert h.params == f.params + g.params
+    values = {**f.init(1), **g.init(2)}
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 4))
+    out = compile(h.diagram)(*values_of(h, values), a, b)
+    assert np.allclose(out[0], compile(f.diagram)(*values_of(f, values), a), atol=1e-15)
+    assert np.allclose(out[1], compile(g.diagram)(*values_of(g, values), b), atol=1e-15)
+
+
+def test_reparametrisation_commutes_with_composition():
+    """Reparametrise f by α and g by β, then compose: (f ; g) reparametrised by β ⊗ α."""
+    f, g = dense(2, 2, Tanh), dense(2, 2, Sigmoid)
+    (W1, b1), (W2, b2) = f.params, g.params
+    # α, β: each layer's weights tied to a shared seed matrix plus its bias
+    Wt1, Wt2 = Param(W1.ty, "W̃"), Param(W2.ty, "W̃")
+    alpha = function(W1.ty @ b1.ty, W1.ty @ b1.ty)(lambda w, b: (w * 2.0, b))
+    beta = function(W2.ty @ b2.ty, W2.ty @ b2.ty)(lambda w, b: (-w, b + 1.0))
+    left = f.reparametrise((Wt1, b1), alpha) >> g.reparametrise((Wt2, b2), beta)
+    right = (f >> g).reparametrise((Wt2, b2, Wt1, b1), beta @ alpha)
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=p.ty.inside[0].shape) for p in left.params] + [rng.normal(size=(4, 2))]
+    assert left.params == right.params
+    assert np.allclose(compile(left.diagram)(*args), compile(right.diagram)(*args), atol=1e-15)
+
+
+def test_initialisation_is_seeded_and_independent_of_data():
+    model = dense(4, 5, Sigmoid) >> dense(5, 3, Sigmoid)
+    a, b, c = model.init(7), model.init(7), model.init(8)
+    for p in model.params:
+        assert np.array_equal(a[p], b[p])
+        assert a[p].shape == p.ty.inside[0].shape       # never batch-shaped
+    W = model.params[0]
+    assert not np.array_equal(a[W], c[W])
+
+
+def test_float32_end_to_end():
+    model = dense(3, 2, Sigmoid, dtype="float32")
+    values = model.init(0)
+    assert all(v.dtype == np.float32 for v in values.values())
+    out = compile(model.diagram)(*values_of(model, values), np.ones((4, 3), np.float32))
+    assert out.dtype == np.float32
+
+
+def test_a_learner_step_matches_hand_written_gradient_descent():
+    """One step of GD through R(model ; mse) equals the textbook update, by hand in NumPy."""
+    model = dense(4, 6, Sigmoid) >> dense(6, 3, Sigmoid)
+    (W2, b2, W1, b1) = model.params
+    values = model.init(5)
+    rng = np.random.default_rng(1)
+    x, t = rng.normal(size=(7, 4)), rng.uniform(size=(7, 3))
+    lr = 0.3
+    new, loss = GradientDescent(model, mse(Real(3)), lr=lr).step(values, x, t)
+
+    s = lambda z: 1 / (1 + np.exp(-z))
+    h = s(x @ values[W1].T + values[b1])
+    y = s(h @ values[W2].T + values[b2])
+    assert np.isclose(loss, np.mean(0.5 * np.sum((y - t) ** 2, axis=1)), rtol=1e-13)
+    dz2 = (y - t) * y * (1 - y) / len(x)
+    dz1 = (dz2 @ values[W2]) * h * (1 - h)
+    expected = {W2: values[W2] - lr * dz2.T @ h, b2: values[b2] - lr * dz2.sum(0),
+                W1: values[W1] - lr * dz1.T @ x, b1: values[b1] - lr * dz1.sum(0)}
+    for p in model.params:
+        assert np.allclose(new[p], expected[p], rtol=1e-12, atol=1e-14), p
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_parameters():
+    model = dense(2, 2)          # a linear model: a huge step makes the loss overflow
+    values = {p: np.full(p.ty.inside[0].shape, 0.5) for p in model.params}
+    x, t = np.full((3, 2), 1e100), np.zeros((3, 2))
+    trainer = GradientDescent(model, mse(Real(2)), lr=1e10)
+    with pytest.raises(NonFiniteLoss) as stopped:
+        trainer.fit(values, x, t, steps=50, show=False)
+    error = stopped.value
+    assert error.step > 1 and error.step == len(trainer.history) + 1
+    assert "step" in str(error) and str(error.step) in str(error)
+    # the parameters kept are those after the last good step, replayed independently
+    replay = values
+    for _ in range(error.step - 1):
+        replay, _ = GradientDescent(model, mse(Real(2)), lr=1e10).step(replay, x, t)
+    for p in model.params:
+        assert np.all(np.isfinite(error.params[p]))
+        assert np.array_equal(error.params[p], replay[p])
+
+
+def test_loss_must_match_the_models_output():
+    with pytest.raises(CompositionError, match=r"Real\(3\).*Real\(2\)"):
+        dense(4, 3, Sigmoid) >> mse(Real(2))
+
+
+def test_the_demo_reaches_95_percent_held_out_and_draws(tmp_path):
+    from interpreters.cli import demo
+    result = demo(out=str(tmp_path), draw=True)
+    assert result["stopped"] is None
+    assert result["accuracy"]["held-out"] >= 0.95
+    for name in ("model", "lens-forward", "lens-backward"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
