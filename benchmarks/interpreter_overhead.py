@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from categories import Para, Real, Sigmoid, dense
-from interpreters.numpy import compile, unbroadcast
+from interpreters.numpy import compile
 from lenses import R
 
 
@@ -73,15 +73,15 @@ def run(depth=100, width=20, batch=150, rounds=30):
     t = time.perf_counter()
     forward = compile(model.diagram)
     lens = R(model.diagram)
-    lens_forward, lens_backward = compile(lens.forward), compile(lens.backward)
+    lens_forward = compile(lens.forward)
+    lens_backward = compile(lens.backward, summed=range(len(model.params)))
     build = time.perf_counter() - t
 
     assert np.allclose(forward(*args, x), hand_forward(layers, x), rtol=1e-12, atol=1e-12)
 
     def ours_train():
         *residual, y = lens_forward(*args, x)
-        changes = lens_backward(*residual, dy)
-        return [unbroadcast(c, p.ty.inside[0].shape) for c, p in zip(changes, model.params)]
+        return lens_backward(*residual, dy)
 
     ours = ours_train()
     hand = hand_backward(layers, x, dy)

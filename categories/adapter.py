@@ -118,13 +118,25 @@ class Ty(symmetric.Ty):
     def name(self, _):
         pass
 
+    @classmethod
+    def _of(cls, inside: tuple) -> Ty:
+        """A type of wires already checked (the fast path of tensor and slicing)."""
+        ty = object.__new__(cls)
+        ty.inside = inside
+        return ty
+
     def tensor(self, *others: Ty) -> Ty:
         inside = self.inside
         for other in others:
             if not isinstance(other, Ty):
                 return NotImplemented
             inside = inside + other.inside
-        return Ty(*inside)
+        return Ty._of(inside)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return Ty._of(self.inside[key])
+        return super().__getitem__(key)
 
     def __eq__(self, other):
         return isinstance(other, Ty) and self.inside == other.inside

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plan import Plan, flatten
+from .plan import flatten, last_uses, sum_over_batch
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast"]
 
@@ -94,7 +94,16 @@ RULES = {
     "LinearT": lambda box: _linear_t,
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
+    # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
+    "SumBatch": lambda op: (lambda x: unbroadcast(x, op.shape)),
+    "OuterSum": lambda op: _outer_sum,
 }
+
+
+def _outer_sum(a, b):
+    if a.ndim == b.ndim:
+        return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+    return np.outer(a.reshape(-1, a.shape[-1]).sum(0), b.reshape(-1, b.shape[-1]).sum(0))
 
 
 def unbroadcast(value: np.ndarray, shape: tuple) -> np.ndarray:
@@ -109,15 +118,18 @@ def unbroadcast(value: np.ndarray, shape: tuple) -> np.ndarray:
 class Evaluator:
     """A diagram flattened once, with each equation bound to its NumPy rule."""
 
-    def __init__(self, diagram, rules=None):
+    def __init__(self, diagram, rules=None, summed=()):
         rules = RULES if rules is None else rules
         self.diagram, self.plan = diagram, flatten(diagram)
+        if summed:
+            self.plan = sum_over_batch(self.plan, summed)
         steps = []
-        for eq in self.plan.equations:
+        for eq, dead in zip(self.plan.equations, last_uses(self.plan)):
             if eq.kind not in rules:
                 raise NotImplementedError(
                     f"no NumPy rule for {eq.box.name} ({eq.kind}): {eq.box.dom!r} → {eq.box.cod!r}")
-            steps.append((rules[eq.kind](eq.box), eq.ins, eq.outs[0] if len(eq.outs) == 1 else eq.outs))
+            outs = eq.outs[0] if len(eq.outs) == 1 else eq.outs
+            steps.append((rules[eq.kind](eq.box), eq.ins, outs, dead))
         self.steps, self.size = steps, len(self.plan.wires)
 
     def check(self, args) -> list:
@@ -151,20 +163,25 @@ class Evaluator:
         env = [None] * self.size
         for v, array in zip(self.plan.inputs, self.check(args)):
             env[v] = array
-        for fn, ins, outs in self.steps:
+        for fn, ins, outs, dead in self.steps:
             result = fn(*[env[i] for i in ins])
             if type(outs) is int:
                 env[outs] = result
             else:
                 for o, r in zip(outs, result):
                     env[o] = r
+            for v in dead:          # free what no later step reads
+                env[v] = None
         outputs = tuple(env[v] for v in self.plan.outputs)
         return outputs[0] if len(outputs) == 1 else outputs
 
 
-def compile(diagram) -> Evaluator:
-    """Flatten a diagram once; the result evaluates it on arrays."""
-    return Evaluator(diagram)
+def compile(diagram, summed=()) -> Evaluator:
+    """Flatten a diagram once; the result evaluates it on arrays.
+
+    ``summed``: positions of outputs to sum over the batch (the cotangents of
+    parameters shared by every example), fused into the ops that make them."""
+    return Evaluator(diagram, summed=summed)
 
 
 def evaluate(diagram, *args):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from categories import Diagram, Wire
 
-__all__ = ["Equation", "Plan", "flatten"]
+__all__ = ["Equation", "Plan", "flatten", "SumBatch", "OuterSum", "sum_over_batch", "last_uses"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,73 @@ def flatten(diagram: Diagram) -> Plan:
                 consumers.setdefault(v, box.name)
         stack[i:i + k] = outs
     return Plan(inputs, equations, tuple(stack), wires, consumers)
+
+
+# -- batch reductions ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class SumBatch:
+    """Σ over the batch: the reverse of sharing one value with every example."""
+
+    shape: tuple
+    name = "SumBatch"
+
+
+@dataclass(frozen=True)
+class OuterSum:
+    """Σ over the batch of a ⊗ b: an outer product fused with its batch sum (a
+    matrix product), so the per-example outer products are never formed."""
+
+    name = "OuterSum"
+
+
+def sum_over_batch(plan: Plan, positions) -> Plan:
+    """The plan with the outputs at ``positions`` summed over the batch.
+
+    The sum is linear, so it is pushed through additions and fused into the
+    outer products that feed it (the gradient of a matrix parameter); any
+    other value gets a ``SumBatch`` equation.
+    """
+    equations = list(plan.equations)
+    producer = {v: k for k, eq in enumerate(equations) for v in eq.outs}
+    uses = {}
+    for eq in equations:
+        for v in eq.ins:
+            uses[v] = uses.get(v, 0) + 1
+    for v in plan.outputs:
+        uses[v] = uses.get(v, 0) + 1
+    wires, extra = list(plan.wires), []
+
+    def summed(v) -> int:
+        k = producer.get(v)
+        if k is not None and uses[v] == 1:
+            eq = equations[k]
+            if eq.kind == "Outer":
+                equations[k] = Equation(OuterSum(), eq.ins, eq.outs)
+                return v
+            if eq.kind in ("Add", "Bias") and all(uses[i] == 1 for i in eq.ins):
+                equations[k] = Equation(eq.box, tuple(summed(i) for i in eq.ins), eq.outs)
+                return v
+        wires.append(wires[v])
+        extra.append(Equation(SumBatch(wires[v].shape), (v, ), (len(wires) - 1, )))
+        return len(wires) - 1
+
+    outputs = list(plan.outputs)
+    for position in positions:
+        outputs[position] = summed(outputs[position])
+    return Plan(plan.inputs, equations + extra, tuple(outputs), wires, plan.consumers)
+
+
+def last_uses(plan: Plan) -> list[tuple]:
+    """For each equation, the values read for the last time there (and not outputs):
+    an interpreter may free them once it has run."""
+    last = {}
+    for k, eq in enumerate(plan.equations):
+        for v in eq.ins:
+            last[v] = k
+    keep = set(plan.outputs)
+    dead = [[] for _ in plan.equations]
+    for v, k in last.items():
+        if v not in keep:
+            dead[k].append(v)
+    return [tuple(d) for d in dead]

@@ -20,7 +20,7 @@ import numpy as np
 
 from lenses import R
 
-from .numpy import compile, unbroadcast
+from .numpy import compile
 
 __all__ = ["GradientDescent", "NonFiniteLoss", "progress"]
 
@@ -46,8 +46,10 @@ class GradientDescent:
     def __post_init__(self):
         learner = self.model >> self.loss
         self.lens = R(learner.diagram)
-        self.forward, self.backward = compile(self.lens.forward), compile(self.lens.backward)
         self.n_labels = len(self.loss.params)
+        positions = range(self.n_labels, self.n_labels + len(self.model.params))
+        self.forward = compile(self.lens.forward)
+        self.backward = compile(self.lens.backward, summed=positions)
 
     def step(self, params: dict, x, label):
         """One step on a batch: (new parameters, mean loss before the step)."""
@@ -57,8 +59,7 @@ class GradientDescent:
         value = float(np.mean(loss))
         cap = np.full_like(loss, -self.lr / n)             # the cap: −ε, averaged over the batch
         changes = self.backward(*residual, cap)[self.n_labels:-1]
-        new = {p: params[p] + unbroadcast(c, p.ty.inside[0].shape)
-               for p, c in zip(self.model.params, changes)}
+        new = {p: params[p] + c for p, c in zip(self.model.params, changes)}
         return new, value
 
     def fit(self, params: dict, x, label, steps: int, show: bool = True) -> dict:

@@ -161,6 +161,17 @@ def _lens_of(box) -> Lens:
     return Lens.of(box.forward(), box.backward(), box.residual())
 
 
+class ReverseDerivative(Functor):
+    """The functor R : diagrams → lenses, A ↦ (A, A) on objects, a generator
+    to the lens it declares. Types are mapped to themselves at once (DisCoPy
+    would rebuild them wire by wire)."""
+
+    def __call__(self, other):
+        if isinstance(other, Ty):
+            return other
+        return super().__call__(other)
+
+
 #: The reverse-derivative functor R : diagrams → lenses.
-R = Functor(ob=lambda x: x, ar=_lens_of,
-            dom=Category(Ty, Diagram), cod=Category(Ty, Lens))
+R = ReverseDerivative(ob=lambda x: x, ar=_lens_of,
+                      dom=Category(Ty, Diagram), cod=Category(Ty, Lens))
