@@ -60,23 +60,6 @@ class Wire(cat.Ob):
         suffix = "" if self.dtype == DEFAULT_DTYPE[kind] else f", dtype='{self.dtype}'"
         super().__init__(f"{kind}({', '.join(map(str, self.shape))}{suffix})")
 
-    def __call__(self, *wires):
-        """Apply the diagram to wires inside a function traced by ``categories.function``."""
-        from .syntax import apply
-        return apply(self, *wires)
-
-    @classmethod
-    def from_layers(cls, dom: Ty, layers) -> Diagram:
-        """The diagram of ``(left, box, right)`` layers, built in one step (no copying)."""
-        inside, cod = [], dom
-        for left, box, right in layers:
-            if left @ box.dom @ right != cod:
-                raise CompositionError(
-                    f"cannot apply {describe(box)} to {cod!r} at offset {len(left)}")
-            inside.append(monoidal.Layer(left, box, right))
-            cod = left @ box.cod @ right
-        return cls.factory(tuple(inside), dom, cod, _scan=False)
-
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=int))
@@ -211,6 +194,11 @@ class Diagram(symmetric.Diagram):
     @classmethod
     def permutation(cls, xs, dom=None) -> Diagram:
         return symmetric.Diagram.permutation.__func__(cls, xs, dom)
+
+    def draw(self, **params):
+        """Draw with DisCoPy, with margins so the boundary wire labels show."""
+        params.setdefault("margins", (0.05, 0.08))
+        return super().draw(**params)
 
     def __call__(self, *wires):
         """Apply the diagram to wires inside a function traced by ``categories.function``."""

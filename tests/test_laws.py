@@ -103,3 +103,29 @@ def test_nonlinear_cotangent_breaks_rd_2_and_rd_6(wrong_generators):
     failed = {f.law for f in report.failures}
     assert "RD.2 R[f] additive in the cotangent" in failed
     assert "RD.6 R[f] linear in the cotangent" in failed
+
+
+def test_finite_differences_catch_a_consistent_but_wrong_derivative():
+    """A backward that forgets (1 − y) still satisfies RD.1–RD.7; the oracle does not."""
+    from categories import Sigmoid, function
+
+    class Forgetful(Sigmoid):
+        def backward(self):
+            return function(self.x @ self.x, self.x)(lambda y, dy: dy * y)
+
+    RULES["Forgetful"] = RULES["Sigmoid"]
+    try:
+        box = Forgetful(Real(3))
+        assert laws.check(laws.generator_laws(box, R), compile).ok
+        report = laws.check_finite_differences(box, compile)
+        assert not report.ok and "R[f] = finite differences: FAILS" in str(report)
+        assert laws.check_finite_differences(Sigmoid(Real(3)), compile).ok
+    finally:
+        del RULES["Forgetful"], Generator.registry["Forgetful"]
+
+
+@pytest.mark.parametrize("name", sorted(Generator.registry))
+def test_every_generator_passes_the_finite_difference_law(name):
+    cls = Generator.registry[name]
+    sample = laws.uniform(0.5, 2.0) if not (cls.total and cls.smooth) else laws.uniform(-1, 1)
+    laws.check_finite_differences(cls.example(2), compile, sample=sample).assert_ok()
