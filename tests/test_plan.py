@@ -1,0 +1,71 @@
+"""The flat IR and its batch-sum pass."""
+
+import numpy as np
+
+from categories import Copy, Linear, Mul, Real, Sigmoid, copy, dense, function
+from interpreters.numpy import compile
+from interpreters.plan import flatten, last_uses, sum_over_batch
+from lenses import R
+
+
+def test_wirings_leave_no_equation():
+    x = Real(2)
+    plan = flatten(copy(x) >> Mul(x) >> Copy(x) >> Mul(x))
+    assert [eq.kind for eq in plan.equations] == ["Mul", "Mul"]
+    first, second = plan.equations
+    assert first.ins == (0, 0) and second.ins == (first.outs[0], first.outs[0])
+
+
+def test_last_uses_free_every_intermediate_but_the_outputs():
+    x = Real(2)
+    plan = flatten(Sigmoid(x) >> Sigmoid(x) >> Sigmoid(x))
+    dead = last_uses(plan)
+    assert dead == [(0, ), (1, ), (2, )]          # each value dies where it is read
+
+
+def shared_weight_model():
+    """One weight matrix used by two layers: W ⊗ x ↦ σ(W σ(W x))."""
+    W, x = Real(3, 3), Real(3)
+    return function(W @ x, x)(
+        lambda w, a: Sigmoid(x)(Linear(3, 3)(w, Sigmoid(x)(Linear(3, 3)(w, a)))))
+
+
+def test_batch_sums_are_fused_into_outer_products_even_for_shared_parameters():
+    lens = R(shared_weight_model())
+    plain, summed = compile(lens.backward), compile(lens.backward, summed=[0])
+    assert summed.plan.count("Outer") == 0 and summed.plan.count("OuterSum") == 2
+    assert summed.plan.count("SumBatch") == 0
+    rng = np.random.default_rng(0)
+    W, x, dy = rng.normal(size=(3, 3)), rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    *residual, _ = compile(lens.forward)(W, x)
+    dW_per_example, dx = plain(*residual, dy)
+    dW, dx_summed_plan = summed(*residual, dy)
+    assert dW_per_example.shape == (6, 3, 3) and dW.shape == (3, 3)
+    assert np.allclose(dW, dW_per_example.sum(axis=0), rtol=1e-13, atol=1e-14)
+    assert np.allclose(dx, dx_summed_plan, rtol=0, atol=0)
+
+
+def test_batch_sum_of_a_bias_and_of_an_unbatched_value():
+    model = dense(2, 2, Sigmoid)
+    lens = R(model.diagram)
+    backward = compile(lens.backward, summed=[0, 1])
+    assert backward.plan.count("SumBatch") == 1       # the bias cotangent
+    values = model.init(0)
+    x = np.random.default_rng(1).normal(size=(4, 2))
+    *residual, y = compile(lens.forward)(values[model.params[0]], values[model.params[1]], x)
+    dW, db, dx = backward(*residual, np.ones_like(y))
+    s = y * (1 - y)
+    assert np.allclose(db, s.sum(axis=0), rtol=1e-13)
+    assert np.allclose(dW, s.T @ x, rtol=1e-13)
+    # one example, no batch axis: the sum over the batch is the identity
+    *residual, y = compile(lens.forward)(values[model.params[0]], values[model.params[1]], x[0])
+    dW1, db1, _ = backward(*residual, np.ones_like(y))
+    assert np.allclose(db1, s[0], rtol=1e-13) and np.allclose(dW1, np.outer(s[0], x[0]), rtol=1e-13)
+
+
+def test_sum_over_batch_keeps_the_plan_it_was_given():
+    lens = R(shared_weight_model())
+    plan = flatten(lens.backward)
+    before = [eq.kind for eq in plan.equations]
+    sum_over_batch(plan, [0])
+    assert [eq.kind for eq in plan.equations] == before
