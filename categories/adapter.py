@@ -35,11 +35,12 @@ import itertools
 import numpy as np
 from discopy import cat, monoidal, symmetric
 from discopy.cat import factory
+from discopy.monoidal import Category, Functor
 from discopy.utils import AxiomError
 
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
-    "CompositionError", "describe",
+    "CompositionError", "describe", "Category", "Functor",
 ]
 
 
@@ -129,10 +130,6 @@ class Ty(symmetric.Ty):
 
     def __repr__(self):
         return " @ ".join(map(repr, self.inside)) or "Ty()"
-
-    @property
-    def wires(self) -> tuple[Wire, ...]:
-        return self.inside
 
 
 def Real(*shape: int, dtype="float64") -> Ty:

@@ -55,9 +55,6 @@ class Generator(Box):
 
     abstract = True
 
-    def __init__(self, name: str, dom: Ty, cod: Ty, **params):
-        Box.__init__(self, name, dom, cod, **params)
-
     # -- the reverse derivative, in optic form -------------------------------
     def residual(self) -> Ty:
         """M, the type of what the forward half keeps for the backward half."""

@@ -189,9 +189,15 @@ def generator_laws(box, R=None) -> list[Law]:
     return laws
 
 
+def _single(diagram) -> bool:
+    """Whether some Real wire of the diagram is single precision (or less)."""
+    return any(w.kind == "Real" and w.dtype.itemsize < 8
+               for w in diagram.dom.inside + diagram.cod.inside)
+
+
 def check_finite_differences(f: Diagram, compile, seed: int = 0, trials: int = 3,
-                             sample=None, h: float = 1e-6, rtol: float = 1e-5,
-                             atol: float = 1e-7) -> Report:
+                             sample=None, h: float | None = None, rtol: float | None = None,
+                             atol: float | None = None) -> Report:
     """R[f](a, b′) against the central-difference vector–Jacobian product of f.
 
     The laws only say that a declared derivative is *a* reverse derivative;
@@ -199,6 +205,9 @@ def check_finite_differences(f: Diagram, compile, seed: int = 0, trials: int = 3
     of 2N perturbed points gives the whole Jacobian (N input entries)."""
     rng = np.random.default_rng(seed)
     sample = sample or uniform()
+    single = _single(f)     # float32: a coarser step and tolerance
+    h = h or (1e-2 if single else 1e-6)
+    rtol, atol = rtol or (1e-2 if single else 1e-5), atol or (1e-3 if single else 1e-7)
     name = "R[f] = finite differences"
     report, forward, Rf = Report([name]), compile(f), compile(reverse(f))
     shapes = [w.shape for w in f.dom.inside]
@@ -210,7 +219,8 @@ def check_finite_differences(f: Diagram, compile, seed: int = 0, trials: int = 3
         n = flat.size
         points = np.concatenate([flat + h * np.eye(n), flat - h * np.eye(n)]) if n else flat[None]
         split = np.split(points, np.cumsum(sizes)[:-1], axis=1) if a else []
-        inputs = [p.reshape(len(points), *s) for p, s in zip(split, shapes)]
+        inputs = [p.reshape(len(points), *s).astype(w.dtype)
+                  for p, s, w in zip(split, shapes, f.dom.inside)]
         outputs = _tuple(forward(*inputs)) if n else ()
         vjp = np.zeros(n)
         for y, b_k, wire in zip(outputs, b, f.cod.inside):
@@ -269,20 +279,23 @@ def uniform(low=-1.0, high=1.0):
 
 
 def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
-          sample=None, rtol: float = 1e-9, atol: float = 1e-9) -> Report:
+          sample=None, rtol: float | None = None, atol: float | None = None) -> Report:
     """Evaluate both sides of every law at random points with ``compile``
-    (diagram ↦ function on arrays) and report the failures with their inputs."""
+    (diagram ↦ function on arrays) and report the failures with their inputs.
+    Tolerances default to 1e-9 in double precision, 1e-3 in single."""
     rng = np.random.default_rng(seed)
     sample = sample or uniform()
     report = Report()
     for law in laws:
         report.checked.append(law.name)
+        default = 1e-3 if _single(law.lhs) else 1e-9
+        rtol_, atol_ = rtol or default, atol or default
         lhs, rhs = compile(law.lhs), compile(law.rhs)
         for _ in range(trials):
             inputs = [sample(w, rng, batch) for w in law.lhs.dom.inside]
             left, right = _tuple(lhs(*inputs)), _tuple(rhs(*inputs))
             if not all(np.allclose(np.broadcast_to(l, np.broadcast_shapes(np.shape(l), np.shape(r))),
-                                   r, rtol=rtol, atol=atol, equal_nan=False)
+                                   r, rtol=rtol_, atol=atol_, equal_nan=False)
                        for l, r in zip(left, right)):
                 report.failures.append(Failure(law.name, inputs, list(left), list(right)))
                 break

@@ -52,7 +52,7 @@ def zeros(rng, shape):
 
 def lecun(rng, shape):
     """N(0, 1/fan_in) for a matrix of shape (fan_out, fan_in)."""
-    return rng.normal(0.0, 1.0 / np.sqrt(shape[-1]), size=shape)
+    return rng.normal(0.0, 1.0 / np.sqrt(max(shape[-1], 1)), size=shape)
 
 
 @dataclass(eq=False)
@@ -153,12 +153,12 @@ class Para:
 
 def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
     """linear ; bias ; activation, with weights W: Real(n_out, n_in) and bias b."""
-    W = Param(Linear(n_in, n_out, dtype).dom[:1], "W", lecun)
-    b = Param(Linear(n_in, n_out, dtype).cod, "b", zeros)
-    x, y = Linear(n_in, n_out, dtype).dom[1:], b.ty
+    linear = Linear(n_in, n_out, dtype)
+    W, b = Param(linear.dom[:1], "W", lecun), Param(linear.cod, "b", zeros)
+    x, y = linear.dom[1:], linear.cod
 
     @function(W.ty @ b.ty @ x, y)
     def layer(w, bias, a):
-        z = Bias(y)(bias, Linear(n_in, n_out, dtype)(w, a))
+        z = Bias(y)(bias, linear(w, a))
         return activation(y)(z) if activation is not None else z
     return Para((W, b), layer)

@@ -237,7 +237,14 @@ class Spread(LinearGenerator):
 
 
 class Softmax(OutputResidual, Elementwise):
-    """x ↦ eˣ / Σ eˣ over the features. R: (y, dy) ↦ y ⊙ (dy − Σ(dy ⊙ y))."""
+    """x ↦ eˣ / Σ eˣ over the features of a vector wire Real(n), n ≥ 1.
+    R: (y, dy) ↦ y ⊙ (dy − Σ(dy ⊙ y))."""
+
+    def __init__(self, x: Ty | int):
+        x = _real(x, "Softmax")
+        if len(x.inside[0].shape) != 1 or x.inside[0].shape[0] < 1:
+            raise TypeError(f"Softmax acts on a vector wire Real(n) with n ≥ 1, got {x!r}")
+        super().__init__(x)
 
     def backward(self):
         x = self.x
@@ -312,6 +319,8 @@ class Outer(Generator):
 
 class Bias(LinearGenerator):
     """Adds a bias parameter: b ⊗ x ↦ x + b. R copies the cotangent to both."""
+
+    sums_inputs = True
 
     def __init__(self, x: Ty | int):
         self.x = _real(x, "Bias")

@@ -108,6 +108,8 @@ class Permutation(LinearGenerator):
 class Add(LinearGenerator):
     """+: x ⊗ x ⊗ … → x (n summands). Its reverse derivative copies the cotangent."""
 
+    sums_inputs = True      # its output is the sum of its inputs
+
     def __init__(self, x: Ty, n: int = 2):
         self.x, self.n = _atomic(x, "Add"), n
         super().__init__("Add" if n == 2 else f"Add{n}", x ** n, x)
@@ -152,7 +154,7 @@ def copy(x: Ty, n: int = 2) -> Diagram:
         return Id(x)
     copies = Id().tensor(*(Copy(x[i:i + 1], n) for i in range(len(x))))
     order = [n * i + k for k in range(n) for i in range(len(x))]
-    return copies >> Diagram.permutation(order, copies.cod)
+    return copies >> Permutation(copies.cod, order)
 
 
 def swap(x: Ty, y: Ty) -> Diagram:
@@ -180,7 +182,7 @@ def add(x: Ty, n: int = 2) -> Diagram:
     if len(x) == 0:
         return Id(x)
     order = [len(x) * k + i for i in range(len(x)) for k in range(n)]
-    return Diagram.permutation(order, x ** n) >> Id().tensor(
+    return Permutation(x ** n, order) >> Id().tensor(
         *(Add(x[i:i + 1], n) for i in range(len(x))))
 
 

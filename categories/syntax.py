@@ -98,8 +98,11 @@ def apply(diagram: Diagram, *args: Wired):
         args = args[0]
     dom = Ty().tensor(*(a.ty for a in args))
     if dom != diagram.dom:
-        raise TypeError(f"{diagram.name if hasattr(diagram, 'name') else diagram} expects "
-                        f"wires {diagram.dom!r}, got {dom!r}")
+        from .adapter import describe
+        wrong = next((f"; argument {k} is {a.ty!r}, expected {diagram.dom[k:k + 1]!r}"
+                      for k, a in enumerate(args)
+                      if len(dom) == len(diagram.dom) and a.ty != diagram.dom[k:k + 1]), "")
+        raise TypeError(f"{describe(diagram)} applied to wires {dom!r}{wrong}")
     outs = tuple(tape.new(diagram.cod[i:i + 1]) for i in range(len(diagram.cod)))
     tape.ops.append((diagram, tuple(a.index for a in args), tuple(o.index for o in outs)))
     return outs[0] if len(outs) == 1 else outs

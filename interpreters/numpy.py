@@ -66,6 +66,7 @@ def _constant(value):
     def rule(box):
         wire = box.cod.inside[0]
         array = np.full(wire.shape, value if value is not None else box.c, dtype=wire.dtype)
+        array.setflags(write=False)      # shared by every call: never written to
         return lambda: array
     return rule
 
@@ -101,9 +102,11 @@ RULES = {
 
 
 def _outer_sum(a, b):
+    """Σ over the batch of a ⊗ b (either may be unbatched)."""
+    rows = lambda v: v.reshape(int(np.prod(v.shape[:-1], dtype=int)), v.shape[-1])
     if a.ndim == b.ndim:
-        return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
-    return np.outer(a.reshape(-1, a.shape[-1]).sum(0), b.reshape(-1, b.shape[-1]).sum(0))
+        return rows(a).T @ rows(b)
+    return np.outer(rows(a).sum(0), rows(b).sum(0))
 
 
 def unbroadcast(value: np.ndarray, shape: tuple) -> np.ndarray:
@@ -140,7 +143,8 @@ class Evaluator:
                             f"got {len(args)}")
         arrays, batch = [], None
         for k, (v, arg) in enumerate(zip(plan.inputs, args)):
-            wire, who = plan.wires[v], plan.consumers.get(v, "the output")
+            wire = plan.wires[v]
+            who = plan.consumers.get(v, "the output" if v in plan.outputs else "a discard")
             given = isinstance(arg, np.ndarray)
             array = arg if given else np.asarray(arg, dtype=wire.dtype)
             shape, n = wire.shape, len(wire.shape)

@@ -103,12 +103,17 @@ class OuterSum:
     name = "OuterSum"
 
 
+#: generator name ↦ the operation that computes its output already summed over the batch
+FUSED_BATCH_SUM = {"Outer": OuterSum}
+
+
 def sum_over_batch(plan: Plan, positions) -> Plan:
     """The plan with the outputs at ``positions`` summed over the batch.
 
-    The sum is linear, so it is pushed through additions and fused into the
-    outer products that feed it (the gradient of a matrix parameter); any
-    other value gets a ``SumBatch`` equation.
+    The sum is linear, so it is pushed through generators whose output is the
+    sum of their inputs (``sums_inputs``: Add, Bias) and fused into those of
+    ``FUSED_BATCH_SUM`` (an outer product becomes one matrix product); any
+    other value gets a ``SumBatch`` equation right after the one that makes it.
     """
     equations = list(plan.equations)
     producer = {v: k for k, eq in enumerate(equations) for v in eq.outs}
@@ -118,26 +123,30 @@ def sum_over_batch(plan: Plan, positions) -> Plan:
             uses[v] = uses.get(v, 0) + 1
     for v in plan.outputs:
         uses[v] = uses.get(v, 0) + 1
-    wires, extra = list(plan.wires), []
+    wires, after = list(plan.wires), {}      # producer index (-1: an input) ↦ new equations
 
     def summed(v) -> int:
         k = producer.get(v)
         if k is not None and uses[v] == 1:
             eq = equations[k]
-            if eq.kind == "Outer":
-                equations[k] = Equation(OuterSum(), eq.ins, eq.outs)
+            if eq.kind in FUSED_BATCH_SUM:
+                equations[k] = Equation(FUSED_BATCH_SUM[eq.kind](), eq.ins, eq.outs)
                 return v
-            if eq.kind in ("Add", "Bias") and all(uses[i] == 1 for i in eq.ins):
+            if getattr(eq.box, "sums_inputs", False) and all(uses[i] == 1 for i in eq.ins):
                 equations[k] = Equation(eq.box, tuple(summed(i) for i in eq.ins), eq.outs)
                 return v
         wires.append(wires[v])
-        extra.append(Equation(SumBatch(wires[v].shape), (v, ), (len(wires) - 1, )))
+        after.setdefault(-1 if k is None else k, []).append(
+            Equation(SumBatch(wires[v].shape), (v, ), (len(wires) - 1, )))
         return len(wires) - 1
 
     outputs = list(plan.outputs)
     for position in positions:
         outputs[position] = summed(outputs[position])
-    return Plan(plan.inputs, equations + extra, tuple(outputs), wires, plan.consumers)
+    ordered = list(after.get(-1, []))
+    for k, eq in enumerate(equations):
+        ordered += [eq] + after.get(k, [])
+    return Plan(plan.inputs, ordered, tuple(outputs), wires, plan.consumers)
 
 
 def last_uses(plan: Plan) -> list[tuple]:

@@ -108,6 +108,8 @@ def symbols(ty, prefix: str):
 def evaluate(diagram, *args):
     """Evaluate a diagram on SymPy values (one example)."""
     plan = flatten(diagram)
+    if len(args) != len(plan.inputs):
+        raise TypeError(f"{len(plan.inputs)} inputs expected ({diagram.dom!r}), got {len(args)}")
     env = dict(zip(plan.inputs, args))
     for eq in plan.equations:
         if eq.kind not in RULES:

@@ -26,12 +26,14 @@ __all__ = ["GradientDescent", "NonFiniteLoss", "progress"]
 
 
 class NonFiniteLoss(ArithmeticError):
-    """Training met a loss that is not finite; ``params`` are the last good ones."""
+    """Training met a non-finite loss or update at ``step``; ``params`` are the
+    last good parameters: those evaluated at step ``kept``, whose loss was finite
+    (``kept`` is 0 for the initial parameters when the very first loss fails)."""
 
-    def __init__(self, step: int, loss: float, params: dict):
-        super().__init__(f"loss is {loss} at step {step}; training stopped, keeping the "
-                         f"parameters of step {step - 1}")
-        self.step, self.loss, self.params = step, loss, params
+    def __init__(self, step: int, what: str, params: dict, kept: int):
+        super().__init__(f"{what} at step {step}; training stopped, keeping the parameters "
+                         + (f"evaluated at step {kept}" if kept else "it started from"))
+        self.step, self.params, self.kept = step, params, kept
 
 
 @dataclass
@@ -65,14 +67,20 @@ class GradientDescent:
     def fit(self, params: dict, x, label, steps: int, show: bool = True) -> dict:
         """Full-batch steps; raises NonFiniteLoss (with the last good parameters)."""
         bar = progress(steps, "training") if show else None
+        previous = params
         for k in range(1, steps + 1):
             with np.errstate(over="ignore", invalid="ignore"):    # checked just below
                 new, value = self.step(params, x, label)
-            if not np.isfinite(value) or not all(np.all(np.isfinite(v)) for v in new.values()):
+            problem = None
+            if not np.isfinite(value):       # params themselves are bad: keep the previous ones
+                problem, kept, params = f"the loss is {value}", k - 1, previous
+            elif not all(np.all(np.isfinite(v)) for v in new.values()):
+                problem, kept = f"the update is not finite (loss {value:.6g})", k
+            if problem:
                 if bar:
                     bar.close()
-                raise NonFiniteLoss(k, value, params)
-            params = new
+                raise NonFiniteLoss(k, problem, params, kept)
+            previous, params = params, new
             self.history.append(value)
             if bar:
                 bar.update(k, f"loss {value:.4f}")

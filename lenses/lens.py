@@ -32,9 +32,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from discopy.monoidal import Category, Functor
-
-from categories import Diagram, Ty, discard, swap
+from categories import Diagram, Ty, describe, discard, swap
+from categories.adapter import Category, Functor
 
 __all__ = ["Lens", "R"]
 
@@ -49,13 +48,14 @@ class Lens:
         self.backward_layers = tuple(backward_layers)
 
     @classmethod
-    def of(cls, forward: Diagram, backward: Diagram, residual: Ty) -> Lens:
+    def of(cls, forward: Diagram, backward: Diagram, residual: Ty, name: str = "") -> Lens:
         """The lens with the given halves; checks that their types fit."""
         n = len(residual)
         dom, cod = forward.dom, forward.cod[n:]
         if forward.cod[:n] != residual or backward.dom != residual @ cod or backward.cod != dom:
             raise TypeError(
-                f"not a lens: forward {forward.dom!r} → {forward.cod!r} and backward "
+                f"{name + ': ' if name else ''}not a lens: forward {forward.dom!r} → "
+                f"{forward.cod!r} and backward "
                 f"{backward.dom!r} → {backward.cod!r} with residual {residual!r}")
         return cls(dom, cod, residual, _layers(forward), _layers(backward))
 
@@ -156,9 +156,8 @@ def _whisker(layers, left: Ty, right: Ty) -> tuple:
 
 def _lens_of(box) -> Lens:
     if not hasattr(box, "backward"):
-        raise TypeError(f"{box.name}: {box.dom!r} → {box.cod!r} is not a generator: "
-                        "it declares no reverse derivative")
-    return Lens.of(box.forward(), box.backward(), box.residual())
+        raise TypeError(f"{describe(box)} is not a generator: it declares no reverse derivative")
+    return Lens.of(box.forward(), box.backward(), box.residual(), describe(box))
 
 
 class ReverseDerivative(Functor):

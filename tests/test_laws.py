@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from categories import Generator, LinearGenerator, Mul, Real, laws
+from categories import Generator, Linear, LinearGenerator, Mul, Real, laws
 from categories.strategies import composable, diagrams
 from interpreters.numpy import RULES, compile
 from lenses import R
@@ -129,3 +129,17 @@ def test_every_generator_passes_the_finite_difference_law(name):
     cls = Generator.registry[name]
     sample = laws.uniform(0.5, 2.0) if not (cls.total and cls.smooth) else laws.uniform(-1, 1)
     laws.check_finite_differences(cls.example(2), compile, sample=sample).assert_ok()
+
+
+@pytest.mark.parametrize("box", [Mul(Real(3, dtype="float32")), Linear(2, 3, "float32")],
+                         ids=["Mul", "Linear"])
+def test_laws_in_single_precision(box):
+    laws.check(laws.generator_laws(box, R), compile).assert_ok()
+    laws.check_finite_differences(box, compile).assert_ok()
+
+
+def test_softmax_is_for_vector_wires():
+    from categories import Softmax
+    for bad in (Real(), Real(2, 3), Real(0)):
+        with pytest.raises(TypeError, match="Softmax acts on a vector wire"):
+            Softmax(bad)

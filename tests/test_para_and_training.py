@@ -114,11 +114,13 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_parameters():
         trainer.fit(values, x, t, steps=50, show=False)
     error = stopped.value
     assert error.step > 1 and error.step == len(trainer.history) + 1
-    assert "step" in str(error) and str(error.step) in str(error)
-    # the parameters kept are those after the last good step, replayed independently
+    assert f"at step {error.step}" in str(error) and f"step {error.kept}" in str(error)
+    # the parameters kept are those of the last finite loss, replayed independently
     replay = values
-    for _ in range(error.step - 1):
+    for _ in range(error.kept - 1):
         replay, _ = GradientDescent(model, mse(Real(2)), lr=1e10).step(replay, x, t)
+    _, loss = GradientDescent(model, mse(Real(2)), lr=1e10).step(replay, x, t)
+    assert np.isfinite(loss) and loss == trainer.history[error.kept - 1]
     for p in model.params:
         assert np.all(np.isfinite(error.params[p]))
         assert np.array_equal(error.params[p], replay[p])

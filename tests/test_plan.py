@@ -1,6 +1,7 @@
 """The flat IR and its batch-sum pass."""
 
 import numpy as np
+import pytest
 
 from categories import Copy, Linear, Mul, Real, Sigmoid, copy, dense, function
 from interpreters.numpy import compile
@@ -69,3 +70,35 @@ def test_sum_over_batch_keeps_the_plan_it_was_given():
     before = [eq.kind for eq in plan.equations]
     sum_over_batch(plan, [0])
     assert [eq.kind for eq in plan.equations] == before
+
+
+def test_a_parameter_used_twice_through_products_is_summed_in_order():
+    """Each batch sum comes right after the value it sums (regression: it used to
+    be appended at the end of the plan, after the Add that reads it)."""
+    x = Real(3)
+    f = function(x @ x, x)(lambda q, a: q * a + q * a)     # f(q, a) = 2 q ⊙ a
+    lens = R(f)
+    backward = compile(lens.backward, summed=[0])
+    rng = np.random.default_rng(2)
+    q, a, dy = rng.normal(size=3), rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    *residual, _ = compile(lens.forward)(q, a)
+    dq, da = backward(*residual, dy)
+    assert np.allclose(dq, 2 * (dy * a).sum(axis=0), rtol=1e-13)
+    assert np.allclose(da, 2 * dy * q, rtol=1e-13)
+
+
+def test_constants_are_shared_read_only():
+    from categories import Constant
+    c = compile(Constant(1.0, Real(2)))
+    with pytest.raises(ValueError):
+        c()[0] = 5.0
+    assert np.array_equal(c(), [1.0, 1.0])
+
+
+def test_zero_width_wires_train():
+    from interpreters.training import GradientDescent
+    from lenses.losses import mse
+    model = dense(0, 3, Sigmoid)
+    new, loss = GradientDescent(model, mse(Real(3)), lr=0.5).step(
+        model.init(0), np.ones((4, 0)), np.ones((4, 3)))
+    assert new[model.params[0]].shape == (3, 0) and np.isclose(loss, 3 * 0.5 * 0.25)
