@@ -46,9 +46,9 @@ class Elementwise(Generator):
 
     abstract = True
 
-    def __init__(self, x: Ty | int, name: str | None = None):
+    def __init__(self, x: Ty | int, name: str | None = None, **params):
         self.x = _real(x, type(self).__name__)
-        super().__init__(name or type(self).__name__, self.x, self.x)
+        super().__init__(name or type(self).__name__, self.x, self.x, **params)
 
     @classmethod
     def example(cls, n):
@@ -79,7 +79,7 @@ class Scale(Elementwise, LinearGenerator):
 
     def __init__(self, c: float, x: Ty | int):
         self.c = float(c)
-        super().__init__(x, name=f"Scale({self.c:g})")
+        super().__init__(x, name=f"Scale({self.c:g})", data=self.c)   # data: exact equality
 
     def transpose(self):
         return self
@@ -94,7 +94,7 @@ class Constant(Generator):
 
     def __init__(self, c: float, x: Ty | int):
         self.c, self.x = float(c), _real(x, "Constant")
-        super().__init__(f"Constant({self.c:g})", Ty(), self.x)
+        super().__init__(f"Constant({self.c:g})", Ty(), self.x, data=self.c)
 
     def residual(self):
         return Ty()

@@ -154,10 +154,18 @@ def _whisker(layers, left: Ty, right: Ty) -> tuple:
     return tuple((left @ l, box, r @ right) for l, box, r in layers)
 
 
+_generator_lenses: dict = {}     # equal generators have equal lenses: build each once
+
+
 def _lens_of(box) -> Lens:
     if not hasattr(box, "backward"):
         raise TypeError(f"{describe(box)} is not a generator: it declares no reverse derivative")
-    return Lens.of(box.forward(), box.backward(), box.residual(), describe(box))
+    lens = _generator_lenses.get(box)
+    if lens is None:
+        lens = Lens.of(box.forward(), box.backward(), box.residual(), describe(box))
+        if len(_generator_lenses) < 10_000:
+            _generator_lenses[box] = lens
+    return lens
 
 
 class ReverseDerivative(Functor):
