@@ -94,6 +94,15 @@ def run(depth=100, width=20, batch=150, rounds=30):
     return build, rows
 
 
+def build_time(depth, width=20):
+    """Seconds to chain ``depth`` dense layers, apply R and flatten both halves."""
+    t = time.perf_counter()
+    model = Para.id(Real(width)).then(*[dense(width, width, Sigmoid) for _ in range(depth)])
+    lens = R(model.diagram)
+    compile(lens.forward), compile(lens.backward, summed=range(len(model.params)))
+    return time.perf_counter() - t
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -107,6 +116,11 @@ def main():
                   f"{ours * 1e3:.2f} | {hand * 1e3:.2f} |")
         print(f"| {depth} layers × {width} | build: Para chain + R + flatten both halves | "
               f"{build * 1e3:.0f} ms | | |")
+    print()
+    print("| depth (width 20) | build: Para chain + R + flatten both halves (median of 5) |")
+    print("|---|---|")
+    for depth in (2, 9, 17, 33, 65, 129):
+        print(f"| {depth} | {statistics.median(build_time(depth) for _ in range(5)) * 1e3:.1f} ms |")
 
 
 if __name__ == "__main__":

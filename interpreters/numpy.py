@@ -22,6 +22,8 @@ input 0 (wire Real(2)) of Mul: expected an array of shape (2,) or (batch, 2), go
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .plan import flatten, last_uses, sum_over_batch
@@ -103,7 +105,7 @@ RULES = {
 
 def _outer_sum(a, b):
     """Σ over the batch of a ⊗ b (either may be unbatched)."""
-    rows = lambda v: v.reshape(int(np.prod(v.shape[:-1], dtype=int)), v.shape[-1])
+    rows = lambda v: v.reshape(math.prod(v.shape[:-1]), v.shape[-1])
     if a.ndim == b.ndim:
         return rows(a).T @ rows(b)
     return np.outer(rows(a).sum(0), rows(b).sum(0))
@@ -135,6 +137,10 @@ class Evaluator:
             steps.append((rules[eq.kind](eq.box), eq.ins, outs, dead))
         self.steps, self.size = steps, len(self.plan.wires)
 
+    def reader(self, v: int) -> str:
+        """Who reads input value v, for error messages."""
+        return self.plan.consumers.get(v, "the output" if v in self.plan.outputs else "a discard")
+
     def check(self, args) -> list:
         """The inputs as arrays of the right shape and dtype, or an error naming the wire."""
         plan = self.plan
@@ -144,19 +150,21 @@ class Evaluator:
         arrays, batch = [], None
         for k, (v, arg) in enumerate(zip(plan.inputs, args)):
             wire = plan.wires[v]
-            who = plan.consumers.get(v, "the output" if v in plan.outputs else "a discard")
             given = isinstance(arg, np.ndarray)
             array = arg if given else np.asarray(arg, dtype=wire.dtype)
             shape, n = wire.shape, len(wire.shape)
             if array.ndim not in (n, n + 1) or array.shape[array.ndim - n:] != shape:
+                who = self.reader(v)
                 expected = ", ".join(map(str, shape))
                 raise ValueError(f"input {k} (wire {wire!r}) of {who}: expected an array of shape "
                                  f"{shape} or (batch, {expected}), got {array.shape}")
             if array.dtype != wire.dtype:
+                who = self.reader(v)
                 raise TypeError(f"input {k} (wire {wire!r}) of {who}: expected dtype "
                                 f"{wire.dtype}, got {array.dtype}")
             if array.ndim == n + 1:
                 if batch is not None and array.shape[0] != batch:
+                    who = self.reader(v)
                     raise ValueError(f"input {k} (wire {wire!r}) of {who}: batch of "
                                      f"{array.shape[0]} examples, other inputs have {batch}")
                 batch = array.shape[0]
