@@ -10,6 +10,12 @@ laid out once: the forward pass keeps the input of every layer, and the
 backward pass runs the layers' reverse derivatives in the opposite order. A
 layer L ⊗ g ⊗ K passes the cotangents of L and K through untouched.
 
+This is the combinator of a reverse-derivative category, built independently
+of the lenses of ``lenses.R`` (whose put must equal it: a law). It is meant
+for laws and higher derivatives (R[R[f]], D[D[f]]): each R[g] recomputes its
+generator's residual. To train, use the lens R(f), whose backward half reads
+the residuals its forward half kept.
+
 ``forward_derivative(f)`` is D[f] = (ι0 × 1) ; R[R[f]] ; π1 : A ⊗ A → B, the
 Jacobian–vector product recovered by reverse-over-reverse.
 

@@ -138,3 +138,26 @@ def test_the_demo_reaches_95_percent_held_out_and_draws(tmp_path):
     assert result["accuracy"]["held-out"] >= 0.95
     for name in ("model", "lens-forward", "lens-backward"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_demo_stops_on_a_non_finite_loss_keeping_the_last_good_parameters(
+        monkeypatch, capsys, tmp_path):
+    """Make the third evaluation of the loss NaN: the demo stops at step 3 and keeps
+    the parameters evaluated at step 2 (whose loss was finite)."""
+    from interpreters import cli, training
+    seen, real_step = [], training.GradientDescent.step
+
+    def step(self, params, x, label):
+        seen.append(params)
+        new, loss = real_step(self, params, x, label)
+        return new, (float("nan") if len(seen) == 3 else loss)
+
+    monkeypatch.setattr(training.GradientDescent, "step", step)
+    assert cli.main(["demo", "--steps", "10", "--out", str(tmp_path)]) == 1
+    assert "the loss is nan at step 3" in capsys.readouterr().err
+    seen.clear()
+    result = cli.demo(steps=10, draw=False)
+    assert result["stopped"] == 3
+    kept = seen[-2]                     # the parameters evaluated at step 2
+    assert all(np.array_equal(result["params"][p], kept[p]) for p in kept)
+    assert len(result["history"]) == 2
