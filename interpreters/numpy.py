@@ -28,7 +28,7 @@ import numpy as np
 
 from .plan import flatten, last_uses, sum_over_batch
 
-__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast"]
+__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs"]
 
 
 def _dtype(box):
@@ -120,6 +120,41 @@ def unbroadcast(value: np.ndarray, shape: tuple) -> np.ndarray:
     return np.broadcast_to(value, shape).copy() if value.shape != shape else value
 
 
+def _reader(plan, v: int) -> str:
+    """Who reads input value v, for error messages."""
+    return plan.consumers.get(v, "the output" if v in plan.outputs else "a discard")
+
+
+def check_inputs(plan, dom, args) -> list:
+    """The inputs as arrays of the right shape and dtype, or an error naming the wire
+    and the box that reads it (checked before anything is computed)."""
+    if len(args) != len(plan.inputs):
+        raise TypeError(f"{len(plan.inputs)} inputs expected ({dom!r}), got {len(args)}")
+    arrays, batch = [], None
+    for k, (v, arg) in enumerate(zip(plan.inputs, args)):
+        wire = plan.wires[v]
+        given = isinstance(arg, np.ndarray)
+        array = arg if given else np.asarray(arg, dtype=wire.dtype)
+        shape, n = wire.shape, len(wire.shape)
+        if array.ndim not in (n, n + 1) or array.shape[array.ndim - n:] != shape:
+            who = _reader(plan, v)
+            expected = ", ".join(map(str, shape))
+            raise ValueError(f"input {k} (wire {wire!r}) of {who}: expected an array of shape "
+                             f"{shape} or (batch, {expected}), got {array.shape}")
+        if array.dtype != wire.dtype:
+            who = _reader(plan, v)
+            raise TypeError(f"input {k} (wire {wire!r}) of {who}: expected dtype "
+                            f"{wire.dtype}, got {array.dtype}")
+        if array.ndim == n + 1:
+            if batch is not None and array.shape[0] != batch:
+                who = _reader(plan, v)
+                raise ValueError(f"input {k} (wire {wire!r}) of {who}: batch of "
+                                 f"{array.shape[0]} examples, other inputs have {batch}")
+            batch = array.shape[0]
+        arrays.append(array)
+    return arrays
+
+
 class Evaluator:
     """A diagram flattened once, with each equation bound to its NumPy rule."""
 
@@ -137,39 +172,8 @@ class Evaluator:
             steps.append((rules[eq.kind](eq.box), eq.ins, outs, dead))
         self.steps, self.size = steps, len(self.plan.wires)
 
-    def reader(self, v: int) -> str:
-        """Who reads input value v, for error messages."""
-        return self.plan.consumers.get(v, "the output" if v in self.plan.outputs else "a discard")
-
     def check(self, args) -> list:
-        """The inputs as arrays of the right shape and dtype, or an error naming the wire."""
-        plan = self.plan
-        if len(args) != len(plan.inputs):
-            raise TypeError(f"{len(plan.inputs)} inputs expected ({self.diagram.dom!r}), "
-                            f"got {len(args)}")
-        arrays, batch = [], None
-        for k, (v, arg) in enumerate(zip(plan.inputs, args)):
-            wire = plan.wires[v]
-            given = isinstance(arg, np.ndarray)
-            array = arg if given else np.asarray(arg, dtype=wire.dtype)
-            shape, n = wire.shape, len(wire.shape)
-            if array.ndim not in (n, n + 1) or array.shape[array.ndim - n:] != shape:
-                who = self.reader(v)
-                expected = ", ".join(map(str, shape))
-                raise ValueError(f"input {k} (wire {wire!r}) of {who}: expected an array of shape "
-                                 f"{shape} or (batch, {expected}), got {array.shape}")
-            if array.dtype != wire.dtype:
-                who = self.reader(v)
-                raise TypeError(f"input {k} (wire {wire!r}) of {who}: expected dtype "
-                                f"{wire.dtype}, got {array.dtype}")
-            if array.ndim == n + 1:
-                if batch is not None and array.shape[0] != batch:
-                    who = self.reader(v)
-                    raise ValueError(f"input {k} (wire {wire!r}) of {who}: batch of "
-                                     f"{array.shape[0]} examples, other inputs have {batch}")
-                batch = array.shape[0]
-            arrays.append(array)
-        return arrays
+        return check_inputs(self.plan, self.diagram.dom, args)
 
     def __call__(self, *args):
         env = [None] * self.size

@@ -1,0 +1,242 @@
+"""Compile a diagram to NumPy source code.
+
+The plan is optimised, then each equation is written out by its generator's
+emitter (a table, like every other interpreter). The result is a Python
+function that uses only NumPy: its source can be read, saved as a module with
+no dependency on paralens, and called like the diagram.
+
+Passes, in order:
+
+* batch sums of the ``summed`` outputs, fused into outer products (``plan``);
+* ``a + (−b)`` becomes ``a − b``; a number times a wire stays a number;
+* dead-code elimination: nothing is computed that no output needs;
+* common-subexpression elimination: equal boxes on equal inputs run once;
+* constants are scalar literals, never materialised as arrays, and
+  single-use arithmetic is inlined into one expression.
+
+>>> from categories import Real, Sigmoid
+>>> from lenses import R
+>>> step = compile(R(Sigmoid(Real(3))).backward)
+>>> print(step.source.split("def ")[-1])
+diagram(x0, x1):
+    v6 = (x1 * x0) * (1.0 - x0)
+    return v6
+<BLANKLINE>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import numpy as interpreter
+from .plan import Equation, Plan, flatten, sum_over_batch
+
+__all__ = ["compile", "Compiled", "EMITTERS", "optimise"]
+
+# -- plan-level rewrites ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sub:
+    """a − b (an addition of a negation, folded)."""
+
+    name = "Sub"
+
+
+def _uses(equations, outputs):
+    uses = {}
+    for eq in equations:
+        for v in eq.ins:
+            uses[v] = uses.get(v, 0) + 1
+    for v in outputs:
+        uses[v] = uses.get(v, 0) + 1
+    return uses
+
+
+def fold_subtractions(plan: Plan) -> Plan:
+    """Add(a, Neg(b)) ↦ Sub(a, b) when the negation is used only there."""
+    producer = {eq.outs[0]: eq for eq in plan.equations if len(eq.outs) == 1}
+    uses = _uses(plan.equations, plan.outputs)
+    equations = []
+    for eq in plan.equations:
+        if eq.kind == "Add" and len(eq.ins) == 2:
+            a, b = eq.ins
+            for x, y in ((a, b), (b, a)):
+                neg = producer.get(y)
+                if neg is not None and neg.kind == "Neg" and uses[y] == 1:
+                    eq = Equation(Sub(), (x, neg.ins[0]), eq.outs)
+                    break
+        equations.append(eq)
+    return Plan(plan.inputs, equations, plan.outputs, plan.wires, plan.consumers)
+
+
+def eliminate_dead_code(plan: Plan) -> Plan:
+    """Keep only the equations some output depends on."""
+    needed, kept = set(plan.outputs), []
+    for eq in reversed(plan.equations):
+        if any(v in needed for v in eq.outs):
+            kept.append(eq)
+            needed.update(eq.ins)
+    return Plan(plan.inputs, kept[::-1], plan.outputs, plan.wires, plan.consumers)
+
+
+def eliminate_common_subexpressions(plan: Plan) -> Plan:
+    """Equal boxes applied to equal values compute equal values: keep the first."""
+    seen, rename, equations = {}, {}, []
+    for eq in plan.equations:
+        ins = tuple(rename.get(v, v) for v in eq.ins)
+        key = (eq.kind, eq.box, ins)
+        try:
+            first = seen.get(key)
+        except TypeError:           # an unhashable box: never merged
+            first, key = None, None
+        if first is not None:
+            rename.update(zip(eq.outs, first.outs))
+            continue
+        eq = Equation(eq.box, ins, eq.outs)
+        if key is not None:
+            seen[key] = eq
+        equations.append(eq)
+    outputs = tuple(rename.get(v, v) for v in plan.outputs)
+    return Plan(plan.inputs, equations, outputs, plan.wires, plan.consumers)
+
+
+def optimise(plan: Plan) -> Plan:
+    return eliminate_common_subexpressions(eliminate_dead_code(fold_subtractions(plan)))
+
+
+# -- emitters: generator name ↦ (box, argument expressions) ↦ expression -----------
+
+def _literal(c: float) -> str:
+    return repr(float(c))
+
+
+def _call(name):
+    return lambda box, *args: f"{name}({', '.join(args)})"
+
+
+#: operators whose single use is inlined into its consumer's expression
+INLINE = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
+#: operators that accept a Python number for any argument (NumPy broadcasts it)
+ARITHMETIC = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Reciprocal"}
+
+EMITTERS = {
+    "Add": lambda box, *xs: " + ".join(xs),
+    "Bias": lambda box, b, x: f"{x} + {b}",
+    "Sub": lambda box, a, b: f"{a} - {b}",
+    "Neg": lambda box, x: f"-{x}",
+    "Scale": lambda box, x: f"{_literal(box.c)} * {x}",
+    "Mul": lambda box, a, b: f"{a} * {b}",
+    "Constant": lambda box: _literal(box.c),
+    "Zero": lambda box: "0.0",
+    "Exp": _call("np.exp"),
+    "Log": _call("np.log"),
+    "Reciprocal": lambda box, x: f"1.0 / {x}",
+    "Sigmoid": lambda box, x: f"0.5 + 0.5 * np.tanh(0.5 * {x})",
+    "Tanh": _call("np.tanh"),
+    "Relu": lambda box, x: f"np.maximum({x}, 0.0)",
+    "Step": lambda box, x: f"({x} > 0).astype({x}.dtype)",
+    "Sin": _call("np.sin"),
+    "Cos": _call("np.cos"),
+    "Sum": lambda box, x: f"{x}.sum(axis={tuple(range(-len(box.dom.inside[0].shape), 0))})",
+    "Spread": lambda box, s: (f"np.broadcast_to(np.asarray({s})[..., {', '.join(['None'] * len(box.cod.inside[0].shape))}], "
+                              f"np.shape({s}) + {box.cod.inside[0].shape})"),
+    "Softmax": _call("softmax"),
+    "Linear": _call("linear"),
+    "LinearT": _call("linear_t"),
+    "Outer": lambda box, a, b: f"{a}[..., :, None] * {b}[..., None, :]",
+    "OuterSum": _call("outer_sum"),
+    "SumBatch": lambda op, x: f"unbroadcast({x}, {op.shape})",
+}
+
+#: helpers the emitted code may call, written into the module when used
+HELPERS = {
+    "softmax": '''def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)''',
+    "linear": '''def linear(W, x):
+    return x @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, x)''',
+    "linear_t": '''def linear_t(W, y):
+    return y @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, y)''',
+    "outer_sum": '''def outer_sum(a, b):
+    rows = lambda v: v.reshape(math.prod(v.shape[:-1]), v.shape[-1])
+    if a.ndim == b.ndim:
+        return rows(a).T @ rows(b)
+    return np.outer(rows(a).sum(0), rows(b).sum(0))''',
+    "unbroadcast": '''def unbroadcast(x, shape):
+    x = np.asarray(x)
+    if x.ndim > len(shape):
+        x = x.sum(axis=tuple(range(x.ndim - len(shape))))
+    return np.broadcast_to(x, shape).copy() if x.shape != shape else x''',
+}
+
+
+def emit(plan: Plan, name: str = "diagram") -> str:
+    """The source of a module defining ``name``, the plan as a NumPy function."""
+    uses = _uses(plan.equations, plan.outputs)
+    args = {v: f"x{k}" for k, v in enumerate(plan.inputs)}
+    inlined, lines = {}, []
+    scalar = set()      # values that are Python numbers: constants and arithmetic on them
+
+    def ref(v, arithmetic=False):
+        text = inlined.get(v, args.get(v, f"v{v}"))
+        if v in scalar and not arithmetic:      # an array is needed here: materialise it
+            wire = plan.wires[v]
+            return f"np.full({wire.shape}, {text}, dtype=np.{wire.dtype})"
+        if v in inlined and any(c in text for c in " +-*/"):
+            return f"({text})"
+        return text
+
+    for eq in plan.equations:
+        if eq.kind not in EMITTERS:
+            raise NotImplementedError(f"no NumPy emitter for {eq.box.name} ({eq.kind})")
+        arithmetic = eq.kind in ARITHMETIC
+        expr = EMITTERS[eq.kind](eq.box, *(ref(v, arithmetic) for v in eq.ins))
+        if eq.kind in ("Constant", "Zero") or arithmetic and all(v in scalar for v in eq.ins):
+            scalar.update(eq.outs)
+        if len(eq.outs) == 1 and eq.kind in INLINE and uses.get(eq.outs[0], 0) == 1 \
+                and eq.outs[0] not in plan.outputs:
+            inlined[eq.outs[0]] = expr
+        else:
+            targets = ", ".join(f"v{v}" for v in eq.outs)
+            lines.append(f"    {targets} = {expr}")
+    outputs = [ref(v) for v in plan.outputs]
+    lines.append(f"    return {', '.join(outputs) if outputs else '()'}")
+    body = "\n".join(lines)
+    helpers = [source for helper, source in HELPERS.items() if f"{helper}(" in body]
+    params = ", ".join(args[v] for v in plan.inputs)
+    header = '"""Generated by paralens: NumPy only."""\n\nimport math\n\nimport numpy as np\n\n\n'
+    return header + "".join(h + "\n\n\n" for h in helpers) + f"def {name}({params}):\n{body}\n"
+
+
+class Compiled:
+    """A diagram compiled to NumPy source; calling it checks the inputs first."""
+
+    def __init__(self, diagram, summed=(), name: str = "diagram"):
+        plan = flatten(diagram)
+        if summed:
+            plan = sum_over_batch(plan, summed)
+        self.plan = optimise(plan)
+        self.name, self.source = name, emit(self.plan, name)
+        namespace = {}
+        exec(builtins_compile(self.source, f"<paralens {name}>", "exec"), namespace)
+        self.function = namespace[name]
+        self.diagram = diagram
+
+    def __call__(self, *args):
+        return self.function(*interpreter.check_inputs(self.plan, self.diagram.dom, args))
+
+    def save(self, path: str):
+        """Write the source as a module that imports nothing but NumPy."""
+        with open(path, "w") as file:
+            file.write(self.source)
+
+
+builtins_compile = compile
+
+
+def compile(diagram, summed=(), name: str = "diagram") -> Compiled:
+    """Compile a diagram to NumPy source (see the module's passes)."""
+    return Compiled(diagram, summed, name)
