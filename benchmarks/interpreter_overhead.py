@@ -89,8 +89,21 @@ def run(depth=100, width=20, batch=150, rounds=30):
         assert np.allclose(ours[2 * k], dW, rtol=1e-9, atol=1e-12)
         assert np.allclose(ours[2 * k + 1], db, rtol=1e-9, atol=1e-12)
 
+    from interpreters import codegen
+    compiled_forward = codegen.compile(lens.forward)
+    compiled_backward = codegen.compile(lens.backward, summed=range(len(model.params)))
+
+    def compiled_train():
+        *residual, y = compiled_forward(*args, x)
+        return compiled_backward(*residual, dy)
+
+    for ours_, hand_ in zip(compiled_train(), ours_train()):
+        assert np.allclose(ours_, hand_, rtol=1e-12, atol=1e-12)
+
     rows = [("forward", *median_ratio(lambda: forward(*args, x), lambda: hand_forward(layers, x), rounds)),
-            ("forward + backward (lens)", *median_ratio(ours_train, lambda: hand_backward(layers, x, dy), rounds))]
+            ("forward + backward (lens)", *median_ratio(ours_train, lambda: hand_backward(layers, x, dy), rounds)),
+            ("forward + backward, compiled to NumPy source (interpreters.codegen)",
+             *median_ratio(compiled_train, lambda: hand_backward(layers, x, dy), rounds))]
     return build, rows
 
 
