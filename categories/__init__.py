@@ -7,7 +7,9 @@ combinator R, and executable laws.
 
 from .adapter import Bool, Box, CompositionError, Diagram, Id, Real, Ty, Wire, describe
 from .generator import Generator, LinearGenerator
-from .structural import Add, Copy, Discard, Permutation, Swap, Zero, add, copy, discard, swap, zero
+from .structural import (
+    Add, Copy, Discard, Permutation, SumBatch, Swap, Zero, add, copy, discard, sum_batch, swap,
+    zero)
 from .smooth import (
     Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
     Scale, Sigmoid, Sin, Softmax, Spread, Step, Sum, Tanh)

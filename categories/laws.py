@@ -221,7 +221,13 @@ def check_finite_differences(f: Diagram, compile, seed: int = 0, trials: int = 3
         split = np.split(points, np.cumsum(sizes)[:-1], axis=1) if a else []
         inputs = [p.reshape(len(points), *s).astype(w.dtype)
                   for p, s, w in zip(split, shapes, f.dom.inside)]
-        outputs = _tuple(forward(*inputs)) if n else ()
+        if not n:
+            outputs = ()
+        elif all(getattr(box, "per_example", True) for box in f.boxes):
+            outputs = _tuple(forward(*inputs))          # the perturbed points as one batch
+        else:                                           # a batch-level box: point by point
+            each = [_tuple(forward(*(x[i] for x in inputs))) for i in range(len(points))]
+            outputs = tuple(np.stack(ys) for ys in zip(*each))
         vjp = np.zeros(n)
         for y, b_k, wire in zip(outputs, b, f.cod.inside):
             y = np.broadcast_to(y, (len(points), *wire.shape)).reshape(len(points), -1)

@@ -21,7 +21,8 @@ from .adapter import Diagram, Id, Ty
 from .adapter import Swap as _Swap
 from .generator import LinearGenerator
 
-__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "copy", "discard", "add", "zero", "swap"]
+__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "SumBatch",
+           "copy", "discard", "add", "zero", "swap", "sum_batch"]
 
 
 def _atomic(x: Ty, who: str) -> Ty:
@@ -139,6 +140,29 @@ class Zero(LinearGenerator):
         return cls(Real(n))
 
 
+class SumBatch(LinearGenerator):
+    """Σ over the examples of a batch: the reverse of sharing one value (a
+    parameter) with every example. On one example it is the identity, and so
+    is its transpose: an unbatched cotangent is shared with every example by
+    broadcasting. Its meaning depends on the batch, so random per-example
+    diagrams (``categories.strategies``) leave it out."""
+
+    per_example = False
+
+    def __init__(self, x: Ty):
+        self.x = _atomic(x, "SumBatch")
+        self.shape = x.inside[0].shape
+        super().__init__("SumBatch", x, x)
+
+    def transpose(self) -> Diagram:
+        return Id(self.x)
+
+    @classmethod
+    def example(cls, n):
+        from .adapter import Real
+        return cls(Real(n))
+
+
 Diagram.braid_factory = Swap
 
 
@@ -164,6 +188,11 @@ def swap(x: Ty, y: Ty) -> Diagram:
     if len(x) == len(y) == 1:
         return Swap(x, y)
     return Permutation(x @ y, list(range(len(x), len(x) + len(y))) + list(range(len(x))))
+
+
+def sum_batch(x: Ty) -> Diagram:
+    """Σ over the batch, wire by wire (the reverse of sharing parameters)."""
+    return Id().tensor(*(SumBatch(x[i:i + 1]) for i in range(len(x)))) if len(x) else Id()
 
 
 def discard(x: Ty) -> Diagram:

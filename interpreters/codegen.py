@@ -148,7 +148,7 @@ EMITTERS = {
     "LinearT": _call("linear_t"),
     "Outer": lambda box, a, b: f"{a}[..., :, None] * {b}[..., None, :]",
     "OuterSum": _call("outer_sum"),
-    "SumBatch": lambda op, x: f"unbroadcast({x}, {op.shape})",
+    "SumBatch": lambda box, x: f"unbroadcast({x}, {box.shape})",
 }
 
 #: helpers the emitted code may call, written into the module when used
@@ -215,10 +215,7 @@ class Compiled:
     """A diagram compiled to NumPy source; calling it checks the inputs first."""
 
     def __init__(self, diagram, summed=(), name: str = "diagram"):
-        plan = flatten(diagram)
-        if summed:
-            plan = sum_over_batch(plan, summed)
-        self.plan = optimise(plan)
+        self.plan = optimise(sum_over_batch(flatten(diagram), summed))
         self.name, self.source = name, emit(self.plan, name)
         namespace = {}
         exec(builtins_compile(self.source, f"<paralens {name}>", "exec"), namespace)

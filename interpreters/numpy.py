@@ -98,7 +98,7 @@ RULES = {
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
-    "SumBatch": lambda op: (lambda x: unbroadcast(x, op.shape)),
+    "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
     "OuterSum": lambda op: _outer_sum,
 }
 
@@ -160,9 +160,7 @@ class Evaluator:
 
     def __init__(self, diagram, rules=None, summed=()):
         rules = RULES if rules is None else rules
-        self.diagram, self.plan = diagram, flatten(diagram)
-        if summed:
-            self.plan = sum_over_batch(self.plan, summed)
+        self.diagram, self.plan = diagram, sum_over_batch(flatten(diagram), summed)
         steps = []
         for eq, dead in zip(self.plan.equations, last_uses(self.plan)):
             if eq.kind not in rules:

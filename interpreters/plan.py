@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from categories import Diagram, Wire
+from categories import Diagram, Ty, Wire
 
-__all__ = ["Equation", "Plan", "flatten", "SumBatch", "OuterSum", "sum_over_batch", "last_uses"]
+__all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses"]
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,6 @@ def flatten(diagram: Diagram) -> Plan:
 # -- batch reductions ----------------------------------------------------------
 
 @dataclass(frozen=True)
-class SumBatch:
-    """Σ over the batch: the reverse of sharing one value with every example."""
-
-    shape: tuple
-    name = "SumBatch"
-
-
-@dataclass(frozen=True)
 class OuterSum:
     """Σ over the batch of a ⊗ b: an outer product fused with its batch sum (a
     matrix product), so the per-example outer products are never formed."""
@@ -107,23 +99,33 @@ class OuterSum:
 FUSED_BATCH_SUM = {"Outer": OuterSum}
 
 
-def sum_over_batch(plan: Plan, positions) -> Plan:
-    """The plan with the outputs at ``positions`` summed over the batch.
+def _uses(equations, outputs) -> dict:
+    uses = {}
+    for v in [v for eq in equations for v in eq.ins] + list(outputs):
+        uses[v] = uses.get(v, 0) + 1
+    return uses
+
+
+def sum_over_batch(plan: Plan, positions=()) -> Plan:
+    """The plan with the outputs at ``positions`` summed over the batch, and every
+    batch sum (``SumBatch``) fused where it can be.
 
     The sum is linear, so it is pushed through generators whose output is the
     sum of their inputs (``sums_inputs``: Add, Bias) and fused into those of
     ``FUSED_BATCH_SUM`` (an outer product becomes one matrix product); any
-    other value gets a ``SumBatch`` equation right after the one that makes it.
+    other value keeps a ``SumBatch`` equation, right after the one that makes it.
     """
+    from categories import SumBatch
+    wires, outputs = list(plan.wires), list(plan.outputs)
     equations = list(plan.equations)
+    for position in positions:       # requested sums become SumBatch equations
+        v = outputs[position]
+        wires.append(wires[v])
+        equations.append(Equation(SumBatch(Ty(wires[v])), (v, ), (len(wires) - 1, )))
+        outputs[position] = len(wires) - 1
     producer = {v: k for k, eq in enumerate(equations) for v in eq.outs}
-    uses = {}
-    for eq in equations:
-        for v in eq.ins:
-            uses[v] = uses.get(v, 0) + 1
-    for v in plan.outputs:
-        uses[v] = uses.get(v, 0) + 1
-    wires, after = list(plan.wires), {}      # producer index (-1: an input) ↦ new equations
+    uses = _uses(equations, outputs)
+    after, rename, dropped = {}, {}, set()   # producer index (-1: an input) ↦ new equations
 
     def summed(v) -> int:
         k = producer.get(v)
@@ -137,16 +139,20 @@ def sum_over_batch(plan: Plan, positions) -> Plan:
                 return v
         wires.append(wires[v])
         after.setdefault(-1 if k is None else k, []).append(
-            Equation(SumBatch(wires[v].shape), (v, ), (len(wires) - 1, )))
+            Equation(SumBatch(Ty(wires[v])), (v, ), (len(wires) - 1, )))
         return len(wires) - 1
 
-    outputs = list(plan.outputs)
-    for position in positions:
-        outputs[position] = summed(outputs[position])
+    for k, eq in enumerate(list(equations)):
+        if eq.kind == "SumBatch":
+            dropped.add(k)
+            rename[eq.outs[0]] = summed(eq.ins[0])
     ordered = list(after.get(-1, []))
     for k, eq in enumerate(equations):
-        ordered += [eq] + after.get(k, [])
-    return Plan(plan.inputs, ordered, tuple(outputs), wires, plan.consumers)
+        ordered += ([] if k in dropped else [eq]) + after.get(k, [])
+    ordered = [Equation(eq.box, tuple(rename.get(v, v) for v in eq.ins), eq.outs)
+               for eq in ordered]
+    outputs = tuple(rename.get(v, v) for v in outputs)
+    return Plan(plan.inputs, ordered, outputs, wires, plan.consumers)
 
 
 def last_uses(plan: Plan) -> list[tuple]:

@@ -85,6 +85,7 @@ RULES = {
     "LinearT": lambda box: (lambda W, y: W.T * y),
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
+    "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
 }
 
 

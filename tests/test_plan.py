@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from categories import Copy, Linear, Mul, Real, Sigmoid, copy, dense, function
+from categories import Copy, Linear, Mul, Outer, Real, Sigmoid, copy, dense, function
 from interpreters.numpy import compile
 from interpreters.plan import flatten, last_uses, sum_over_batch
 from lenses import R
@@ -102,3 +102,20 @@ def test_zero_width_wires_train():
     new, loss = GradientDescent(model, mse(Real(3)), lr=0.5).step(
         model.init(0), np.ones((4, 0)), np.ones((4, 3)))
     assert new[model.params[0]].shape == (3, 0) and np.isclose(loss, 3 * 0.5 * 0.25)
+
+
+def test_sum_batch_in_a_diagram_sums_the_examples_and_its_reverse_shares_back():
+    from categories import SumBatch, sum_batch
+    x = Real(3)
+    rng = np.random.default_rng(4)
+    a, dy = rng.normal(size=(5, 3)), rng.normal(size=3)
+    assert np.allclose(compile(SumBatch(x))(a), a.sum(axis=0), rtol=1e-14)
+    assert np.array_equal(compile(SumBatch(x))(a[0]), a[0])            # one example
+    put = compile(R(SumBatch(x)).put)(a, dy)
+    assert np.array_equal(np.broadcast_to(put, a.shape), np.broadcast_to(dy, a.shape))
+    # in a diagram, a batch sum after an outer product is one matrix product
+    d = Outer(3, 2) >> sum_batch(Real(3, 2))
+    plan = compile(d).plan
+    assert plan.count("Outer") == 0 and plan.count("OuterSum") == 1 and plan.count("SumBatch") == 0
+    u, v = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    assert np.allclose(compile(d)(u, v), u.T @ v, rtol=1e-13)
