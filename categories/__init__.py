@@ -12,7 +12,7 @@ from .structural import (
     zero)
 from .smooth import (
     Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
-    Scale, Sigmoid, Sin, Softmax, Spread, Step, Sum, Tanh)
+    LogSumExp, Scale, Sigmoid, Sin, Softmax, Spread, Sqrt, Step, Sum, Tanh)
 from .syntax import function
 from .reverse import forward_derivative, reverse
 from .para import Para, Param, dense, lecun, normal, zeros

@@ -25,7 +25,7 @@ from .syntax import function
 
 __all__ = [
     "Neg", "Scale", "Constant", "Mul", "Exp", "Log", "Reciprocal", "Sigmoid",
-    "Tanh", "Relu", "Step", "Sin", "Cos", "Sum", "Spread", "Softmax",
+    "Tanh", "Relu", "Step", "Sin", "Cos", "Sum", "Spread", "Softmax", "Sqrt", "LogSumExp",
     "Linear", "LinearT", "Outer", "Bias",
 ]
 
@@ -151,6 +151,15 @@ class Reciprocal(OutputResidual, Elementwise):
         return function(self.x @ self.x, self.x)(lambda y, dy: -(dy * y * y))
 
 
+class Sqrt(OutputResidual, Elementwise):
+    """x ↦ √x (x > 0). R: (y, dy) ↦ ½ dy / y."""
+
+    total = False
+
+    def backward(self):
+        return function(self.x @ self.x, self.x)(lambda y, dy: 0.5 * (dy / y))
+
+
 class Sigmoid(OutputResidual, Elementwise):
     """x ↦ 1/(1 + e⁻ˣ). R: (y, dy) ↦ dy ⊙ y ⊙ (1 − y)."""
 
@@ -250,6 +259,31 @@ class Softmax(OutputResidual, Elementwise):
         x = self.x
         return function(x @ x, x)(
             lambda y, dy: y * (dy - Spread(x)(Sum(x)(dy * y))))
+
+
+class LogSumExp(Generator):
+    """x ↦ log Σᵢ exp xᵢ over a vector wire Real(n), computed without overflow.
+    The residual is softmax(x); R: (s, dy) ↦ dy · s."""
+
+    def __init__(self, x: Ty | int):
+        self.x = _real(x, "LogSumExp")
+        if len(self.x.inside[0].shape) != 1 or self.x.inside[0].shape[0] < 1:
+            raise TypeError(f"LogSumExp acts on a vector wire Real(n) with n ≥ 1, got {self.x!r}")
+        super().__init__("LogSumExp", self.x, _scalar(self.x))
+
+    def residual(self):
+        return self.x
+
+    def forward(self):
+        return copy(self.x) >> Softmax(self.x) @ self
+
+    def backward(self):
+        x = self.x
+        return function(x @ self.cod, x)(lambda s, dy: Spread(x)(dy) * s)
+
+    @classmethod
+    def example(cls, n):
+        return cls(Real(n))
 
 
 class Linear(Generator):

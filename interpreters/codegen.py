@@ -144,6 +144,8 @@ EMITTERS = {
     "Spread": lambda box, s: (f"np.broadcast_to(np.asarray({s})[..., {', '.join(['None'] * len(box.cod.inside[0].shape))}], "
                               f"np.shape({s}) + {box.cod.inside[0].shape})"),
     "Softmax": _call("softmax"),
+    "Sqrt": _call("np.sqrt"),
+    "LogSumExp": _call("logsumexp"),
     "Linear": _call("linear"),
     "LinearT": _call("linear_t"),
     "Outer": lambda box, a, b: f"{a}[..., :, None] * {b}[..., None, :]",
@@ -156,6 +158,9 @@ HELPERS = {
     "softmax": '''def softmax(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)''',
+    "logsumexp": '''def logsumexp(x):
+    m = x.max(axis=-1)
+    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))''',
     "linear": '''def linear(W, x):
     return x @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, x)''',
     "linear_t": '''def linear_t(W, y):

@@ -50,6 +50,11 @@ def _softmax(x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _logsumexp(x):
+    m = x.max(axis=-1)
+    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
+
+
 def _linear(W, x):
     return x @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, x)
 
@@ -93,6 +98,8 @@ RULES = {
     "Sum": lambda box: (lambda x, axes=_axes(box): x.sum(axis=axes)),
     "Spread": _spread,
     "Softmax": lambda box: _softmax,
+    "Sqrt": lambda box: np.sqrt,
+    "LogSumExp": lambda box: _logsumexp,
     "Linear": lambda box: _linear,
     "LinearT": lambda box: _linear_t,
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),

@@ -81,6 +81,8 @@ RULES = {
     "Sum": lambda box: _sum,
     "Spread": lambda box: (lambda s: _full(box.cod.inside[0].shape, s)),
     "Softmax": lambda box: _softmax,
+    "Sqrt": lambda box: _map(sympy.sqrt),
+    "LogSumExp": lambda box: (lambda x: sympy.log(sum(x.applyfunc(sympy.exp)))),
     "Linear": lambda box: (lambda W, x: W * x),
     "LinearT": lambda box: (lambda W, y: W.T * y),
     "Outer": lambda box: (lambda a, b: a * b.T),

@@ -1,7 +1,17 @@
-"""Losses as Para maps whose parameter is the label (the reference, §4).
+"""Losses as Para maps whose parameter is the label (the reference, §4.1).
 
-``mse(B)`` is the Para map (B, e) : B → L with e(b_t, b_p) = ½ Σᵢ (b_p,i − b_t,i)²,
-one number per example; its reverse derivative is (α(b_t − b_p), α(b_p − b_t)).
+A loss (B, e) : B → L takes the label b_t as its parameter and the prediction
+b_p as its input, and gives one number per example. Its reverse derivative,
+fed the cap's cotangent α, is (b_t′, b_p′):
+
+| loss | e(b_t, b_p) | R[e](b_t, b_p, α) |
+|---|---|---|
+| ``mse`` | ½ Σᵢ (b_p,i − b_t,i)² | (α(b_t − b_p), α(b_p − b_t)) |
+| ``softmax_cross_entropy`` | −Σᵢ b_t,i log softmax(b_p)ᵢ | (−α log softmax(b_p), α(softmax(b_p)·Σb_t − b_t)) |
+| ``dot`` | b_t · b_p | (α b_p, α b_t) |
+
+The cross-entropy is computed as logsumexp(b_p)·Σb_t − b_t·b_p, with a
+LogSumExp that never overflows (logits of ±1e3 are fine).
 
 >>> from categories import Real
 >>> loss = mse(Real(3))
@@ -11,18 +21,31 @@ one number per example; its reverse derivative is (α(b_t − b_p), α(b_p − b
 
 from __future__ import annotations
 
-from categories import Param, Para, Real, Sum, Ty, function
+from categories import LogSumExp, Param, Para, Real, Sum, Ty, function
 
-__all__ = ["mse"]
+__all__ = ["mse", "softmax_cross_entropy", "dot"]
+
+
+def _loss(b: Ty, e) -> Para:
+    scalar = Real(dtype=b.inside[0].dtype)
+    return Para((Param(b, "label"), ), function(b @ b, scalar)(e))
 
 
 def mse(b: Ty) -> Para:
-    """Mean-squared error against the label: ½ Σ (b_p − b_t)², per example."""
-    scalar = Real(dtype=b.inside[0].dtype)
-    label = Param(b, "label")
-
-    @function(b @ b, scalar)
+    """½ Σ (b_p − b_t)², per example."""
     def squared_error(target, prediction):
         d = prediction - target
         return 0.5 * Sum(b)(d * d)
-    return Para((label, ), squared_error)
+    return _loss(b, squared_error)
+
+
+def softmax_cross_entropy(b: Ty) -> Para:
+    """−Σ b_t log softmax(b_p), per example, stable for large logits."""
+    def cross_entropy(target, logits):
+        return LogSumExp(b)(logits) * Sum(b)(target) - Sum(b)(target * logits)
+    return _loss(b, cross_entropy)
+
+
+def dot(b: Ty) -> Para:
+    """b_t · b_p, per example (with a positive cap: ascent, as in deep dreaming)."""
+    return _loss(b, lambda target, prediction: Sum(b)(target * prediction))

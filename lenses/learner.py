@@ -1,0 +1,100 @@
+"""The learner: model ; loss ; learning-rate cap ; optimiser, as one diagram.
+
+Following the reference (§4), the supervised step is
+
+    p̄ = get(s, p);  b_p = f(p̄, a);  (b_t′, b_p′) = R[loss](b_t, b_p, cap);
+    (p′, a′) = R[f](p̄, a, b_p′);  step(s, p, a, b_t) = put(s, p, Σ_batch p′)
+
+built from the two halves of the lens R(model ; loss), so the backward half
+reads the residuals of the forward half. The label is the loss's parameter;
+the changes of the examples of a batch add (Σ_batch, the reverse of sharing
+the parameters with every example). The step also returns the loss of each
+example, so that training can watch it.
+
+>>> from categories import Real, Sigmoid, dense
+>>> from lenses.losses import mse
+>>> from lenses.optimisers import GD
+>>> learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), GD(lr=0.1))
+>>> learner.diagram.dom        # state (none for GD) ⊗ parameters ⊗ input ⊗ label
+Real(3, 4) @ Real(3) @ Real(4) @ Real(3)
+>>> learner.diagram.cod        # new state ⊗ new parameters ⊗ loss
+Real(3, 4) @ Real(3) @ Real()
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from categories import Constant, Para, SumBatch, Ty, function
+
+from .lens import R
+
+__all__ = ["Learner", "dreamer"]
+
+
+def _split(wires, *sizes):
+    out, k = [], 0
+    for n in sizes:
+        out.append(tuple(wires[k:k + n]))
+        k += n
+    return out
+
+
+def _tuple(x):
+    return x if isinstance(x, tuple) else (x, )
+
+
+class Learner:
+    """A model closed into a training step by a loss, a cap and an optimiser."""
+
+    def __init__(self, model: Para, loss: Para, optimiser):
+        self.model, self.loss, self.optimiser = model, loss, optimiser
+        closed = model >> loss                     # raises, naming both types, if they differ
+        self.lens = lens = R(closed.diagram)       # B_t ⊗ P ⊗ A → M ⊗ L, and back
+        P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod
+        S = optimiser.state(P)
+        self.state_type = S
+        get, put = optimiser.get(P), optimiser.put(P)
+        cap = optimiser.cap
+
+        @function(S @ P @ A @ B, S @ P @ L)
+        def step(*wires):
+            s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
+            at = _tuple(get(*s, *p)) if len(P) else ()
+            *residual, loss_value = _tuple(lens.forward(*b, *at, *a))
+            alpha = Constant(cap, L)()                              # the cap
+            changes = _tuple(lens.backward(*residual, alpha))
+            dp = changes[len(B):len(B) + len(P)]
+            dp = tuple(SumBatch(P[i:i + 1])(d) for i, d in enumerate(dp))
+            return _tuple(put(*s, *p, *dp)) + (loss_value, )
+        self.diagram = step
+
+    def init(self, seed: int = 0):
+        """(state, parameters): the state at zero, the parameters seeded."""
+        state = [np.zeros(w.shape, dtype=w.dtype) for w in self.state_type.inside]
+        return state, self.model.init(seed)
+
+    def draw(self, **params):
+        return self.diagram.draw(**params)
+
+
+def dreamer(model: Para, loss: Para, optimiser):
+    """Deep dreaming: the optimiser moves the *input*, the parameters stay fixed.
+
+    The diagram S ⊗ A ⊗ P ⊗ B → S ⊗ A ⊗ L runs ā = get(s, a), b_p = f(p, ā),
+    the loss and cap, and returns put(s, a, a′) with a′ = π_A R[f](p, ā, b_p′):
+    each example's input moves on its own (no batch sum)."""
+    lens = R((model >> loss).diagram)
+    P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod
+    S = optimiser.state(A)
+    get, put = optimiser.get(A), optimiser.put(A)
+
+    @function(S @ A @ P @ B, S @ A @ L)
+    def dream(*wires):
+        s, a, p, b = _split(wires, len(S), len(A), len(P), len(B))
+        at = _tuple(get(*s, *a))
+        *residual, loss_value = _tuple(lens.forward(*b, *p, *at))
+        changes = _tuple(lens.backward(*residual, Constant(optimiser.cap, L)()))
+        da = changes[len(B) + len(P):]
+        return _tuple(put(*s, *a, *da)) + (loss_value, )
+    return dream

@@ -1,0 +1,165 @@
+"""Optimisers: stateful reparametrisations of the parameter wires (reference §4.2).
+
+An optimiser on parameters P has a state S (ordinary wires, saved like
+parameters) and two diagrams:
+
+* ``get``: S ⊗ P → P, the point where the model is evaluated,
+* ``put``: S ⊗ P ⊗ P′ → S ⊗ P, the new state and parameters from the change
+  p′ that the lens sends back (p′ = cap · ∇).
+
+Standard signs, all state starting at 0; ``cap`` is the learning-rate cap
+the learner puts on the loss: −ε for GD, momentum and Nesterov (p′ = −ε∇),
+−1 for Adagrad and Adam (p′ = −∇, the rate applied inside).
+
+| optimiser | S | get | put |
+|---|---|---|---|
+| GD | I | p | p + p′ |
+| Momentum(γ) | P | p | s′ = γs + p′; (s′, p + s′) |
+| Nesterov(γ) | P | p + γs | as momentum |
+| Adagrad | P | p | G′ = G + p′²; (G′, p + ε p′/(δ + √G′)) |
+| Adam | P × P × ℕ | p | raw moments m, v and a step counter t; bias-corrected update |
+
+>>> from categories import Real
+>>> adam = Adam()
+>>> adam.state(Real(3) @ Real(2, 3))
+Real(3) @ Real(2, 3) @ Real(3) @ Real(2, 3) @ Real()
+>>> adam.put(Real(3)).dom
+Real(3) @ Real(3) @ Real() @ Real(3) @ Real(3)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from categories import Diagram, Exp, Real, Spread, Sqrt, Ty, function
+
+__all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam"]
+
+
+def _wires(P: Ty) -> list:
+    return [P[i:i + 1] for i in range(len(P))]
+
+
+def _split(wires, *sizes):
+    out, k = [], 0
+    for n in sizes:
+        out.append(tuple(wires[k:k + n]))
+        k += n
+    return out
+
+
+class Optimiser:
+    """S, get, put and the cap; subclasses say how one parameter wire moves."""
+
+    cap: float
+
+    def state(self, P: Ty) -> Ty:
+        return Ty()
+
+    def get(self, P: Ty) -> Diagram:
+        S = self.state(P)
+        return function(S @ P, P)(lambda *w: self._get(*_split(w, len(S), len(P))))
+
+    def put(self, P: Ty) -> Diagram:
+        S = self.state(P)
+        return function(S @ P @ P, S @ P)(
+            lambda *w: self._put(P, *_split(w, len(S), len(P), len(P))))
+
+    def _get(self, s, p):
+        return p
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+@dataclass(repr=False)
+class GD(Optimiser):
+    """Gradient descent: p ← p + p′ with p′ = −ε∇."""
+
+    lr: float = 0.01
+
+    @property
+    def cap(self):
+        return -self.lr
+
+    def _put(self, P, s, p, dp):
+        return tuple(a + b for a, b in zip(p, dp))
+
+
+@dataclass(repr=False)
+class Momentum(Optimiser):
+    """s′ = γs + p′; p ← p + s′ (the standard sign; the paper's −γ is erratum 2)."""
+
+    lr: float = 0.01
+    gamma: float = 0.9
+
+    @property
+    def cap(self):
+        return -self.lr
+
+    def state(self, P):
+        return P
+
+    def _put(self, P, s, p, dp):
+        velocity = tuple(self.gamma * v + d for v, d in zip(s, dp))
+        return velocity + tuple(a + v for a, v in zip(p, velocity))
+
+
+@dataclass(repr=False)
+class Nesterov(Momentum):
+    """Momentum whose get looks ahead: the model is evaluated at p + γs."""
+
+    def _get(self, s, p):
+        return tuple(a + self.gamma * v for a, v in zip(p, s))
+
+
+@dataclass(repr=False)
+class Adagrad(Optimiser):
+    """G′ = G + p′ ⊙ p′; p ← p + ε p′ / (δ + √G′), with p′ = −∇."""
+
+    lr: float = 0.01
+    delta: float = 1e-7
+    cap = -1.0
+
+    def state(self, P):
+        return P
+
+    def _put(self, P, s, p, dp):
+        G = tuple(g + d * d for g, d in zip(s, dp))
+        new = tuple(a + self.lr * (d / (Sqrt(x)(g) + self.delta))
+                    for a, d, g, x in zip(p, dp, G, _wires(P)))
+        return G + new
+
+
+@dataclass(repr=False)
+class Adam(Optimiser):
+    """Raw moments m, v and a step counter t (erratum 3: not the corrected ones);
+    with p′ = −∇ the stored m is minus the textbook moment, the trajectory is textbook."""
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    delta: float = 1e-8
+    cap = -1.0
+
+    def state(self, P):
+        dtype = P.inside[0].dtype if len(P) else "float64"
+        return P @ P @ Real(dtype=dtype)
+
+    def _put(self, P, s, p, dp):
+        k = len(P)
+        m, v, (t, ) = s[:k], s[k:2 * k], s[2 * k:]
+        scalar = t.ty
+        t = t + 1.0
+        c1 = 1.0 - Exp(scalar)(math.log(self.beta1) * t)      # 1 − β1^t
+        c2 = 1.0 - Exp(scalar)(math.log(self.beta2) * t)      # 1 − β2^t
+        m = tuple(self.beta1 * a + (1 - self.beta1) * d for a, d in zip(m, dp))
+        v = tuple(self.beta2 * a + (1 - self.beta2) * (d * d) for a, d in zip(v, dp))
+        new = []
+        for x, a, mk, vk in zip(_wires(P), p, m, v):
+            m_hat = mk / Spread(x)(c1)
+            v_hat = vk / Spread(x)(c2)
+            new.append(a + self.lr * (m_hat / (Sqrt(x)(v_hat) + self.delta)))
+        return m + v + (t, ) + tuple(new)

@@ -1,0 +1,129 @@
+"""Learners as one diagram: optimisers and losses against hand-written NumPy."""
+
+import numpy as np
+import pytest
+import sympy
+
+from categories import Real, Sigmoid, dense, laws
+from interpreters import codegen, numpy as interpreter
+from interpreters import sympy as symbolic
+from lenses import R
+from lenses.learner import Learner, dreamer
+from lenses.losses import dot, mse, softmax_cross_entropy
+from lenses.optimisers import GD, Adagrad, Adam, Momentum, Nesterov
+
+rng = np.random.default_rng(0)
+X, T = rng.normal(size=(6, 3)), rng.uniform(size=(6, 2))
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def gradient(W, b, x, t):
+    """∇ of Σ_examples ½‖σ(x Wᵀ + b) − t‖², by hand."""
+    y = sigmoid(x @ W.T + b)
+    dz = (y - t) * y * (1 - y)
+    return dz.T @ x, dz.sum(axis=0)
+
+
+def textbook(name, opt, steps, W, b):
+    """The standard algorithms, written out (gradients g = ∇, not changes)."""
+    params, state = [W.copy(), b.copy()], {}
+    for t in range(1, steps + 1):
+        if name == "Nesterov":
+            look = [p + opt.gamma * state.get(i, 0) for i, p in enumerate(params)]
+            grads = gradient(*look, X, T)
+        else:
+            grads = gradient(*params, X, T)
+        for i, g in enumerate(grads):
+            if name == "GD":
+                params[i] = params[i] - opt.lr * g
+            elif name in ("Momentum", "Nesterov"):
+                state[i] = opt.gamma * state.get(i, 0) - opt.lr * g
+                params[i] = params[i] + state[i]
+            elif name == "Adagrad":
+                state[i] = state.get(i, 0) + g * g
+                params[i] = params[i] - opt.lr * g / (opt.delta + np.sqrt(state[i]))
+            elif name == "Adam":
+                m, v = state.get(i, (0, 0))
+                m, v = opt.beta1 * m + (1 - opt.beta1) * g, opt.beta2 * v + (1 - opt.beta2) * g * g
+                state[i] = (m, v)
+                m_hat, v_hat = m / (1 - opt.beta1 ** t), v / (1 - opt.beta2 ** t)
+                params[i] = params[i] - opt.lr * m_hat / (opt.delta + np.sqrt(v_hat))
+    return params
+
+
+OPTIMISERS = {"GD": GD(lr=0.3), "Momentum": Momentum(lr=0.1, gamma=0.9),
+              "Nesterov": Nesterov(lr=0.1, gamma=0.8), "Adagrad": Adagrad(lr=0.1),
+              "Adam": Adam(lr=0.05)}
+
+
+@pytest.mark.parametrize("compile", [interpreter.compile, codegen.compile], ids=["interpreted", "compiled"])
+@pytest.mark.parametrize("name", sorted(OPTIMISERS))
+def test_each_optimiser_follows_the_textbook_algorithm(name, compile):
+    model = dense(3, 2, Sigmoid)
+    learner = Learner(model, mse(Real(2)), OPTIMISERS[name])
+    step = compile(learner.diagram)
+    state, values = learner.init(seed=1)
+    params = [values[p] for p in model.params]
+    expected = textbook(name, OPTIMISERS[name], 5, *params)
+    for _ in range(5):
+        *out, loss = step(*state, *params, X, T)
+        state, params = out[:len(state)], out[len(state):]
+    for got, want in zip(params, expected):
+        assert np.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_learner_is_one_diagram_whose_loss_type_must_match():
+    from categories import CompositionError
+    with pytest.raises(CompositionError, match=r"Real\(2\).*Real\(3\)"):
+        Learner(dense(3, 2, Sigmoid), mse(Real(3)), GD())
+
+
+def test_the_input_cotangent_is_dead_code_in_the_compiled_step():
+    learner = Learner(dense(3, 2, Sigmoid), mse(Real(2)), GD())
+    interpreted = interpreter.compile(learner.diagram).plan
+    compiled = codegen.compile(learner.diagram).plan
+    assert interpreted.count("LinearT") == 1 and compiled.count("LinearT") == 0
+
+
+@pytest.mark.parametrize("loss", [mse, softmax_cross_entropy, dot])
+def test_each_loss_reverse_map_is_the_finite_difference_vjp(loss):
+    laws.check_finite_differences(loss(Real(3)).diagram, interpreter.compile).assert_ok()
+
+
+def test_softmax_cross_entropy_matches_the_reference_exactly():
+    """R[e](b_t, b_p, α) = (−α log softmax(b_p), α(softmax(b_p)·Σb_t − b_t)), in SymPy."""
+    e = softmax_cross_entropy(Real(3)).diagram
+    t, p = symbolic.symbols(Real(3), "t"), symbolic.symbols(Real(3), "p")
+    alpha = sympy.Symbol("alpha", real=True)
+    dt, dp = symbolic.evaluate(R(e).put, t, p, alpha)
+    softmax = p.applyfunc(sympy.exp) / sum(p.applyfunc(sympy.exp))
+    for i in range(3):
+        assert sympy.simplify(dt[i] + alpha * sympy.log(softmax[i])) == 0
+        assert sympy.simplify(dp[i] - alpha * (softmax[i] * sum(t) - t[i])) == 0
+
+
+def test_softmax_cross_entropy_does_not_overflow():
+    e = codegen.compile(softmax_cross_entropy(Real(3)).diagram)
+    logits = np.array([[1e3, -1e3, 0.0], [-1e3, 1e3, 0.0]])
+    labels = np.eye(3)[[0, 0]]
+    loss = e(labels, logits)
+    assert np.all(np.isfinite(loss)) and np.allclose(loss, [0.0, 2e3])
+
+
+def test_deep_dreaming_ascends_the_dot_product():
+    """With the dot loss and a positive cap (GD with lr = −ε), the input moves by
+    ε · π_A R[f](p, a, b_t): ascent on b_t · f(p, a)."""
+    model = dense(3, 2, Sigmoid)
+    values = model.init(2)
+    eps = 0.5
+    dream = interpreter.compile(dreamer(model, dot(Real(2)), GD(lr=-eps)))
+    W, b = (values[p] for p in model.params)
+    a, target = X[:2], np.array([[1.0, 0.0], [0.0, 1.0]])
+    new_a, score = dream(a, W, b, target)
+    y = sigmoid(a @ W.T + b)
+    assert np.allclose(score, (target * y).sum(axis=1))
+    assert np.allclose(new_a, a + eps * (target * y * (1 - y)) @ W, rtol=1e-12)
+    assert np.all((target * sigmoid(new_a @ W.T + b)).sum(axis=1) > score)
