@@ -1,9 +1,13 @@
 """The ``paralens`` command.
 
-``paralens demo`` trains a 4-16-3 sigmoid MLP on Iris (shipped in the package)
-by gradient descent through the lens R(model ; loss), prints the diagram's
-size and the training and held-out accuracy, and writes PNG drawings of the
-model and of both lens halves.
+* ``paralens demo`` trains a 4-16-3 sigmoid MLP on Iris (shipped in the
+  package) by gradient descent: the learner model ; loss ; cap ; optimiser is
+  one diagram, compiled to NumPy source. It prints the diagram's size and the
+  training and held-out accuracy, and writes PNG drawings of the model and of
+  both halves of the lens R(model ; loss).
+* ``paralens digits`` trains a softmax classifier on the 8×8 digits with Adam.
+* ``paralens compile module:attr -o step.py`` writes a diagram, Para map or
+  learner as a module that imports nothing but NumPy.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["main", "demo", "iris_split"]
+__all__ = ["main", "demo", "digits", "iris_split", "compile_target"]
 
 
 def iris_split(X, y):
@@ -26,13 +30,15 @@ def iris_split(X, y):
     return ~held_out, held_out
 
 
-def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 2.0, hidden: int = 16,
+def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidden: int = 16,
          seed: int = 0, draw: bool = True) -> dict:
     from categories import Para, Real, Sigmoid, dense
     from lenses.datasets import iris, one_hot
+    from lenses.learner import Learner
     from lenses.losses import mse
+    from lenses.optimisers import GD
 
-    from .training import GradientDescent, NonFiniteLoss
+    from .training import NonFiniteLoss, Trainer
 
     X, y, classes = iris()
     train, test = iris_split(X, y)
@@ -42,27 +48,28 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 2.0, hidde
           f"(the 1st, 6th, 11th, ... row of each class); features standardised on the training rows")
 
     model = Para.id(Real(4)).then(dense(4, hidden, Sigmoid), dense(hidden, 3, Sigmoid))
-    trainer = GradientDescent(model, mse(Real(3)), lr=lr)
-    lens = trainer.lens
+    learner = Learner(model, mse(Real(3)), GD(lr=lr))
+    trainer = Trainer(learner)
+    lens = learner.lens
     print(f"model: {model.diagram.size} boxes, {len(model.params)} parameter wires; "
           f"lens R(model ; loss): forward {lens.forward.size} boxes, backward "
-          f"{lens.backward.size} boxes, residual of {len(lens.residual)} wires")
+          f"{lens.backward.size} boxes, residual of {len(lens.residual)} wires; "
+          f"the learner's step compiled to {len(trainer.step_function.source.splitlines())} "
+          f"lines of NumPy")
 
-    params = model.init(seed)
+    state, params = learner.init(seed)
     stopped = None
     try:
-        params = trainer.fit(params, Z[train], Y[train], steps)
+        state, params = trainer.fit(state, params, Z[train], Y[train], steps)
     except NonFiniteLoss as error:
         print(f"stopped: {error}", file=sys.stderr)
-        params, stopped = error.params, error.step
+        state, params, stopped = error.state, error.params, error.step
 
-    from .numpy import compile
-    predict = compile(model.diagram)
-    accuracy = {}
-    for name, rows in (("training", train), ("held-out", test)):
-        scores = predict(*[params[p] for p in model.params], Z[rows])
-        accuracy[name] = float(np.mean(scores.argmax(axis=1) == y[rows]))
-    print(f"final loss {trainer.history[-1]:.4f}; training accuracy {accuracy['training']:.3f}, "
+    accuracy = _accuracy(model, params, {"training": (Z[train], y[train]),
+                                         "held-out": (Z[test], y[test])})
+    if trainer.history:
+        print(f"final loss {trainer.history[-1]:.4f}; ", end="")
+    print(f"training accuracy {accuracy['training']:.3f}, "
           f"held-out accuracy {accuracy['held-out']:.3f}")
 
     if draw:
@@ -75,8 +82,45 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 2.0, hidde
             path = os.path.join(out, f"{name}.png")
             diagram.draw(path=path, figsize=size)
             print(f"wrote {path}")
-    return {"accuracy": accuracy, "params": params, "stopped": stopped,
+    return {"accuracy": accuracy, "params": params, "state": state, "stopped": stopped,
             "history": trainer.history}
+
+
+def _accuracy(model, params, splits) -> dict:
+    from .numpy import compile
+    predict = compile(model.diagram)
+    weights = [params[p] for p in model.params]
+    return {name: float(np.mean(predict(*weights, x).argmax(axis=1) == y))
+            for name, (x, y) in splits.items()}
+
+
+def digits(steps: int = 1500, batch_size: int = 128, lr: float = 1e-3, hidden: int = 64,
+           seed: int = 0) -> dict:
+    """A softmax classifier with one hidden layer on the 8×8 digits, trained with Adam."""
+    from categories import Para, Real, Tanh, dense
+    from lenses.datasets import digits as load_digits, one_hot
+    from lenses.learner import Learner
+    from lenses.losses import softmax_cross_entropy
+    from lenses.optimisers import Adam
+
+    from .training import Trainer
+
+    X, y = load_digits()
+    held_out = np.arange(len(y)) % 5 == 0
+    Z, Y = X / 16.0, one_hot(y, 10)
+    print(f"digits (UCI optical recognition, 8×8): {(~held_out).sum()} training images, "
+          f"{held_out.sum()} held out (every 5th)")
+    model = Para.id(Real(64)).then(dense(64, hidden, Tanh), dense(hidden, 10))
+    learner = Learner(model, softmax_cross_entropy(Real(10)), Adam(lr=lr))
+    trainer = Trainer(learner)
+    state, params = trainer.fit(*learner.init(seed), Z[~held_out], Y[~held_out], steps,
+                                batch_size=batch_size, seed=seed)
+    accuracy = _accuracy(model, params, {"training": (Z[~held_out], y[~held_out]),
+                                         "held-out": (Z[held_out], y[held_out])})
+    print(f"final loss {trainer.history[-1]:.4f}; training accuracy {accuracy['training']:.3f}, "
+          f"held-out accuracy {accuracy['held-out']:.3f}")
+    return {"accuracy": accuracy, "history": trainer.history, "params": params,
+            "model": model, "learner": learner}
 
 
 def main(argv=None):
@@ -85,12 +129,43 @@ def main(argv=None):
     run = commands.add_parser("demo", help="train an MLP on Iris through the lens functor")
     run.add_argument("--out", default="paralens-output", help="folder for the PNG drawings")
     run.add_argument("--steps", type=int, default=2000)
-    run.add_argument("--lr", type=float, default=2.0)
+    run.add_argument("--lr", type=float, default=0.02)
     run.add_argument("--seed", type=int, default=0)
+    run_digits = commands.add_parser("digits", help="train a softmax classifier on 8×8 digits with Adam")
+    run_digits.add_argument("--steps", type=int, default=1500)
+    run_digits.add_argument("--seed", type=int, default=0)
+    emit = commands.add_parser("compile", help="write a diagram or learner as a NumPy module")
+    emit.add_argument("target", help="module:attribute naming a diagram, a Para map or a learner")
+    emit.add_argument("-o", "--output", required=True, help="the .py file to write")
+    emit.add_argument("--name", default="step", help="the function's name in the module")
     args = parser.parse_args(argv)
     if args.command == "demo":
         result = demo(args.out, steps=args.steps, lr=args.lr, seed=args.seed)
         return 0 if result["stopped"] is None else 1
+    if args.command == "digits":
+        digits(steps=args.steps, seed=args.seed)
+        return 0
+    if args.command == "compile":
+        return compile_target(args.target, args.output, args.name)
+
+
+def compile_target(target: str, output: str, name: str = "step") -> int:
+    """``paralens compile pkg.module:attr -o step.py``: the NumPy source of a diagram
+    (or of a Para map's diagram, or a learner's step), importing nothing but NumPy."""
+    import importlib
+
+    from . import codegen
+    module_name, _, attribute = target.partition(":")
+    if not attribute:
+        raise SystemExit(f"paralens compile: expected module:attribute, got {target!r}")
+    sys.path.insert(0, os.getcwd())
+    obj = getattr(importlib.import_module(module_name), attribute)
+    obj = obj() if callable(obj) and not hasattr(obj, "inside") and not hasattr(obj, "diagram") else obj
+    diagram = getattr(obj, "diagram", obj)
+    codegen.compile(diagram, name=name).save(output)
+    print(f"wrote {output}: {name}{tuple(str(w) for w in diagram.dom.inside)} → "
+          f"{', '.join(str(w) for w in diagram.cod.inside)}")
+    return 0
 
 
 if __name__ == "__main__":

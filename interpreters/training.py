@@ -1,92 +1,102 @@
-"""Gradient descent through the lens, with NumPy.
+"""Training: a learner's step, compiled to NumPy source, run over a data set.
 
-The model ; loss is one Para map (the label is the loss's parameter); R turns
-it into a lens whose forward half computes the loss and keeps the residuals,
-and whose backward half, fed the cap's cotangent −ε/batch for each example,
-returns p′ = −ε ∇ for every parameter (summed over the batch: the reverse of
-sharing the parameters with every example). The update is p ← p + p′.
-
-A non-finite loss stops training with the step number; the parameters of the
-last good step are kept.
+``Trainer(learner)`` compiles the learner's one-diagram step (state ⊗
+parameters ⊗ input ⊗ label → state ⊗ parameters ⊗ loss) and runs it on
+batches. A non-finite loss or update stops training with the step number,
+keeping the last good parameters *and* optimiser state. ``save`` and ``load``
+round-trip both bit for bit.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from lenses import R
+from . import codegen
 
-from .numpy import compile
-
-__all__ = ["GradientDescent", "NonFiniteLoss", "progress"]
+__all__ = ["Trainer", "NonFiniteLoss", "progress", "save", "load"]
 
 
 class NonFiniteLoss(ArithmeticError):
-    """Training met a non-finite loss or update at ``step``; ``params`` are the
-    last good parameters: those evaluated at step ``kept``, whose loss was finite
-    (``kept`` is 0 for the initial parameters when the very first loss fails)."""
+    """Training met a non-finite loss or update at ``step``. ``params`` and
+    ``state`` are the last good ones: those evaluated at step ``kept``, whose loss
+    was finite (``kept`` is 0 for the initial values when the very first loss fails)."""
 
-    def __init__(self, step: int, what: str, params: dict, kept: int):
+    def __init__(self, step: int, what: str, state: list, params: dict, kept: int):
         super().__init__(f"{what} at step {step}; training stopped, keeping the parameters "
                          + (f"evaluated at step {kept}" if kept else "it started from"))
-        self.step, self.params, self.kept = step, params, kept
+        self.step, self.state, self.params, self.kept = step, state, params, kept
 
 
-@dataclass
-class GradientDescent:
-    """p ← p − ε ∇_p mean loss, through R(model ; loss)."""
+class Trainer:
+    """Runs ``learner.diagram`` (compiled once) step by step; ``history`` holds
+    the mean loss of each step."""
 
-    model: object
-    loss: object
-    lr: float = 0.1
-    history: list = field(default_factory=list)
+    def __init__(self, learner, compile=codegen.compile):
+        self.learner = learner
+        self.step_function = compile(learner.diagram)
+        self.history = []
 
-    def __post_init__(self):
-        learner = self.model >> self.loss
-        self.lens = R(learner.diagram)
-        self.n_labels = len(self.loss.params)
-        positions = range(self.n_labels, self.n_labels + len(self.model.params))
-        self.forward = compile(self.lens.forward)
-        self.backward = compile(self.lens.backward, summed=positions)
+    def step(self, state: list, params: dict, x, label):
+        """One step on a batch: (new state, new parameters, mean loss before the step)."""
+        model_params = self.learner.model.params
+        *out, loss = self.step_function(*state, *[params[p] for p in model_params], x, label)
+        k = len(state)
+        return list(out[:k]), dict(zip(model_params, out[k:])), float(np.mean(loss))
 
-    def step(self, params: dict, x, label):
-        """One step on a batch: (new parameters, mean loss before the step)."""
-        args = [label] + [params[p] for p in self.model.params] + [x]
-        *residual, loss = self.forward(*args)
-        n = loss.shape[0] if np.ndim(loss) else 1
-        value = float(np.mean(loss))
-        cap = np.full_like(loss, -self.lr / n)             # the cap: −ε, averaged over the batch
-        changes = self.backward(*residual, cap)[self.n_labels:-1]
-        new = {p: params[p] + c for p, c in zip(self.model.params, changes)}
-        return new, value
-
-    def fit(self, params: dict, x, label, steps: int, show: bool = True) -> dict:
-        """Full-batch steps; raises NonFiniteLoss (with the last good parameters)."""
+    def fit(self, state: list, params: dict, x, label, steps: int, batch_size: int | None = None,
+            seed: int = 0, show: bool = True):
+        """``steps`` steps, on the whole data (``batch_size=None``) or on mini-batches
+        drawn in a fresh random order each epoch. Returns (state, parameters)."""
+        rng = np.random.default_rng(seed)
+        n = len(x)
+        order, position = np.arange(n), n
         bar = progress(steps, "training") if show else None
-        previous = params
-        for k in range(1, steps + 1):
-            with np.errstate(over="ignore", invalid="ignore"):    # checked just below
-                new, value = self.step(params, x, label)
-            problem = None
-            if not np.isfinite(value):       # params themselves are bad: keep the previous ones
-                problem, kept, params = f"the loss is {value}", k - 1, previous
-            elif not all(np.all(np.isfinite(v)) for v in new.values()):
-                problem, kept = f"the update is not finite (loss {value:.6g})", k
-            if problem:
+        previous = (state, params)
+        try:
+            for k in range(1, steps + 1):
+                if batch_size is None:
+                    xb, yb = x, label
+                else:
+                    if position + batch_size > n:
+                        order, position = rng.permutation(n), 0
+                    rows = order[position:position + batch_size]
+                    position += batch_size
+                    xb, yb = x[rows], label[rows]
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    new_state, new_params, value = self.step(state, params, xb, yb)
+                problem = None
+                if not np.isfinite(value):     # these parameters are bad: keep the previous
+                    problem, kept, (state, params) = f"the loss is {value}", k - 1, previous
+                elif not all(np.all(np.isfinite(v)) for v in [*new_params.values(), *new_state]):
+                    problem, kept = f"the update is not finite (loss {value:.6g})", k
+                if problem:
+                    raise NonFiniteLoss(k, problem, state, params, kept)
+                previous, state, params = (state, params), new_state, new_params
+                self.history.append(value)
                 if bar:
-                    bar.close()
-                raise NonFiniteLoss(k, problem, params, kept)
-            previous, params = params, new
-            self.history.append(value)
+                    bar.update(k, f"loss {value:.4f}")
+        finally:
             if bar:
-                bar.update(k, f"loss {value:.4f}")
-        if bar:
-            bar.close()
-        return params
+                bar.close()
+        return state, params
+
+
+def save(path: str, learner, state: list, params: dict):
+    """Parameters and optimiser state to an ``.npz`` file, exactly."""
+    arrays = {f"param{i}_{p.name}": params[p] for i, p in enumerate(learner.model.params)}
+    arrays.update({f"state{i}": s for i, s in enumerate(state)})
+    np.savez(path, **arrays)
+
+
+def load(path: str, learner):
+    """(state, parameters) saved by :func:`save`, for the same learner."""
+    with np.load(path) as data:
+        params = {p: data[f"param{i}_{p.name}"] for i, p in enumerate(learner.model.params)}
+        state = [data[f"state{i}"] for i in range(len(learner.state_type))]
+    return state, params
 
 
 class progress:

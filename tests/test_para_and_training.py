@@ -6,7 +6,9 @@ import pytest
 from categories import Linear, Para, Param, Real, Sigmoid, Tanh, copy, dense, function
 from categories.adapter import CompositionError
 from interpreters.numpy import compile
-from interpreters.training import GradientDescent, NonFiniteLoss
+from interpreters.training import NonFiniteLoss, Trainer, load, save
+from lenses.learner import Learner
+from lenses.optimisers import GD, Adam
 from lenses.losses import mse
 
 
@@ -84,20 +86,21 @@ def test_float32_end_to_end():
 
 
 def test_a_learner_step_matches_hand_written_gradient_descent():
-    """One step of GD through R(model ; mse) equals the textbook update, by hand in NumPy."""
+    """One compiled step of GD through R(model ; mse) equals the textbook update on the
+    summed loss (the changes of the examples add), by hand in NumPy."""
     model = dense(4, 6, Sigmoid) >> dense(6, 3, Sigmoid)
     (W2, b2, W1, b1) = model.params
     values = model.init(5)
     rng = np.random.default_rng(1)
     x, t = rng.normal(size=(7, 4)), rng.uniform(size=(7, 3))
     lr = 0.3
-    new, loss = GradientDescent(model, mse(Real(3)), lr=lr).step(values, x, t)
+    _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=lr))).step([], values, x, t)
 
     s = lambda z: 1 / (1 + np.exp(-z))
     h = s(x @ values[W1].T + values[b1])
     y = s(h @ values[W2].T + values[b2])
     assert np.isclose(loss, np.mean(0.5 * np.sum((y - t) ** 2, axis=1)), rtol=1e-13)
-    dz2 = (y - t) * y * (1 - y) / len(x)
+    dz2 = (y - t) * y * (1 - y)
     dz1 = (dz2 @ values[W2]) * h * (1 - h)
     expected = {W2: values[W2] - lr * dz2.T @ h, b2: values[b2] - lr * dz2.sum(0),
                 W1: values[W1] - lr * dz1.T @ x, b1: values[b1] - lr * dz1.sum(0)}
@@ -109,17 +112,17 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_parameters():
     model = dense(2, 2)          # a linear model: a huge step makes the loss overflow
     values = {p: np.full(p.ty.inside[0].shape, 0.5) for p in model.params}
     x, t = np.full((3, 2), 1e100), np.zeros((3, 2))
-    trainer = GradientDescent(model, mse(Real(2)), lr=1e10)
+    trainer = Trainer(Learner(model, mse(Real(2)), GD(lr=1e10)))
     with pytest.raises(NonFiniteLoss) as stopped:
-        trainer.fit(values, x, t, steps=50, show=False)
+        trainer.fit([], values, x, t, steps=50, show=False)
     error = stopped.value
     assert error.step > 1 and error.step == len(trainer.history) + 1
     assert f"at step {error.step}" in str(error) and f"step {error.kept}" in str(error)
     # the parameters kept are those of the last finite loss, replayed independently
     replay = values
     for _ in range(error.kept - 1):
-        replay, _ = GradientDescent(model, mse(Real(2)), lr=1e10).step(replay, x, t)
-    _, loss = GradientDescent(model, mse(Real(2)), lr=1e10).step(replay, x, t)
+        _, replay, _ = trainer.step([], replay, x, t)
+    _, _, loss = trainer.step([], replay, x, t)
     assert np.isfinite(loss) and loss == trainer.history[error.kept - 1]
     for p in model.params:
         assert np.all(np.isfinite(error.params[p]))
@@ -145,14 +148,14 @@ def test_the_demo_stops_on_a_non_finite_loss_keeping_the_last_good_parameters(
     """Make the third evaluation of the loss NaN: the demo stops at step 3 and keeps
     the parameters evaluated at step 2 (whose loss was finite)."""
     from interpreters import cli, training
-    seen, real_step = [], training.GradientDescent.step
+    seen, real_step = [], training.Trainer.step
 
-    def step(self, params, x, label):
+    def step(self, state, params, x, label):
         seen.append(params)
-        new, loss = real_step(self, params, x, label)
-        return new, (float("nan") if len(seen) == 3 else loss)
+        new_state, new, loss = real_step(self, state, params, x, label)
+        return new_state, new, (float("nan") if len(seen) == 3 else loss)
 
-    monkeypatch.setattr(training.GradientDescent, "step", step)
+    monkeypatch.setattr(training.Trainer, "step", step)
     assert cli.main(["demo", "--steps", "10", "--out", str(tmp_path)]) == 1
     assert "the loss is nan at step 3" in capsys.readouterr().err
     seen.clear()
@@ -161,3 +164,27 @@ def test_the_demo_stops_on_a_non_finite_loss_keeping_the_last_good_parameters(
     kept = seen[-2]                     # the parameters evaluated at step 2
     assert all(np.array_equal(result["params"][p], kept[p]) for p in kept)
     assert len(result["history"]) == 2
+
+
+def test_saved_parameters_and_optimiser_state_round_trip_bit_for_bit(tmp_path):
+    model = dense(3, 2, Sigmoid)
+    learner = Learner(model, mse(Real(2)), Adam(lr=0.1))
+    trainer = Trainer(learner)
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(8, 3)), rng.uniform(size=(8, 2))
+    state, params = trainer.fit(*learner.init(0), x, t, steps=3, show=False)
+    save(tmp_path / "checkpoint.npz", learner, state, params)
+    state2, params2 = load(tmp_path / "checkpoint.npz", learner)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(state, state2))
+    assert all(np.array_equal(params[p], params2[p]) for p in model.params)
+    # and training resumes exactly where it stopped
+    a = trainer.step(state, params, x, t)
+    b = trainer.step(state2, params2, x, t)
+    assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0]))
+    assert all(np.array_equal(a[1][p], b[1][p]) for p in model.params)
+
+
+def test_the_digits_demo_reaches_95_percent_held_out():
+    from interpreters.cli import digits
+    result = digits()
+    assert result["accuracy"]["held-out"] >= 0.95

@@ -96,11 +96,13 @@ def test_constants_are_shared_read_only():
 
 
 def test_zero_width_wires_train():
-    from interpreters.training import GradientDescent
+    from interpreters.training import Trainer
+    from lenses.learner import Learner
     from lenses.losses import mse
+    from lenses.optimisers import GD
     model = dense(0, 3, Sigmoid)
-    new, loss = GradientDescent(model, mse(Real(3)), lr=0.5).step(
-        model.init(0), np.ones((4, 0)), np.ones((4, 3)))
+    _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=0.5))).step(
+        [], model.init(0), np.ones((4, 0)), np.ones((4, 3)))
     assert new[model.params[0]].shape == (3, 0) and np.isclose(loss, 3 * 0.5 * 0.25)
 
 
