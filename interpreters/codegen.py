@@ -26,11 +26,14 @@ diagram(x0, x1):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import numpy as interpreter
+from categories import Ty
+
 from .plan import Equation, Plan, flatten, sum_over_batch
 
 __all__ = ["compile", "Compiled", "EMITTERS", "optimise"]
@@ -103,8 +106,52 @@ def eliminate_common_subexpressions(plan: Plan) -> Plan:
     return Plan(plan.inputs, equations, outputs, plan.wires, plan.consumers)
 
 
+def fold_scalars(plan: Plan) -> Plan:
+    """a + a ↦ 2·a; a product with a constant ↦ a scaling; c·(d·x) ↦ (c·d)·x, when
+    the inner value is used only there. (A constant spread to a shape is still
+    that constant: NumPy broadcasts it.)"""
+    from categories import Scale
+    producer = {eq.outs[0]: eq for eq in plan.equations if len(eq.outs) == 1}
+    uses = _uses(plan.equations, plan.outputs)
+
+    def constant(v):
+        """The number v always holds, if it is one: a constant, spread, scaled or negated."""
+        eq = producer.get(v)
+        if eq is None:
+            return None
+        if eq.kind == "Constant":
+            return eq.box.c
+        inner = constant(eq.ins[0]) if eq.kind in ("Spread", "Scale", "Neg") else None
+        if inner is None:
+            return None
+        return {"Spread": inner, "Neg": -inner}.get(eq.kind, eq.box.c * inner if eq.kind == "Scale" else inner)
+
+    equations = []
+    for eq in plan.equations:
+        ty = Ty(plan.wires[eq.outs[0]]) if len(eq.outs) == 1 else None
+        if eq.kind == "Add" and len(eq.ins) == 2 and eq.ins[0] == eq.ins[1]:
+            eq = Equation(Scale(2.0, ty), eq.ins[:1], eq.outs)
+            uses[eq.ins[0]] -= 1
+        elif eq.kind == "Mul":
+            for c, other in ((constant(eq.ins[0]), eq.ins[1]), (constant(eq.ins[1]), eq.ins[0])):
+                if c is not None:
+                    eq = Equation(Scale(c, ty), (other, ), eq.outs)
+                    break
+        if eq.kind == "Scale":
+            inner = producer.get(eq.ins[0])
+            if inner is not None and inner.kind == "Scale" and uses[eq.ins[0]] == 1:
+                eq = Equation(Scale(eq.box.c * inner.box.c, ty), inner.ins, eq.outs)
+        producer.update({v: eq for v in eq.outs})
+        equations.append(eq)
+    return Plan(plan.inputs, equations, plan.outputs, plan.wires, plan.consumers)
+
+
 def optimise(plan: Plan) -> Plan:
-    return eliminate_common_subexpressions(eliminate_dead_code(fold_subtractions(plan)))
+    passes = (fold_subtractions, eliminate_common_subexpressions, fold_scalars,
+              eliminate_dead_code, eliminate_common_subexpressions)
+    for run in passes:
+        plan = run(plan)
+    return plan
 
 
 # -- emitters: generator name ↦ (box, argument expressions) ↦ expression -----------
@@ -146,11 +193,12 @@ EMITTERS = {
     "Softmax": _call("softmax"),
     "Sqrt": _call("np.sqrt"),
     "LogSumExp": _call("logsumexp"),
-    "Linear": _call("linear"),
-    "LinearT": _call("linear_t"),
+    "Linear": lambda box, W, x: f"{x} @ {W}.T if {W}.ndim == 2 else linear({W}, {x})",
+    "LinearT": lambda box, W, y: f"{y} @ {W} if {W}.ndim == 2 else linear_t({W}, {y})",
     "Outer": lambda box, a, b: f"{a}[..., :, None] * {b}[..., None, :]",
-    "OuterSum": _call("outer_sum"),
-    "SumBatch": lambda box, x: f"unbroadcast({x}, {box.shape})",
+    "OuterSum": lambda box, a, b: f"{a}.T @ {b} if {a}.ndim == {b}.ndim == 2 else outer_sum({a}, {b})",
+    "SumBatch": lambda box, x: (f"{x}.sum(axis=0) if {x}.ndim == {len(box.shape) + 1} "
+                                f"else unbroadcast({x}, {box.shape})"),
 }
 
 #: helpers the emitted code may call, written into the module when used
@@ -176,6 +224,26 @@ HELPERS = {
         x = x.sum(axis=tuple(range(x.ndim - len(shape))))
     return np.broadcast_to(x, shape).copy() if x.shape != shape else x''',
 }
+
+
+def _free_dead_values(lines: list, kept: set) -> list:
+    """``del`` each intermediate array after the last line that reads it, so that
+    NumPy reuses its memory (as a hand-written step does) instead of touching
+    fresh pages for every temporary."""
+    last = {}
+    for k, line in enumerate(lines):
+        for name in re.findall(r"\bv\d+\b", line.split(" = ", 1)[1]):
+            last[name] = k
+    dead = {}
+    for name, k in last.items():
+        if name not in kept:
+            dead.setdefault(k, []).append(name)
+    out = []
+    for k, line in enumerate(lines):
+        out.append(line)
+        if k in dead:
+            out.append(f"    del {', '.join(sorted(dead[k], key=lambda n: int(n[1:])))}")
+    return out
 
 
 def emit(plan: Plan, name: str = "diagram") -> str:
@@ -208,6 +276,7 @@ def emit(plan: Plan, name: str = "diagram") -> str:
             targets = ", ".join(f"v{v}" for v in eq.outs)
             lines.append(f"    {targets} = {expr}")
     outputs = [ref(v) for v in plan.outputs]
+    lines = _free_dead_values(lines, set(re.findall(r"\bv\d+\b", " ".join(outputs))))
     lines.append(f"    return {', '.join(outputs) if outputs else '()'}")
     body = "\n".join(lines)
     helpers = [source for helper, source in HELPERS.items() if f"{helper}(" in body]
