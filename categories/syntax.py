@@ -18,6 +18,7 @@ a number times a wire is Scale, a number alone is a Constant).
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 from numbers import Number
 
 from .adapter import Diagram, Ty
@@ -138,7 +139,8 @@ def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diag
     tokens = iter(range(1 << 62))
     stack = [(v, next(tokens)) for v in inputs]
     layers = []
-    ty = lambda entries: Ty(*(w for v, _ in entries for w in tape.types[v].inside))
+    wires = [t.inside for t in tape.types]
+    ty = lambda entries: Ty._of(tuple(chain.from_iterable([wires[v] for v, _ in entries])))
 
     def put(diagram, offset):
         left, right = ty(stack[:offset]), ty(stack[offset + len(diagram.dom):])

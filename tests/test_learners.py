@@ -127,3 +127,64 @@ def test_deep_dreaming_ascends_the_dot_product():
     assert np.allclose(score, (target * y).sum(axis=1))
     assert np.allclose(new_a, a + eps * (target * y * (1 - y)) @ W, rtol=1e-12)
     assert np.all((target * sigmoid(new_a @ W.T + b)).sum(axis=1) > score)
+
+
+@pytest.mark.parametrize("loss", [mse, dot])
+def test_mse_and_dot_reverse_maps_match_the_reference_exactly(loss):
+    e = loss(Real(3)).diagram
+    t, p = symbolic.symbols(Real(3), "t"), symbolic.symbols(Real(3), "p")
+    alpha = sympy.Symbol("alpha", real=True)
+    dt, dp = symbolic.evaluate(R(e).put, t, p, alpha)
+    expected = {mse: (alpha * (t - p), alpha * (p - t)), dot: (alpha * p, alpha * t)}[loss]
+    for got, want in zip((dt, dp), expected):
+        assert all(sympy.simplify(g - w) == 0 for g, w in zip(got, want))
+
+
+from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
+
+from categories import Param, Para  # noqa: E402
+from categories.strategies import diagrams  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(diagrams(n=3, max_boxes=5), st.sampled_from(sorted(OPTIMISERS)), st.booleans())
+def test_compiled_random_learners_equal_the_interpreter(d, name, squared):
+    """Any diagram whose first wire is a parameter and whose output is one vector
+    wire, closed with a loss and an optimiser: compiled step = interpreted step."""
+    assume(len(d.dom) >= 2 and len(d.cod) == 1 and len(d.cod.inside[0].shape) == 1)
+    model = Para((Param(d.dom[:1], "p"), ), d)
+    learner = Learner(model, (mse if squared else dot)(d.cod), OPTIMISERS[name])
+    state, _ = learner.init()
+    rng = np.random.default_rng(0)
+    inputs = [laws.uniform()(w, rng, 0 if k == 0 else 5)
+              for k, w in enumerate(learner.diagram.dom.inside[len(state):])]
+    expected = interpreter.compile(learner.diagram)(*state, *inputs)
+    got = codegen.compile(learner.diagram)(*state, *inputs)
+    for g, e in zip(got, expected):
+        assert np.allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+def test_paralens_compile_writes_a_module_that_imports_only_numpy(tmp_path, monkeypatch):
+    import importlib.util
+    import re
+
+    from interpreters.cli import main
+    (tmp_path / "my_models.py").write_text(
+        "from categories import Real, Sigmoid, dense\n"
+        "from lenses.learner import Learner\n"
+        "from lenses.losses import mse\n"
+        "from lenses.optimisers import Adam\n"
+        "learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), Adam())\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", "my_models:learner", "-o", "step.py"]) == 0
+    source = (tmp_path / "step.py").read_text()
+    assert set(re.findall(r"^(?:import|from) (\w+)", source, flags=re.M)) == {"math", "numpy"}
+    spec = importlib.util.spec_from_file_location("step", tmp_path / "step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from my_models import learner
+    state, values = learner.init(0)
+    args = [*state, *[values[p] for p in learner.model.params], X[:, :3].repeat(2, axis=1)[:, :4],
+            np.eye(3)[[0, 1, 2, 0, 1, 2]]]
+    for a, b in zip(module.step(*args), interpreter.compile(learner.diagram)(*args)):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
