@@ -75,7 +75,34 @@ class Learner:
         return state, self.model.init(seed)
 
     def draw(self, **params):
+        """Draw the whole step, every generator in it."""
         return self.diagram.draw(**params)
+
+    def outline(self):
+        """The step with each part as one opaque box: the optimiser's get and put,
+        the forward and backward halves of R(model ; loss), the cap and the batch
+        sum. For drawing; ``diagram`` is the step itself."""
+        from categories import Box, discard
+        P, A, B, L = self.model.param_type, self.model.dom, self.loss.param_type, self.loss.cod
+        S, M = self.state_type, self.lens.residual
+        get = Box(f"get ({type(self.optimiser).__name__})", S @ P, P)
+        forward = Box("model ; loss (forward)", B @ P @ A, M @ L)
+        cap = Box(f"cap {self.optimiser.cap:g}", L, L)
+        backward = Box("model ; loss (backward)", M @ L, B @ P @ A)
+        total = Box("Σ batch", P, P)
+        put = Box(f"put ({type(self.optimiser).__name__})", S @ P @ P, S @ P)
+
+        @function(S @ P @ A @ B, S @ P @ L)
+        def outline(*wires):
+            s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
+            *residual, loss = _tuple(forward(*b, *_tuple(get(*s, *p)), *a))
+            *_, l_copy = (loss, loss)
+            changes = _tuple(backward(*residual, cap(l_copy)))
+            discard(B)(*changes[:len(B)])
+            discard(A)(*changes[len(B) + len(P):])
+            dp = _tuple(total(*changes[len(B):len(B) + len(P)]))
+            return _tuple(put(*s, *p, *dp)) + (loss, )
+        return outline
 
 
 def dreamer(model: Para, loss: Para, optimiser):

@@ -188,3 +188,12 @@ def test_paralens_compile_writes_a_module_that_imports_only_numpy(tmp_path, monk
             np.eye(3)[[0, 1, 2, 0, 1, 2]]]
     for a, b in zip(module.step(*args), interpreter.compile(learner.diagram)(*args)):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_the_outline_shows_the_four_parts_with_the_steps_type():
+    learner = Learner(dense(3, 2, Sigmoid), mse(Real(2)), Momentum(lr=0.1))
+    outline = learner.outline()
+    assert (outline.dom, outline.cod) == (learner.diagram.dom, learner.diagram.cod)
+    names = {box.name for box in outline.boxes}
+    assert {"get (Momentum)", "model ; loss (forward)", "cap -0.1", "model ; loss (backward)",
+            "Σ batch", "put (Momentum)"} <= names
