@@ -118,7 +118,7 @@ class LearnMap:
             p, q = pq[:n], pq[n:]
             b = self.implement(p, a)
             q_new, b_request = other.put(q, b, c)        # V(q, b, c), s(q, b, c)
-            p_new, a_request = self.put(p, a, c)  # U and r at the request
+            p_new, a_request = self.put(p, a, b_request)  # U and r at the request
             return _values(p_new) + _values(q_new), a_request
 
         return LearnMap(self.dom, other.cod, self.params @ other.params, implement, put,

@@ -213,13 +213,12 @@ def test_implement_is_the_dense_layer():
     assert close(y, 1 / (1 + np.exp(-(W @ a + b))))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [name for name in MODELS if name != "tensor"])
 def test_update_is_one_step_of_the_learner(name):
     """With the quadratic error, U is one step of ``lenses.learner.Learner``
-    (MSE loss, GD with learning rate ε) on a batch of one example."""
+    (MSE loss, GD with learning rate ε) on a batch of one example. (The MSE
+    loss takes one output wire, hence no tensor model here.)"""
     model = MODELS[name]()
-    if len(model.cod) != 1:
-        pytest.skip("the MSE loss takes one output wire")
     step = compile(Learner(model, mse(model.cod), GD(lr=EPS)).diagram)
     rng = np.random.default_rng(3)
     p = at(model.params, values(rng, model))
