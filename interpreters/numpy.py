@@ -137,28 +137,32 @@ def check_inputs(plan, dom, args) -> list:
     and the box that reads it (checked before anything is computed)."""
     if len(args) != len(plan.inputs):
         raise TypeError(f"{len(plan.inputs)} inputs expected ({dom!r}), got {len(args)}")
+    spec = plan.__dict__.get("_input_spec")
+    if spec is None:
+        spec = plan._input_spec = [(plan.wires[v].shape, len(plan.wires[v].shape),
+                                    plan.wires[v].dtype) for v in plan.inputs]
     arrays, batch = [], None
-    for k, (v, arg) in enumerate(zip(plan.inputs, args)):
-        wire = plan.wires[v]
-        given = isinstance(arg, np.ndarray)
-        array = arg if given else np.asarray(arg, dtype=wire.dtype)
-        shape, n = wire.shape, len(wire.shape)
-        if array.ndim not in (n, n + 1) or array.shape[array.ndim - n:] != shape:
-            who = _reader(plan, v)
+    for k, (arg, (shape, n, dtype)) in enumerate(zip(args, spec)):
+        if type(arg) is not np.ndarray:
+            arg = np.asarray(arg, dtype=dtype)
+        given = arg.shape
+        if len(given) == n + 1 and given[1:] == shape:
+            if batch is None:
+                batch = given[0]
+            elif given[0] != batch:
+                raise ValueError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
+                                 f"{_reader(plan, plan.inputs[k])}: batch of {given[0]} "
+                                 f"examples, other inputs have {batch}")
+        elif given != shape:
             expected = ", ".join(map(str, shape))
-            raise ValueError(f"input {k} (wire {wire!r}) of {who}: expected an array of shape "
-                             f"{shape} or (batch, {expected}), got {array.shape}")
-        if array.dtype != wire.dtype:
-            who = _reader(plan, v)
-            raise TypeError(f"input {k} (wire {wire!r}) of {who}: expected dtype "
-                            f"{wire.dtype}, got {array.dtype}")
-        if array.ndim == n + 1:
-            if batch is not None and array.shape[0] != batch:
-                who = _reader(plan, v)
-                raise ValueError(f"input {k} (wire {wire!r}) of {who}: batch of "
-                                 f"{array.shape[0]} examples, other inputs have {batch}")
-            batch = array.shape[0]
-        arrays.append(array)
+            raise ValueError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
+                             f"{_reader(plan, plan.inputs[k])}: expected an array of shape "
+                             f"{shape} or (batch, {expected}), got {given}")
+        if arg.dtype != dtype:
+            raise TypeError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
+                            f"{_reader(plan, plan.inputs[k])}: expected dtype {dtype}, "
+                            f"got {arg.dtype}")
+        arrays.append(arg)
     return arrays
 
 
