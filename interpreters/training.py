@@ -49,7 +49,8 @@ class Trainer:
     def fit(self, state: list, params: dict, x, label, steps: int, batch_size: int | None = None,
             seed: int = 0, show: bool = True):
         """``steps`` steps, on the whole data (``batch_size=None``) or on mini-batches
-        drawn in a fresh random order each epoch. Returns (state, parameters)."""
+        drawn in a fresh random order each epoch (an epoch's last, partial batch is
+        left out, so every step sees ``batch_size`` examples). Returns (state, parameters)."""
         rng = np.random.default_rng(seed)
         n = len(x)
         order, position = np.arange(n), n
