@@ -14,6 +14,9 @@ from .smooth import (
     Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
     LogSumExp, Scale, Sigmoid, Sin, Softmax, Spread, Sqrt, Step, Sum, Tanh)
 from .syntax import function
+from .boolean import (
+    And, Bits, BooleanDifference, Broadcast, Gather, MajorityBatch, Not, One, Or,
+    OracleGenerator, Parity, Scatter, Xor)
 from .reverse import forward_derivative, reverse
 from .para import Para, Param, dense, lecun, normal, zeros
 from . import laws

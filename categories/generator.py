@@ -47,6 +47,7 @@ class Generator(Box):
     registry: dict[str, type] = {}
     smooth = True
     total = True
+    over = "Real"       # the wires it acts on: "Real", "Bool", or None for both
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

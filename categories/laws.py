@@ -284,11 +284,20 @@ def uniform(low=-1.0, high=1.0):
     return sample
 
 
+def _equal(left, right, rtol, atol) -> bool:
+    """Bits exactly, numbers to the tolerance (a shared value against a batched one broadcasts)."""
+    left = np.broadcast_to(left, np.broadcast_shapes(np.shape(left), np.shape(right)))
+    if np.asarray(left).dtype == bool or np.asarray(right).dtype == bool:
+        return np.array_equal(left, np.broadcast_to(right, left.shape))
+    return np.allclose(left, right, rtol=rtol, atol=atol, equal_nan=False)
+
+
 def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
           sample=None, rtol: float | None = None, atol: float | None = None) -> Report:
     """Evaluate both sides of every law at random points with ``compile``
     (diagram ↦ function on arrays) and report the failures with their inputs.
-    Tolerances default to 1e-9 in double precision, 1e-3 in single."""
+    Tolerances default to 1e-9 in double precision, 1e-3 in single; bits
+    (Bool wires, checked with the Boolean interpreter) must be equal."""
     rng = np.random.default_rng(seed)
     sample = sample or uniform()
     report = Report()
@@ -300,9 +309,7 @@ def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
         for _ in range(trials):
             inputs = [sample(w, rng, batch) for w in law.lhs.dom.inside]
             left, right = _tuple(lhs(*inputs)), _tuple(rhs(*inputs))
-            if not all(np.allclose(np.broadcast_to(l, np.broadcast_shapes(np.shape(l), np.shape(r))),
-                                   r, rtol=rtol_, atol=atol_, equal_nan=False)
-                       for l, r in zip(left, right)):
+            if not all(_equal(l, r, rtol_, atol_) for l, r in zip(left, right)):
                 report.failures.append(Failure(law.name, inputs, list(left), list(right)))
                 break
     return report

@@ -25,7 +25,7 @@ def _pool(n: int, smooth: bool, total: bool, exclude=()) -> list:
     pool = []
     for name, cls in sorted(Generator.registry.items()):
         if name in exclude or (smooth and not cls.smooth) or (total and not cls.total) \
-                or not getattr(cls, "per_example", True):
+                or not getattr(cls, "per_example", True) or cls.over == "Bool":
             continue
         box = cls.example(n)
         if all(w.kind == "Real" for w in box.dom.inside + box.cod.inside):

@@ -1,7 +1,9 @@
 """The Cartesian left-additive structure: copy, discard, swap, add and zero.
 
 Copy and add are each other's reverse derivative (transpose), and so are
-discard and zero; a swap is its own. Copy, discard and swap only move values:
+discard and zero; a swap is its own. Copy, discard, swap, permutations and
+zero act on Real and Bool wires alike; the addition is the wire's own (``add``
+gives Add on a Real wire and XOR on a Bool wire, so over Z2 R[Copy] is XOR). Copy, discard and swap only move values:
 they declare a ``wiring`` (output k is input ``wiring[k]``), so interpreters
 never apply them.
 
@@ -34,6 +36,8 @@ def _atomic(x: Ty, who: str) -> Ty:
 class Copy(LinearGenerator):
     """Δ: x → x ⊗ x ⊗ … (n copies). Its reverse derivative adds the cotangents."""
 
+    over = None
+
     def __init__(self, x: Ty, n: int = 2):
         self.x, self.n = _atomic(x, "Copy"), n
         super().__init__("Copy", x, x ** n, draw_as_spider=True, color="black",
@@ -51,6 +55,8 @@ class Copy(LinearGenerator):
 
 class Discard(LinearGenerator):
     """!: x → I. Its reverse derivative is zero."""
+
+    over = None
 
     wiring = ()
 
@@ -71,6 +77,8 @@ class Discard(LinearGenerator):
 class Swap(_Swap, LinearGenerator):
     """σ: x ⊗ y → y ⊗ x, its own reverse derivative (up to the order of its wires)."""
 
+    over = None
+
     __ambiguous_inheritance__ = (_Swap, )
     wiring = (1, 0)
 
@@ -85,6 +93,8 @@ class Swap(_Swap, LinearGenerator):
 
 class Permutation(LinearGenerator):
     """Reorders wires: output k is input ``order[k]``. Its transpose is the inverse order."""
+
+    over = None
 
     def __init__(self, dom: Ty, order):
         self.order = tuple(order)
@@ -113,6 +123,9 @@ class Add(LinearGenerator):
 
     def __init__(self, x: Ty, n: int = 2):
         self.x, self.n = _atomic(x, "Add"), n
+        if x.inside[0].kind != "Real":
+            raise TypeError(f"Add acts on Real wires, got {x!r}: over Z2 the addition is XOR "
+                            "(categories.Xor, or add(x), which chooses by the wire)")
         super().__init__("Add" if n == 2 else f"Add{n}", x ** n, x)
 
     def transpose(self) -> Diagram:
@@ -126,6 +139,8 @@ class Add(LinearGenerator):
 
 class Zero(LinearGenerator):
     """0: I → x. Its reverse derivative discards the cotangent."""
+
+    over = None
 
     def __init__(self, x: Ty):
         self.x = _atomic(x, "Zero")
@@ -146,6 +161,8 @@ class SumBatch(LinearGenerator):
     is its transpose: an unbatched cotangent is shared with every example by
     broadcasting. Its meaning depends on the batch, so random per-example
     diagrams (``categories.strategies``) leave it out."""
+
+    over = None
 
     per_example = False
 
@@ -207,12 +224,20 @@ def add(x: Ty, n: int = 2) -> Diagram:
     if n == 1:
         return Id(x)
     if len(x) == 1:
-        return Add(x, n)
+        return _addition(x, n)
     if len(x) == 0:
         return Id(x)
     order = [len(x) * k + i for i in range(len(x)) for k in range(n)]
     return Permutation(x ** n, order) >> Id().tensor(
-        *(Add(x[i:i + 1], n) for i in range(len(x))))
+        *(_addition(x[i:i + 1], n) for i in range(len(x))))
+
+
+def _addition(x: Ty, n: int) -> Diagram:
+    """The addition of the wire's ring: Add on a Real wire, XOR on a Bool wire."""
+    if x.inside[0].kind == "Bool":
+        from .boolean import Xor
+        return Xor(x, n)
+    return Add(x, n)
 
 
 def zero(x: Ty) -> Diagram:

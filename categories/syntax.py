@@ -4,7 +4,9 @@
 string diagram it describes: every use of a wire after the first inserts a
 ``Copy``, every unused wire a ``Discard``, and wires are moved with swaps.
 Arithmetic on wires stands for the generators (``+`` Add, ``*`` Mul, ``-`` Neg,
-a number times a wire is Scale, a number alone is a Constant).
+a number times a wire is Scale, a number alone is a Constant). On Bool wires
+the ring is Z2: ``^`` and ``+`` are XOR, ``&`` and ``*`` are AND, ``~`` is NOT
+(x ⊕ 1), ``|`` is OR (x ⊕ y ⊕ x∧y), and the numbers 0 and 1 are constants.
 
 >>> from categories import Real
 >>> x = Real(3)
@@ -35,22 +37,63 @@ class Wired:
     def __repr__(self):
         return f"Wired({self.index}: {self.ty!r})"
 
+    @property
+    def boolean(self) -> bool:
+        return self.ty.inside[0].kind == "Bool"
+
     def _lift(self, other):
         if isinstance(other, Wired):
             return other
         if isinstance(other, Number):
+            if self.boolean:
+                return _bit(other, self.ty)
             from .smooth import Constant
             return Constant(float(other), self.ty)()
         return NotImplemented
 
+    def _z2(self, op: str):
+        if not self.boolean:
+            raise TypeError(f"{op} acts on Bool wires, got {self.ty!r}")
+
     def __add__(self, other):
+        if self.boolean:
+            return self ^ other
         from .structural import Add
         other = self._lift(other)
         return other if other is NotImplemented else Add(self.ty)(self, other)
 
     __radd__ = __add__
 
+    def __xor__(self, other):
+        self._z2("^ (XOR)")
+        from .boolean import Xor
+        other = self._lift(other)
+        return other if other is NotImplemented else Xor(self.ty)(self, other)
+
+    __rxor__ = __xor__
+
+    def __and__(self, other):
+        self._z2("& (AND)")
+        from .boolean import And
+        other = self._lift(other)
+        return other if other is NotImplemented else And(self.ty)(self, other)
+
+    __rand__ = __and__
+
+    def __invert__(self):
+        self._z2("~ (NOT)")
+        return self ^ 1
+
+    def __or__(self, other):
+        self._z2("| (OR)")
+        other = self._lift(other)
+        return other if other is NotImplemented else self ^ other ^ (self & other)
+
+    __ror__ = __or__
+
     def __neg__(self):
+        if self.boolean:
+            return self         # −x = x in Z2
         from .smooth import Neg
         return Neg(self.ty)(self)
 
@@ -62,6 +105,8 @@ class Wired:
         return (-self) + other
 
     def __mul__(self, other):
+        if self.boolean:
+            return self & other
         from .smooth import Mul, Scale
         if isinstance(other, Number):
             return Scale(float(other), self.ty)(self)
@@ -74,6 +119,15 @@ class Wired:
         if isinstance(other, Number):
             return self * (1.0 / other)
         return self * Reciprocal(other.ty)(other) if isinstance(other, Wired) else NotImplemented
+
+
+def _bit(value, ty: Ty):
+    """The constant 0 or 1 on a Bool wire."""
+    if value not in (0, 1):
+        raise TypeError(f"a Bool wire takes the constants 0 and 1, got {value!r}")
+    from .boolean import One
+    from .structural import Zero
+    return One(ty)() if value else Zero(ty)()
 
 
 class _Tape:

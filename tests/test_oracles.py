@@ -35,7 +35,8 @@ BATCH = 3
 N = 2             # generator examples on wires of size about 2
 
 # Per-example generators; a batch-level one (SumBatch) is tested in test_plan.py.
-NAMES = sorted(n for n in Generator.registry if getattr(Generator.registry[n], "per_example", True))
+NAMES = sorted(n for n, cls in Generator.registry.items()
+               if getattr(cls, "per_example", True) and cls.over != "Bool")
 SMOOTH = [name for name in NAMES if Generator.registry[name].smooth]
 
 
