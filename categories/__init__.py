@@ -19,4 +19,7 @@ from .boolean import (
     OracleGenerator, Parity, Scatter, Xor)
 from .reverse import forward_derivative, reverse
 from .para import Para, Param, dense, lecun, normal, zeros
+from .circuits import (
+    PseudoLinear, gate_layer, logic_gate_network, lookup_table, pseudo_linear, random_bits,
+    zero_bits)
 from . import laws

@@ -47,12 +47,16 @@ class Trainer:
         return list(out[:k]), dict(zip(model_params, out[k:])), float(np.mean(loss))
 
     def fit(self, state: list, params: dict, x, label, steps: int, batch_size: int | None = None,
-            seed: int = 0, show: bool = True):
+            seed: int = 0, show: bool = True, shuffle: bool = True):
         """``steps`` steps, on the whole data (``batch_size=None``) or on mini-batches
         drawn in a fresh random order each epoch (an epoch's last, partial batch is
-        left out, so every step sees ``batch_size`` examples). Returns (state, parameters)."""
+        left out, so every step sees ``batch_size`` examples); with ``shuffle=False``
+        the batches follow the data's own order, every epoch (as RDA's single pass
+        does). Returns (state, parameters)."""
         rng = np.random.default_rng(seed)
         n = len(x)
+        if batch_size is not None and not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be between 1 and the {n} examples, got {batch_size}")
         order, position = np.arange(n), n
         bar = progress(steps, "training") if show else None
         previous = (state, params)
@@ -62,7 +66,7 @@ class Trainer:
                     xb, yb = x, label
                 else:
                     if position + batch_size > n:
-                        order, position = rng.permutation(n), 0
+                        order, position = (rng.permutation(n) if shuffle else np.arange(n)), 0
                     rows = order[position:position + batch_size]
                     position += batch_size
                     xb, yb = x[rows], label[rows]

@@ -13,6 +13,9 @@
 >>> X, y = digits()
 >>> X.shape, y.shape, int(X.max()), sorted(set(y.tolist())) == list(range(10))
 ((1797, 64), (1797,), 16, True)
+>>> x_train, y_train, x_test, y_test = rda_iris(classes=3, labels="one-hot")
+>>> x_train.shape, y_train.shape, x_test.shape, y_test.shape, x_train.dtype
+((75, 4), (75, 3), (75, 4), (75, 3), dtype('bool'))
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["iris", "digits", "one_hot"]
+__all__ = ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "bits_of"]
 
 
 def iris():
@@ -46,3 +49,49 @@ def digits():
 def one_hot(y: np.ndarray, n: int) -> np.ndarray:
     """Rows of the identity matrix: class k ↦ e_k."""
     return np.eye(n)[y]
+
+
+def bits_of(y: np.ndarray, n_bits: int) -> np.ndarray:
+    """Class indices as ``n_bits`` bits, least significant first."""
+    return ((np.asarray(y)[:, None] >> np.arange(n_bits)) & 1).astype(bool)
+
+
+def rda_iris(classes: int = 2, labels: str = "binary"):
+    """The RDA Iris protocol (reference §7.1), on the UCI ``iris.data`` variant:
+
+    * setosa and versicolor (``classes=2``) or all three;
+    * each feature min–max normalised over that subset, its bit set when > 0.5;
+    * labels as the class index in binary (1 or 2 bits) or one-hot (2 or 3 bits);
+    * within each class (stable order), the first 25 rows train, the last 25 test.
+
+    Returns (x_train, y_train, x_test, y_test) as bool arrays, the training rows
+    in class order (RDA's single pass)."""
+    if classes not in (2, 3) or labels not in ("binary", "one-hot"):
+        raise ValueError(f"rda_iris: classes is 2 or 3 and labels 'binary' or 'one-hot', "
+                         f"got {classes!r}, {labels!r}")
+    X, y, _ = iris()
+    keep = y < classes
+    X, y = X[keep], y[keep]
+    low, high = X.min(axis=0), X.max(axis=0)
+    bits = (X - low) / (high - low) > 0.5
+    if labels == "binary":
+        targets = bits_of(y, 1 if classes == 2 else 2)
+    else:
+        targets = np.eye(classes, dtype=bool)[y]
+    order = np.argsort(y, kind="stable")
+    train, test = [], []
+    for c in range(classes):
+        rows = order[y[order] == c]
+        train += list(rows[:25])
+        test += list(rows[-25:])
+    return bits[train], targets[train], bits[test], targets[test]
+
+
+def binary_digits(threshold: float = 8.0, classes=None):
+    """The 8×8 digits as 64 bits (a pixel is set when its count 0–16 is ≥
+    ``threshold``), optionally only the given classes. Returns (bits, labels)."""
+    X, y = digits()
+    if classes is not None:
+        keep = np.isin(y, classes)
+        X, y = X[keep], y[keep]
+    return X >= threshold, y

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import Constant, Para, SumBatch, Ty, function
+from categories import Para, Ty, function
 
 from .lens import R
 
@@ -55,17 +55,16 @@ class Learner:
         S = optimiser.state(P)
         self.state_type = S
         get, put = optimiser.get(P), optimiser.put(P)
-        cap = optimiser.cap
 
         @function(S @ P @ A @ B, S @ P @ L)
         def step(*wires):
             s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
             at = _tuple(get(*s, *p)) if len(P) else ()
             *residual, loss_value = _tuple(lens.forward(*b, *at, *a))
-            alpha = Constant(cap, L)()                              # the cap
+            alpha = optimiser.rate(L, loss_value)                  # the cap
             changes = _tuple(lens.backward(*residual, alpha))
             dp = changes[len(B):len(B) + len(P)]
-            dp = tuple(SumBatch(P[i:i + 1])(d) for i, d in enumerate(dp))
+            dp = tuple(optimiser.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
             return _tuple(put(*s, *p, *dp)) + (loss_value, )
         self.diagram = step
 
@@ -87,7 +86,7 @@ class Learner:
         S, M = self.state_type, self.lens.residual
         get = Box(f"get ({type(self.optimiser).__name__})", S @ P, P)
         forward = Box("model ; loss (forward)", B @ P @ A, M @ L)
-        cap = Box(f"cap {self.optimiser.cap:g}", L, L)
+        cap = Box(self.optimiser.rate_label, L, L)
         backward = Box("model ; loss (backward)", M @ L, B @ P @ A)
         total = Box("Σ batch", P, P)
         put = Box(f"put ({type(self.optimiser).__name__})", S @ P @ P, S @ P)
@@ -121,7 +120,7 @@ def dreamer(model: Para, loss: Para, optimiser):
         s, a, p, b = _split(wires, len(S), len(A), len(P), len(B))
         at = _tuple(get(*s, *a))
         *residual, loss_value = _tuple(lens.forward(*b, *p, *at))
-        changes = _tuple(lens.backward(*residual, Constant(optimiser.cap, L)()))
+        changes = _tuple(lens.backward(*residual, optimiser.rate(L, loss_value)))
         da = changes[len(B) + len(P):]
         return _tuple(put(*s, *a, *da)) + (loss_value, )
     return dream

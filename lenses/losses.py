@@ -9,6 +9,7 @@ fed the cap's cotangent α, is (b_t′, b_p′):
 | ``mse`` | ½ Σᵢ (b_p,i − b_t,i)² | (α(b_t − b_p), α(b_p − b_t)) |
 | ``softmax_cross_entropy`` | −Σᵢ b_t,i log softmax(b_p)ᵢ | (−α log softmax(b_p), α(softmax(b_p)·Σb_t − b_t)) |
 | ``dot`` | b_t · b_p | (α b_p, α b_t) |
+| ``xor`` (Boolean) | b_t ⊕ b_p, bit by bit (L = B) | (α, α) |
 
 The cross-entropy is computed as logsumexp(b_p)·Σb_t − b_t·b_p, with a
 LogSumExp that never overflows (logits of ±1e3 are fine).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from categories import LogSumExp, Param, Para, Real, Sum, Ty, function
 
-__all__ = ["mse", "softmax_cross_entropy", "dot"]
+__all__ = ["mse", "softmax_cross_entropy", "dot", "xor"]
 
 
 def _loss(b: Ty, e) -> Para:
@@ -49,3 +50,8 @@ def softmax_cross_entropy(b: Ty) -> Para:
 def dot(b: Ty) -> Para:
     """b_t · b_p, per example (with a positive cap: ascent, as in deep dreaming)."""
     return _loss(b, lambda target, prediction: Sum(b)(target * prediction))
+
+
+def xor(b: Ty) -> Para:
+    """The error b_t ⊕ b_p of a Boolean prediction, bit by bit (RDA's loss)."""
+    return Para((Param(b, "label"), ), function(b @ b, b)(lambda target, prediction: target ^ prediction))

@@ -18,6 +18,12 @@ the learner puts on the loss: −ε for GD, momentum and Nesterov (p′ = −ε�
 | Nesterov(γ) | P | p + γs | as momentum |
 | Adagrad | P | p | G′ = G + p′²; (G′, p + ε p′/(δ + √G′)) |
 | Adam | P × P × ℕ | p | raw moments m, v and a step counter t; bias-corrected update |
+| RDA (Boolean) | I | p | p ⊕ p′, the learning rate the identity (p′ = R[f] at δ itself) |
+
+Two hooks close the learner: ``rate(L, loss)``, the cotangent sent back from
+the loss (the constant cap, or for RDA the loss value δ itself), and
+``batch_sum(x, d)``, how the examples' changes combine (Σ over the batch; for
+RDA its XOR, or optionally a majority vote).
 
 >>> from categories import Real
 >>> adam = Adam()
@@ -32,9 +38,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from categories import Diagram, Exp, Real, Spread, Sqrt, Ty, function
+from categories import (
+    Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, function)
 
-__all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam"]
+__all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"]
 
 
 def _wires(P: Ty) -> list:
@@ -68,6 +75,18 @@ class Optimiser:
 
     def _get(self, s, p):
         return p
+
+    def rate(self, L: Ty, loss):
+        """The cotangent fed to the backward half: the cap, a constant."""
+        return Constant(self.cap, L)()
+
+    def batch_sum(self, x: Ty, change):
+        """The examples' changes of one parameter wire, combined: their sum."""
+        return SumBatch(x)(change)
+
+    @property
+    def rate_label(self) -> str:
+        return f"cap {self.cap:g}"
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
@@ -163,3 +182,36 @@ class Adam(Optimiser):
             v_hat = vk / Spread(x)(c2)
             new.append(a + self.lr * (m_hat / (Sqrt(x)(v_hat) + self.delta)))
         return m + v + (t, ) + tuple(new)
+
+
+@dataclass(repr=False)
+class RDA(Optimiser):
+    """Reverse Derivative Ascent (reference §6, CFGBL Ex 4.4) on Boolean parameters:
+    the loss is XOR, the learning rate the identity (the error δ = y ⊕ f(p, x)
+    is the cotangent), and the update p ← p ⊕ p′ with p′ = π_P R[f]((p, x), δ).
+
+    ``batch``: how the changes of a batch's examples combine. ``"xor"`` (the
+    published rule) XORs them, so a bit flips when an odd number of examples
+    ask for it; ``"majority"`` flips it only when more than half of the batch
+    asks, so that changes asked for by many examples are not cancelled out in
+    pairs. On one example at a time the two agree."""
+
+    batch: str = "xor"
+    cap = None
+
+    def __post_init__(self):
+        if self.batch not in ("xor", "majority"):
+            raise ValueError(f"RDA batch rule is 'xor' or 'majority', got {self.batch!r}")
+
+    def rate(self, L, loss):
+        return loss
+
+    def batch_sum(self, x, change):
+        return SumBatch(x)(change) if self.batch == "xor" else MajorityBatch(x)(change)
+
+    @property
+    def rate_label(self) -> str:
+        return "rate: identity"
+
+    def _put(self, P, s, p, dp):
+        return tuple(a ^ d for a, d in zip(p, dp))
