@@ -16,7 +16,7 @@ from .smooth import (
 from .syntax import function
 from .boolean import (
     And, Bits, BooleanDifference, Broadcast, Gather, MajorityBatch, Not, One, Or,
-    OracleGenerator, Parity, Scatter, Xor)
+    OracleGenerator, Parity, Scatter, VoteBatch, Xor)
 from .reverse import forward_derivative, reverse
 from .para import Para, Param, dense, lecun, normal, zeros
 from .circuits import (

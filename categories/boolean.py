@@ -42,7 +42,7 @@ from .structural import Discard, copy
 from .syntax import function
 
 __all__ = ["And", "Xor", "One", "Bits", "Parity", "Broadcast", "Gather", "Scatter",
-           "MajorityBatch", "OracleGenerator", "BooleanDifference", "Not", "Or",
+           "MajorityBatch", "VoteBatch", "OracleGenerator", "BooleanDifference", "Not", "Or",
            "bool_wire"]
 
 
@@ -236,6 +236,27 @@ class MajorityBatch(BooleanGenerator):
 
     def backward(self):
         raise TypeError("MajorityBatch is an update rule, not a map to differentiate")
+
+    @classmethod
+    def example(cls, n):
+        return cls(Bool(n))
+
+
+class VoteBatch(BooleanGenerator):
+    """A batch-level vote of two counts: bit k of the output is 1 when more
+    examples of the batch have bit k set in the first input than in the second.
+    RDA's ``vote`` update flips a parameter bit when more examples would be
+    corrected by the flip (R at the error δ) than broken by it (R at ¬δ, the
+    outputs that are right). Not linear, and not differentiated."""
+
+    per_example = False
+
+    def __init__(self, x):
+        self.x = bool_wire(x, "VoteBatch")
+        super().__init__("VoteBatch", self.x @ self.x, self.x)
+
+    def backward(self):
+        raise TypeError("VoteBatch is an update rule, not a map to differentiate")
 
     @classmethod
     def example(cls, n):

@@ -7,10 +7,10 @@
   black box whose reverse derivative is the Boolean difference (n + n + 1
   evaluations).
 * ``gate_layer`` and ``logic_gate_network``: layers of fixed random wiring
-  whose gates are learnable 2-input lookup tables, each in algebraic normal
-  form c0 ⊕ c1·a ⊕ c2·b ⊕ c3·a·b (4 parameter bits per gate, AND and XOR
-  only). Deep networks multiply values that share inputs, so they are not
-  safe in general: RDA uses the compositional R, as published.
+  whose gates are learnable 2-input lookup tables, t0·¬a¬b ⊕ t1·a¬b ⊕
+  t2·¬ab ⊕ t3·ab (4 parameter bits per gate, AND and XOR only). Deep networks
+  multiply values that share inputs, so they are not safe in general: RDA
+  uses the compositional R, as published.
 
 >>> import numpy as np
 >>> from categories import Bool
@@ -94,20 +94,27 @@ def pseudo_linear(n: int) -> Para:
 
 
 def gate_layer(n_in: int, n_gates: int, rng: np.random.Generator) -> Para:
-    """``n_gates`` learnable 2-input gates, each reading two distinct wires of a
-    Bool(n_in) input chosen at random (fixed): c0 ⊕ c1·a ⊕ c2·b ⊕ c3·a·b, the
-    four bits c of every gate random at first."""
+    """``n_gates`` learnable 2-input gates, each reading two distinct wires a, b of
+    a Bool(n_in) input chosen at random (fixed). A gate is a 2-input lookup table,
+    t0·¬a¬b ⊕ t1·a¬b ⊕ t2·¬ab ⊕ t3·ab, its four bits t random at first.
+
+    In this form exactly one term is live for each example, so an RDA step
+    flips exactly the table entry that made the output (as the lookup table of
+    the reference does). The algebraic normal form c0 ⊕ c1·a ⊕ c2·b ⊕ c3·ab
+    names the same 16 gates, but there R asks every live coefficient to flip at
+    once, and the flips cancel in pairs."""
     if n_in < 2:
         raise ValueError(f"a gate layer reads two distinct bits: its input needs ≥ 2, got {n_in}")
     left = rng.integers(0, n_in, n_gates)
     right = (left + rng.integers(1, n_in, n_gates)) % n_in
     x, g = Bool(n_in), Bool(n_gates)
-    params = tuple(Param(g, f"c{k}", random_bits) for k in range(4))
+    params = tuple(Param(g, f"t{k}", random_bits) for k in range(4))
 
     @function(g @ g @ g @ g @ x, g)
-    def layer(c0, c1, c2, c3, v):
+    def layer(t0, t1, t2, t3, v):
         a, b = Gather(x, left)(v), Gather(x, right)(v)
-        return c0 ^ (c1 & a) ^ (c2 & b) ^ (c3 & (a & b))
+        not_a, not_b = ~a, ~b
+        return (t0 & (not_a & not_b)) ^ (t1 & (a & not_b)) ^ (t2 & (not_a & b)) ^ (t3 & (a & b))
     return Para(params, layer)
 
 

@@ -210,6 +210,15 @@ def _batch_reduction(vote: bool):
     return rule
 
 
+def _vote(box, layout):
+    shape = box.dom.inside[0].shape
+
+    def vote(x, y, batch):
+        return layout.constant(layout.count(x, batch, shape) > layout.count(y, batch, shape))
+    vote.batch_level = True
+    return vote
+
+
 def _oracle(box, layout):
     """An oracle generator's own rule on bits (unpacked and repacked on words)."""
     return _on_bits(box, layout, box.bits)
@@ -253,6 +262,7 @@ RULES = {
     "Scatter": _scatter,
     "SumBatch": _batch_reduction(vote=False),       # Σ over the batch: XOR in Z2
     "MajorityBatch": _batch_reduction(vote=True),
+    "VoteBatch": _vote,
     "BooleanDifference": _difference,
 }
 
@@ -425,6 +435,7 @@ DEPENDENCY_RULES = {
     "Scatter": _dep_scatter,
     "SumBatch": lambda box, x: x,
     "MajorityBatch": lambda box, x: x,
+    "VoteBatch": lambda box, x, y: x | y,
 }
 
 
@@ -619,6 +630,7 @@ WORD_EMITTERS = {
     "Scatter": _scatter_expr,
     "SumBatch": _batch_expr("xor_batch"),
     "MajorityBatch": _batch_expr("majority_batch"),
+    "VoteBatch": lambda box, x, y: f"vote_batch({x}, {y}, batch, {len(box.dom.inside[0].shape)})",
 }
 
 WORD_HELPERS = {
@@ -638,6 +650,8 @@ WORD_HELPERS = {
     return np.where(count(x, batch, ndim) & 1, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
     "majority_batch": '''def majority_batch(x, batch, ndim):
     return np.where(2 * count(x, batch, ndim) > batch, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
+    "vote_batch": '''def vote_batch(x, y, batch, ndim):
+    return np.where(count(x, batch, ndim) > count(y, batch, ndim), np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
     "scatter": '''def scatter(y, order, starts, hit, size, shape):
     out = np.zeros(y.shape[:-1] + (size, ), dtype=y.dtype)
     if len(order):
@@ -645,11 +659,14 @@ WORD_HELPERS = {
     return out.reshape(y.shape[:-1] + shape)''',
 }
 
+#: the batch-level boxes: the emitted function takes the number of examples
+BATCH_LEVEL = {"SumBatch", "MajorityBatch", "VoteBatch"}
+
 #: the dialect of bit-sliced words: uint64 arrays, 64 examples per word
 WORDS = codegen.Dialect(
     WORD_EMITTERS, inline={"And", "Xor", "Zero", "One"}, arithmetic={"And", "Xor"},
     scalars={"Zero", "One"}, helpers=WORD_HELPERS, dtype=lambda wire: "uint64",
-    extra=(("batch", {"SumBatch", "MajorityBatch"}), ))
+    extra=(("batch", BATCH_LEVEL), ))
 
 
 class CompiledCircuit(BitSliced):
@@ -664,7 +681,7 @@ class CompiledCircuit(BitSliced):
         namespace = {}
         exec(codegen.builtins_compile(self.source, f"<paralens {name}>", "exec"), namespace)
         self.function = namespace[name]
-        self.needs_batch = any(eq.kind in ("SumBatch", "MajorityBatch") for eq in self.plan.equations)
+        self.needs_batch = any(eq.kind in BATCH_LEVEL for eq in self.plan.equations)
 
     def run(self, values, batch: int):
         out = self.function(*values, batch=batch) if self.needs_batch else self.function(*values)

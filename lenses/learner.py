@@ -61,10 +61,8 @@ class Learner:
             s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
             at = _tuple(get(*s, *p)) if len(P) else ()
             *residual, loss_value = _tuple(lens.forward(*b, *at, *a))
-            alpha = optimiser.rate(L, loss_value)                  # the cap
-            changes = _tuple(lens.backward(*residual, alpha))
-            dp = changes[len(B):len(B) + len(P)]
-            dp = tuple(optimiser.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
+            dp = optimiser.changes(lens.backward, residual, loss_value, L,   # cap, backward, Σ
+                                   slice(len(B), len(B) + len(P)), P)
             return _tuple(put(*s, *p, *dp)) + (loss_value, )
         self.diagram = step
 

@@ -22,9 +22,11 @@ LogSumExp that never overflows (logits of ±1e3 are fine).
 
 from __future__ import annotations
 
+import numpy as np
+
 from categories import LogSumExp, Param, Para, Real, Sum, Ty, function
 
-__all__ = ["mse", "softmax_cross_entropy", "dot", "xor"]
+__all__ = ["mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest"]
 
 
 def _loss(b: Ty, e) -> Para:
@@ -55,3 +57,23 @@ def dot(b: Ty) -> Para:
 def xor(b: Ty) -> Para:
     """The error b_t ⊕ b_p of a Boolean prediction, bit by bit (RDA's loss)."""
     return Para((Param(b, "label"), ), function(b @ b, b)(lambda target, prediction: target ^ prediction))
+
+
+def codewords(classes: int, bits: int, kind: str = "groups", seed: int = 0) -> np.ndarray:
+    """Bool (classes, bits): the output bits a Boolean classifier is trained to
+    give for each class. ``"groups"``: class c owns bits [c·k, (c+1)·k) (k =
+    bits / classes), one-hot by groups; ``"random"``: independent fair bits, an
+    error-correcting output code whose bits are each set for about half the
+    examples (sparse one-hot targets let RDA settle on all zeros)."""
+    if kind == "groups":
+        if bits % classes:
+            raise ValueError(f"{bits} bits do not split into {classes} equal groups")
+        return np.repeat(np.eye(classes, dtype=bool), bits // classes, axis=1)
+    if kind == "random":
+        return np.random.default_rng(seed).integers(0, 2, (classes, bits)).astype(bool)
+    raise ValueError(f"codewords kind is 'groups' or 'random', got {kind!r}")
+
+
+def nearest(outputs: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The class whose code word is nearest (Hamming) to each row of outputs."""
+    return np.argmin((outputs[:, None, :] != codes[None]).sum(axis=-1), axis=1)

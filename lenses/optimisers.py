@@ -39,13 +39,17 @@ import math
 from dataclasses import dataclass
 
 from categories import (
-    Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, function)
+    Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, VoteBatch, function)
 
 __all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"]
 
 
 def _wires(P: Ty) -> list:
     return [P[i:i + 1] for i in range(len(P))]
+
+
+def _tuple(x):
+    return x if isinstance(x, tuple) else (x, )
 
 
 def _split(wires, *sizes):
@@ -83,6 +87,12 @@ class Optimiser:
     def batch_sum(self, x: Ty, change):
         """The examples' changes of one parameter wire, combined: their sum."""
         return SumBatch(x)(change)
+
+    def changes(self, backward, residual, loss, L: Ty, params: slice, P: Ty) -> tuple:
+        """The batch's change of each parameter wire: the backward half at the
+        rate's cotangent, the parameters' part, each combined over the batch."""
+        dp = _tuple(backward(*residual, self.rate(L, loss)))[params]
+        return tuple(self.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
 
     @property
     def rate_label(self) -> str:
@@ -190,24 +200,37 @@ class RDA(Optimiser):
     the loss is XOR, the learning rate the identity (the error δ = y ⊕ f(p, x)
     is the cotangent), and the update p ← p ⊕ p′ with p′ = π_P R[f]((p, x), δ).
 
-    ``batch``: how the changes of a batch's examples combine. ``"xor"`` (the
-    published rule) XORs them, so a bit flips when an odd number of examples
-    ask for it; ``"majority"`` flips it only when more than half of the batch
-    asks, so that changes asked for by many examples are not cancelled out in
-    pairs. On one example at a time the two agree."""
+    ``batch``: how the changes of a batch's examples combine.
+
+    * ``"xor"``, the published rule: XOR them, so a bit flips when an odd
+      number of examples ask for it.
+    * ``"majority"``: flip a bit only when more than half of the batch asks, so
+      that what many examples ask for is not cancelled out in pairs.
+    * ``"vote"``: flip a bit when more examples ask for it (R at δ: the flip
+      would correct them) than object to it (R at ¬δ: the flip would change
+      an output that is right). Two backward passes per step.
+
+    On one example at a time ``xor`` and ``majority`` agree."""
 
     batch: str = "xor"
     cap = None
 
     def __post_init__(self):
-        if self.batch not in ("xor", "majority"):
-            raise ValueError(f"RDA batch rule is 'xor' or 'majority', got {self.batch!r}")
+        if self.batch not in ("xor", "majority", "vote"):
+            raise ValueError(f"RDA batch rule is 'xor', 'majority' or 'vote', got {self.batch!r}")
 
     def rate(self, L, loss):
         return loss
 
     def batch_sum(self, x, change):
         return SumBatch(x)(change) if self.batch == "xor" else MajorityBatch(x)(change)
+
+    def changes(self, backward, residual, loss, L, params: slice, P):
+        if self.batch != "vote":
+            return super().changes(backward, residual, loss, L, params, P)
+        wanted = _tuple(backward(*residual, loss))[params]
+        objected = _tuple(backward(*residual, ~loss))[params]
+        return tuple(VoteBatch(P[i:i + 1])(w, o) for i, (w, o) in enumerate(zip(wanted, objected)))
 
     @property
     def rate_label(self) -> str:
