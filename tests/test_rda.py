@@ -216,3 +216,20 @@ def test_rda_learner_rejects_non_boolean_data():
         step(params[model.params[0]], np.array([[0, 1]]), np.array([[1]]).astype(bool))
     with pytest.raises(ValueError, match="shape"):
         step(params[model.params[0]], np.zeros((3, 5), bool), np.zeros((3, 1), bool))
+
+
+# -- the reproductions the command line reports ------------------------------------------
+
+def test_the_cli_iris_table_equals_the_published_one():
+    from interpreters.cli import PUBLISHED_RDA_IRIS, rda_iris_table
+    assert rda_iris_table() == PUBLISHED_RDA_IRIS
+
+
+def test_logic_gate_networks_learn_the_digits():
+    """Held-out accuracy of the two networks of ``paralens circuits`` (seed 0):
+    0 vs 1 reaches 0.986, the ten classes 0.836; chance is 0.5 and 0.1."""
+    from interpreters.cli import DIGITS_NETWORKS, gate_network_digits
+    pair = gate_network_digits(*DIGITS_NETWORKS["digits 0 vs 1"], show=False)
+    assert pair["held-out"] >= 0.95 and pair["gates"] == 400
+    ten = gate_network_digits(*DIGITS_NETWORKS["digits, ten classes"], show=False)
+    assert ten["held-out"] >= 0.75 and ten["gates"] == 8192 + 8192 + 4096 + 1024
