@@ -94,3 +94,162 @@ def composable(draw, count: int = 2, **kwargs):
     for _ in range(count - 1):
         chain.append(draw(diagrams(dom=chain[-1].cod, **kwargs)))
     return chain
+
+
+# -- Boolean circuits -------------------------------------------------------------------
+
+#: the gates of a random circuit, repeated to weight them (the batch-level
+#: MajorityBatch and SumBatch are left out, as in ``diagrams``)
+_GATES = ("and", "and", "xor", "xor", "not", "or", "or", "const", "gather", "parity", "broadcast")
+
+
+@st.composite
+def circuit_programs(draw, n: int | None = None, max_gates: int = 6, safe: bool = False,
+                     dom: Ty | None = None):
+    """A random Boolean circuit and the program it was traced from: ``(diagram,
+    program)``. The program is ``(inputs, ops, outputs)``: value k < inputs is the
+    k-th input; each op ``(gate, args, data)`` defines the next value, its args
+    being earlier values or ``("lit", 0 | 1)`` constants; ``data`` is the bit
+    pattern of a constant, the index of a gather, n for a broadcast. Tests
+    evaluate it with their own plain NumPy, an oracle independent of the
+    interpreters. See :func:`circuits`."""
+    from .adapter import Bool
+    from .boolean import Bits, Broadcast, Gather, One, Parity
+    from .structural import Zero
+    if dom is not None:
+        shapes = {w.shape for w in dom.inside}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 1 or \
+                any(w.kind != "Bool" for w in dom.inside):
+            raise ValueError(f"circuits take a domain of Bool(n) wires, got {dom!r}")
+        n = next(iter(shapes))[0]
+    n = n or draw(st.integers(1, 3))
+    wire, bit = Bool(n), Bool()
+    k = len(dom) if dom is not None else draw(st.integers(1, 3))
+    types = [wire] * k
+    deps = [frozenset([i]) for i in range(k)]    # the inputs each value depends on
+    ops = []
+
+    def dependencies(v):
+        return frozenset() if isinstance(v, tuple) else deps[v]
+
+    def operand(first=None):
+        """A value (of ``first``'s type, and for a safe circuit independent of it),
+        or now and then a literal 0 or 1."""
+        ty = types[first] if first is not None else None
+        pool = [v for v in range(len(types)) if ty is None or types[v] == ty]
+        if first is not None and safe:
+            pool = [v for v in pool if not deps[v] & deps[first]]
+        literal = draw(st.integers(0, 4)) == 0 if first is not None else False
+        if literal or not pool:
+            return ("lit", draw(st.integers(0, 1)))
+        return draw(st.sampled_from(pool))
+
+    for _ in range(draw(st.integers(1, max_gates))):
+        gate = draw(st.sampled_from(_GATES))
+        if gate in ("and", "xor", "or"):
+            a = operand()
+            b = operand(a)
+            ops.append((gate, (a, b), None))
+            types.append(types[a])
+            deps.append(deps[a] | dependencies(b))
+        elif gate == "not":
+            a = operand()
+            ops.append((gate, (a, ), None))
+            types.append(types[a])
+            deps.append(deps[a])
+        elif gate == "const":
+            ty = draw(st.sampled_from([wire, bit]))
+            size = ty.inside[0].size
+            kind = draw(st.sampled_from(["zero", "one", "bits"]))
+            if kind == "bits":
+                pattern = tuple(draw(st.lists(st.booleans(), min_size=size, max_size=size)))
+            else:
+                pattern = (kind == "one", ) * size
+            ops.append((kind, (), pattern if ty == wire else pattern[0]))
+            types.append(ty)
+            deps.append(frozenset())
+        elif gate == "gather":
+            pool = [v for v in range(len(types)) if types[v] == wire]
+            a = draw(st.sampled_from(pool))
+            index = tuple(draw(st.lists(st.integers(0, n - 1), min_size=n, max_size=n)))
+            ops.append((gate, (a, ), index))
+            types.append(wire)
+            deps.append(deps[a])
+        elif gate == "parity":
+            pool = [v for v in range(len(types)) if types[v] == wire]
+            a = draw(st.sampled_from(pool))
+            ops.append((gate, (a, ), None))
+            types.append(bit)
+            deps.append(deps[a])
+        else:       # broadcast a one-bit wire (one is made by a parity if there is none)
+            pool = [v for v in range(len(types)) if types[v] == bit]
+            if not pool:
+                a = draw(st.sampled_from([v for v in range(len(types)) if types[v] == wire]))
+                ops.append(("parity", (a, ), None))
+                types.append(bit)
+                deps.append(deps[a])
+                pool = [len(types) - 1]
+            a = draw(st.sampled_from(pool))
+            ops.append((gate, (a, ), n))
+            types.append(wire)
+            deps.append(deps[a])
+    candidates = [v for v in range(len(types)) if types[v] == wire]
+    outputs = tuple(draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=3)))
+    dom = dom if dom is not None else wire ** k
+
+    constant = {"zero": lambda ty, _: Zero(ty)(), "one": lambda ty, _: One(ty)(),
+                "bits": lambda ty, c: Bits(c, ty)()}
+
+    @function(dom, wire ** len(outputs))
+    def circuit(*wires):
+        env = list(wires)
+        arg = lambda v: v[1] if isinstance(v, tuple) else env[v]
+        for (gate, args, data), ty in zip(ops, types[k:]):
+            xs = [arg(v) for v in args]
+            if gate == "and":
+                out = xs[0] & xs[1]
+            elif gate == "xor":
+                out = xs[0] ^ xs[1]
+            elif gate == "or":
+                out = xs[0] | xs[1]
+            elif gate == "not":
+                out = ~xs[0]
+            elif gate in constant:
+                out = constant[gate](ty, data)
+            elif gate == "gather":
+                out = Gather(wire, list(data))(xs[0])
+            elif gate == "parity":
+                out = Parity(wire)(xs[0])
+            else:
+                out = Broadcast(bit, data)(xs[0])
+            env.append(out)
+        return tuple(env[v] for v in outputs)
+    return circuit, (k, tuple(ops), outputs)
+
+
+@st.composite
+def circuits(draw, n: int | None = None, max_gates: int = 6, safe: bool = False,
+             dom: Ty | None = None):
+    """A random well-typed Boolean circuit on ``Bool(n)`` wires (1 – 3 inputs, or
+    exactly ``dom``), traced with :func:`categories.function`: AND, XOR, NOT, OR
+    (operators on wires), the constants 0, 1 and bit patterns, and now and then a
+    Gather with a random index, a Parity to a one-bit wire and a Broadcast back.
+
+    With ``safe=True`` an AND or OR only takes two wires whose sets of inputs
+    (tracked wire by wire) are disjoint, so every product multiplies polynomials
+    in disjoint variables and the circuit's polynomial is multilinear: the
+    compositional R then equals the brute-force Boolean difference (reference §6)."""
+    return draw(circuit_programs(n, max_gates, safe, dom))[0]
+
+
+@st.composite
+def composable_circuits(draw, count: int = 2, **kwargs):
+    """``count`` random circuits, each one's domain the previous one's codomain."""
+    chain = [draw(circuits(**kwargs))]
+    for _ in range(count - 1):
+        chain.append(draw(circuits(dom=chain[-1].cod, **{k: v for k, v in kwargs.items()
+                                                          if k != "n"})))
+    return chain
+
+
+__all__ += ["circuits", "circuit_programs", "composable_circuits"]
