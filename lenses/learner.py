@@ -86,7 +86,7 @@ class Learner:
         forward = Box("model ; loss (forward)", B @ P @ A, M @ L)
         cap = Box(self.optimiser.rate_label, L, L)
         backward = Box("model ; loss (backward)", M @ L, B @ P @ A)
-        total = Box("Σ batch", P, P)
+        total = Box(self.optimiser.batch_label, P, P)
         put = Box(f"put ({type(self.optimiser).__name__})", S @ P @ P, S @ P)
 
         @function(S @ P @ A @ B, S @ P @ L)

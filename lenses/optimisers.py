@@ -98,6 +98,8 @@ class Optimiser:
     def rate_label(self) -> str:
         return f"cap {self.cap:g}"
 
+    batch_label = "Σ batch"
+
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
@@ -235,6 +237,11 @@ class RDA(Optimiser):
     @property
     def rate_label(self) -> str:
         return "rate: identity"
+
+    @property
+    def batch_label(self) -> str:
+        return {"xor": "XOR over batch", "majority": "majority of batch",
+                "vote": "vote: R at δ against R at ¬δ"}[self.batch]
 
     def _put(self, P, s, p, dp):
         return tuple(a ^ d for a, d in zip(p, dp))
