@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,21 +61,28 @@ def pack(bits: np.ndarray) -> np.ndarray:
     of word e // 64; the padding of the last word is 0."""
     bits = np.asarray(bits, dtype=bool)
     batch, shape = bits.shape[0], bits.shape[1:]
-    n_words = -(-batch // 64)
-    packed = np.packbits(bits, axis=0, bitorder="little")          # (⌈batch/8⌉, *shape)
-    padded = np.zeros((n_words * 8, *shape), dtype=np.uint8)
-    padded[:len(packed)] = packed
-    grouped = np.moveaxis(padded.reshape(n_words, 8, *shape), 1, -1)
-    return np.ascontiguousarray(grouped).view("<u8").reshape(n_words, *shape).astype(np.uint64, copy=False)
+    size, n_words = math.prod(shape), -(-batch // 64)
+    if not size or not batch:
+        return np.zeros((n_words, *shape), dtype=np.uint64)
+    flat = bits.reshape(batch, size)
+    if n_words * 64 != batch:
+        flat = np.concatenate([flat, np.zeros((n_words * 64 - batch, size), dtype=bool)])
+    lanes = np.ascontiguousarray(flat.reshape(n_words, 64, size).transpose(0, 2, 1))
+    octets = np.packbits(lanes, axis=-1, bitorder="little")              # (n_words, size, 8)
+    return octets.view("<u8").reshape(n_words, *shape).astype(np.uint64, copy=False)
 
 
 def unpack(words: np.ndarray, batch: int) -> np.ndarray:
     """uint64 (⌈batch/64⌉, *shape) → bool (batch, *shape), the inverse of :func:`pack`."""
     words = np.ascontiguousarray(words, dtype="<u8")
-    shape = words.shape[1:]
-    octets = np.moveaxis(words[..., None].view(np.uint8), -1, 1)    # (n_words, 8, *shape)
-    flat = octets.reshape(words.shape[0] * 8, *shape)
-    return np.unpackbits(flat, axis=0, count=batch, bitorder="little").astype(bool)
+    n_words, shape = words.shape[0], words.shape[1:]
+    size = math.prod(shape)
+    if not size or not n_words:
+        return np.zeros((batch, *shape), dtype=bool)
+    lanes = np.unpackbits(words.reshape(n_words, size, 1).view(np.uint8), axis=-1,
+                          bitorder="little")                             # (n_words, size, 64)
+    examples = np.ascontiguousarray(lanes.transpose(0, 2, 1)).reshape(n_words * 64, *shape)
+    return examples[:batch].view(bool)
 
 
 # -- layouts ---------------------------------------------------------------------
