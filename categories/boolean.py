@@ -37,8 +37,8 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import Bool, Diagram, Ty
-from .generator import Generator, LinearGenerator
-from .structural import Discard, copy
+from .generator import ConstantGenerator, Generator, LinearGenerator
+from .structural import copy
 from .syntax import function
 
 __all__ = ["And", "Xor", "One", "Bits", "Parity", "Broadcast", "Gather", "Scatter",
@@ -92,7 +92,7 @@ class Xor(BooleanGenerator, LinearGenerator):
         return cls(Bool(n))
 
 
-class Bits(BooleanGenerator):
+class Bits(BooleanGenerator, ConstantGenerator):
     """I → x, the constant bit pattern c (of the wire's shape). R discards δ."""
 
     def __init__(self, c, x=None):
@@ -109,15 +109,6 @@ class Bits(BooleanGenerator):
     def _name(self) -> str:
         bits = "".join("1" if b else "0" for b in self.c.ravel()[:16])
         return f"Bits({bits}{'…' if self.c.size > 16 else ''})"
-
-    def residual(self):
-        return Ty()
-
-    def forward(self):
-        return self
-
-    def backward(self):
-        return Discard(self.x)
 
     @classmethod
     def example(cls, n):

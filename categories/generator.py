@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .adapter import Box, Diagram, Ty
 
-__all__ = ["Generator", "LinearGenerator", "as_type"]
+__all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type"]
 
 
 def as_type(x, dtype="float64") -> Ty:
@@ -95,3 +95,19 @@ class LinearGenerator(Generator):
 
     def backward(self) -> Diagram:
         return self.transpose()
+
+
+class ConstantGenerator(Generator):
+    """A constant I → x: it keeps no residual, and R discards the cotangent."""
+
+    abstract = True
+
+    def residual(self) -> Ty:
+        return Ty()
+
+    def forward(self) -> Diagram:
+        return self
+
+    def backward(self) -> Diagram:
+        from .structural import discard
+        return discard(self.cod)

@@ -19,7 +19,7 @@ Real(20, 4) @ Real(4)
 from __future__ import annotations
 
 from .adapter import Diagram, Real, Ty
-from .generator import Generator, LinearGenerator, as_type
+from .generator import ConstantGenerator, Generator, LinearGenerator, as_type
 from .structural import Copy, Discard, copy
 from .syntax import function
 
@@ -89,21 +89,12 @@ class Scale(Elementwise, LinearGenerator):
         return cls(-1.5, Real(n))
 
 
-class Constant(Generator):
+class Constant(ConstantGenerator):
     """I → x, every entry the scalar c. Its reverse derivative discards the cotangent."""
 
     def __init__(self, c: float, x: Ty | int):
         self.c, self.x = float(c), _real(x, "Constant")
         super().__init__(f"Constant({self.c:g})", Ty(), self.x, data=self.c)
-
-    def residual(self):
-        return Ty()
-
-    def forward(self):
-        return self
-
-    def backward(self):
-        return Discard(self.x)
 
     @classmethod
     def example(cls, n):
