@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -373,6 +374,53 @@ class BitSliced(Circuit):
     ``run(words, batch)`` evaluates on words already packed."""
 
     layout = _Words
+    #: bytes of live values per block of words, counted generously (every value
+    #: the plan keeps alive; the compiled code inlines many): about what stays in
+    #: a core's caches (measured best at 32–64 words on a 6 × 512 gate network)
+    cache = 1 << 22
+
+    def run(self, values, batch: int, block: int | None = None):
+        """Evaluate on packed words. A wide circuit on a large batch runs in blocks
+        of ``block`` words (by default sized so that the values alive at once fit
+        in ``cache`` bytes): the same result, from memory that stays in cache.
+        Circuits with batch-level boxes run on the whole batch at once."""
+        wires = self.diagram.dom.inside
+        n_words = max((len(v) for v, w in zip(values, wires) if v.ndim == len(w.shape) + 1),
+                      default=0)
+        block = block or self.block_words
+        if self.batch_level or n_words <= block:
+            return self._evaluate(values, batch)
+        outputs = None
+        for start in range(0, n_words, block):
+            part = [v[start:start + block] if v.ndim == len(w.shape) + 1 else v
+                    for v, w in zip(values, wires)]
+            results = self._evaluate(part, min(64 * block, batch - 64 * start))
+            if outputs is None:
+                outputs = [np.empty((n_words, *w.shape), dtype=r.dtype)
+                           if r.ndim == len(w.shape) + 1 else r
+                           for r, w in zip(results, self.diagram.cod.inside)]
+            for out, r, w in zip(outputs, results, self.diagram.cod.inside):
+                if r.ndim == len(w.shape) + 1:
+                    out[start:start + len(r)] = r
+        return outputs
+
+    _evaluate = Circuit.run
+
+    @cached_property
+    def batch_level(self) -> bool:
+        return any(eq.kind in BATCH_LEVEL for eq in self.plan.equations)
+
+    @cached_property
+    def block_words(self) -> int:
+        """Words per block: the cache over the widest set of values alive at once."""
+        sizes = lambda vs: sum(max(self.plan.wires[v].size, 1) for v in vs)
+        live = sizes(self.plan.inputs)
+        peak = live
+        for eq, dead in zip(self.plan.equations, last_uses(self.plan)):
+            live += sizes(eq.outs)
+            peak = max(peak, live)
+            live -= sizes(dead)
+        return max(16, self.cache // (8 * max(peak, 1)))
 
     def _inputs(self, arrays):
         return [pack(a) if a.ndim == len(w.shape) + 1 else _Words.constant(a)
@@ -691,7 +739,7 @@ class CompiledCircuit(BitSliced):
         self.function = namespace[name]
         self.needs_batch = any(eq.kind in BATCH_LEVEL for eq in self.plan.equations)
 
-    def run(self, values, batch: int):
+    def _evaluate(self, values, batch: int):
         out = self.function(*values, batch=batch) if self.needs_batch else self.function(*values)
         return list(out) if len(self.plan.outputs) != 1 else [out]
 

@@ -567,3 +567,34 @@ def test_the_boolean_interpreter_refuses_real_wires(evaluator):
     with pytest.raises(TypeError) as error:
         evaluator(Exp(Real(3)))
     assert "Real(3)" in str(error.value) and "Bool" in str(error.value)
+
+
+# -- blocked evaluation of large batches ----------------------------------------------------
+
+@settings(max_examples=30, **SETTINGS)
+@given(circuits(max_gates=6), st.integers(1, 3), st.sampled_from([1, 130, 64 * 7 + 5]),
+       st.integers(0, 2 ** 32))
+def test_blocked_evaluation_equals_the_whole_batch(diagram, block, batch, seed):
+    """``run`` in blocks of a few words gives what one pass over all words gives,
+    also for outputs shared by every example and for a last, partial block."""
+    rng = np.random.default_rng(seed)
+    inputs = [random_bits(rng, w, batch if k % 2 == 0 else None)
+              for k, w in enumerate(diagram.dom.inside)]
+    for evaluator in (BitSliced(diagram), compile(diagram)):
+        words = evaluator._inputs(inputs)
+        whole = evaluator._evaluate(words, batch)
+        blocked = evaluator.run(words, batch, block=block)
+        assert len(whole) == len(blocked)
+        for w, b in zip(whole, blocked):
+            np.testing.assert_array_equal(np.broadcast_to(w, np.shape(b)), b)
+
+
+def test_a_wide_circuit_runs_in_blocks_by_default():
+    from categories import logic_gate_network
+    net = logic_gate_network(64, [512, 512], seed=0)
+    evaluator = compile(net.diagram)
+    assert 16 <= evaluator.block_words < 1024        # 2**16 examples are 1024 words
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (2 ** 16, 64)).astype(bool)
+    tables = [p.initial(rng) for p in net.params]
+    np.testing.assert_array_equal(evaluator(*tables, x), Circuit(net.diagram)(*tables, x))
