@@ -81,7 +81,9 @@ class Xor(BooleanGenerator, LinearGenerator):
     """x ⊗ y ⊗ … ↦ x ⊕ y ⊕ …, bitwise (n inputs): the addition of Z2. R copies δ."""
 
     def __init__(self, x, n: int = 2):
-        self.x, self.n = bool_wire(x, "XOR"), n
+        self.x, self.n = bool_wire(x, "XOR"), int(n)
+        if self.n < 1:
+            raise ValueError(f"XOR takes at least one input, got n = {n}")
         super().__init__("XOR" if n == 2 else f"XOR{n}", self.x ** n, self.x)
 
     def transpose(self) -> Diagram:
@@ -102,7 +104,11 @@ class Bits(BooleanGenerator, ConstantGenerator):
         self.c = c.astype(bool)
         self.x = bool_wire(x if x is not None else Bool(*self.c.shape), "Bits")
         shape = self.x.inside[0].shape
-        self.c = np.broadcast_to(self.c, shape)
+        try:
+            self.c = np.broadcast_to(self.c, shape)
+        except ValueError:
+            raise ValueError(f"Bits: a pattern of shape {self.c.shape} does not fit the wire "
+                             f"{self.x!r}") from None
         self.c.setflags(write=False)
         super().__init__(self._name(), Ty(), self.x, data=tuple(self.c.ravel().tolist()))
 

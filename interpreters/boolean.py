@@ -356,8 +356,15 @@ class Circuit:
         return [env[v] for v in self.plan.outputs]
 
     def __call__(self, *args):
+        """Evaluate on bool arrays, each with a leading batch axis or none (shared).
+        An output that depends on no batched input comes back shared, without the
+        batch axis; the compiled code folds more constants than the interpreters,
+        so it may return such an output shared where they broadcast it."""
         arrays = check_inputs(self.plan, self.diagram.dom, args)
         batch = _batch_of(arrays, self.diagram.dom)
+        if batch == 0:
+            raise ValueError(f"{type(self).__name__}: an empty batch (0 examples) for "
+                             f"{self.diagram.dom!r}")
         outputs = self._outputs(self.run(self._inputs(arrays), batch or 1), batch)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
@@ -451,8 +458,8 @@ def evaluate(diagram, *args):
 #: generator name ↦ two-input gates per example (an n-input XOR or parity is n − 1)
 GATES = {
     "And": lambda box: box.cod.inside[0].size,
-    "Xor": lambda box: (box.n - 1) * box.cod.inside[0].size,
-    "Parity": lambda box: (box.n - 1) * max(box.cod.inside[0].size, 1),
+    "Xor": lambda box: max(box.n - 1, 0) * box.cod.inside[0].size,
+    "Parity": lambda box: max(box.n - 1, 0) * max(box.cod.inside[0].size, 1),
 }
 
 
@@ -497,7 +504,8 @@ DEPENDENCY_RULES = {
 
 @dataclass
 class Unsafe:
-    """An AND whose operands share an input bit: the circuit's polynomial may not be multilinear."""
+    """A product whose operands share an input bit (an AND, or two inputs of an
+    oracle generator): the circuit's polynomial may not be multilinear there."""
 
     position: int           # the equation's index in the plan
     box: object
@@ -507,8 +515,8 @@ class Unsafe:
     def __str__(self):
         shared = ", ".join(f"input {k} bit {i}" for k, i in self.inputs[:4])
         more = f" and {len(self.inputs) - 4} more" if len(self.inputs) > 4 else ""
-        return (f"AND #{self.position} ({self.box.name}: {self.box.dom!r} → {self.box.cod!r}) "
-                f"at output bit(s) {self.bits[:6]}: both operands depend on {shared}{more}")
+        return (f"{self.box.name} #{self.position} ({self.box.dom!r} → {self.box.cod!r}) "
+                f"at output bit(s) {self.bits[:6]}: its operands both depend on {shared}{more}")
 
 
 def dependencies(diagram):
@@ -531,6 +539,14 @@ def dependencies(diagram):
                 inputs = sorted({locate(i) for i in np.flatnonzero(shared.reshape(-1, n).any(axis=0))})
                 unsafe.append(Unsafe(k, eq.box, bits.tolist(), inputs))
         rule = DEPENDENCY_RULES.get(eq.kind)
+        if rule is None and args:
+            # a black box (an oracle generator) is exact in its own inputs only:
+            # two of its input bits that share an input of the circuit are a product too
+            rows = np.concatenate([a.reshape(-1, n) for a in args])
+            shared = np.flatnonzero(rows.sum(axis=0) >= 2)
+            if shared.size:
+                bits = list(range(max(sum(w.size for w in eq.box.cod.inside), 1)))
+                unsafe.append(Unsafe(k, eq.box, bits, sorted({locate(i) for i in shared})))
         if rule is not None:
             outs = (rule(eq.box, *args), )
         else:                   # constants depend on nothing; other boxes on all they read
@@ -543,7 +559,8 @@ def dependencies(diagram):
 
 def unsafe_products(diagram) -> list:
     """Where a circuit multiplies a wire by something that depends on it (an AND
-    whose two operands share an input bit). Empty: R equals the Boolean difference."""
+    whose two operands share an input bit, or an oracle generator two of whose
+    input bits do). Empty: R equals the Boolean difference."""
     return dependencies(diagram)[1]
 
 
@@ -574,9 +591,10 @@ class CircuitReport:
                 lines.append("  R differentiates the unreduced polynomial (x ∧ x has derivative 0, "
                              "not 1): that is where they part.")
         elif self.mismatch:
-            lines.append("no unsafe AND: a generator's declared reverse derivative is wrong")
+            lines.append("no unsafe product: a generator's declared reverse derivative is wrong")
         else:
-            lines.append("safe: no AND multiplies a wire by something that depends on it")
+            lines.append("safe: no AND (nor oracle generator) multiplies a wire by something "
+                         "that depends on it")
         return "\n".join(lines)
 
     def assert_ok(self):
@@ -595,8 +613,8 @@ def check(diagram, points: int = 256, seed: int = 0, exhaustive_bits: int = 10) 
     n, m = sum(w.size for w in dom.inside), sum(w.size for w in cod.inside)
     if n <= exhaustive_bits:
         xs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool)
-        deltas = np.eye(m, dtype=bool)
-        x = np.repeat(xs, m, axis=0)
+        deltas = np.eye(m, dtype=bool) if m else np.zeros((1, 0), dtype=bool)
+        x = np.repeat(xs, len(deltas), axis=0)
         delta = np.tile(deltas, (2 ** n, 1))
     else:
         rng = np.random.default_rng(seed)
@@ -605,9 +623,12 @@ def check(diagram, points: int = 256, seed: int = 0, exhaustive_bits: int = 10) 
     split = lambda flat, ty: [p.reshape(len(flat), *w.shape) for p, w in zip(
         np.split(flat, np.cumsum([w.size for w in ty.inside])[:-1], axis=1), ty.inside)]
     xs_, ds_ = split(x, dom), split(delta, cod)
-    flat = lambda out: np.concatenate([np.asarray(o).reshape(len(x), -1) for o in
-                                       (out if isinstance(out, tuple) else (out, ))], axis=1) \
-        if len(dom) else np.zeros((len(x), 0), bool)
+    def flat(out):
+        """The cotangents of the inputs, one row per point (shared ones broadcast)."""
+        out = out if isinstance(out, tuple) else (out, )
+        rows = [np.broadcast_to(o, (len(x), *w.shape)).reshape(len(x), w.size)
+                for o, w in zip(out, dom.inside)]
+        return np.concatenate(rows, axis=1) if rows else np.zeros((len(x), 0), bool)
     got = flat(Circuit(reverse(diagram))(*xs_, *ds_))
     expected = flat(boolean_difference(Circuit(diagram), dom, cod, (*xs_, *ds_)))
     mismatch = None

@@ -44,12 +44,25 @@ def _tuple(x):
     return x if isinstance(x, tuple) else (x, )
 
 
+def _check_kinds(model: Para, optimiser):
+    """An optimiser moves parameters of its own kind: Real ones by arithmetic,
+    Bool ones (RDA) by XOR."""
+    wrong = [w for w in model.param_type.inside + model.cod.inside if w.kind != optimiser.over]
+    if wrong:
+        hint = ("train Bool parameters with RDA" if optimiser.over == "Real"
+                else "RDA trains Boolean circuits; train Real parameters with GD, Adam, …")
+        raise TypeError(f"{type(optimiser).__name__} moves {optimiser.over} parameters, but the "
+                        f"model {model.param_type @ model.dom!r} → {model.cod!r} has "
+                        f"{wrong[0]!r} wires: {hint}")
+
+
 class Learner:
     """A model closed into a training step by a loss, a cap and an optimiser."""
 
     def __init__(self, model: Para, loss: Para, optimiser):
         self.model, self.loss, self.optimiser = model, loss, optimiser
         closed = model >> loss                     # raises, naming both types, if they differ
+        _check_kinds(model, optimiser)
         self.lens = lens = R(closed.diagram)       # B_t ⊗ P ⊗ A → M ⊗ L, and back
         P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod
         S = optimiser.state(P)

@@ -64,6 +64,7 @@ class Optimiser:
     """S, get, put and the cap; subclasses say how one parameter wire moves."""
 
     cap: float
+    over = "Real"       # the kind of parameter wires it moves
 
     def state(self, P: Ty) -> Ty:
         return Ty()
@@ -216,6 +217,7 @@ class RDA(Optimiser):
 
     batch: str = "xor"
     cap = None
+    over = "Bool"
 
     def __post_init__(self):
         if self.batch not in ("xor", "majority", "vote"):

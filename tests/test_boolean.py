@@ -24,7 +24,8 @@ from categories import (
     Real, Scatter, SumBatch, Swap, VoteBatch, Xor, Zero, function, laws, reverse)
 from categories.strategies import circuit_programs, circuits, composable_circuits
 from interpreters.boolean import (
-    BitSliced, Circuit, boolean_difference, compile, fold_z2, pack, unpack, unsafe_products)
+    BitSliced, Circuit, boolean_difference, compile, fold_z2, gate_count, pack, unpack,
+    unsafe_products)
 from interpreters.boolean import check as check_circuit
 from interpreters.plan import last_uses
 from lenses import R
@@ -598,3 +599,59 @@ def test_a_wide_circuit_runs_in_blocks_by_default():
     x = rng.integers(0, 2, (2 ** 16, 64)).astype(bool)
     tables = [p.initial(rng) for p in net.params]
     np.testing.assert_array_equal(evaluator(*tables, x), Circuit(net.diagram)(*tables, x))
+
+
+# -- found in review ------------------------------------------------------------------------
+
+def test_check_handles_discarded_inputs_and_empty_outputs():
+    from categories import Discard
+    x = Bool(2)
+    for diagram in (function(x @ x, x)(lambda a, b: a), function(x @ x, x)(lambda a, b: a ^ a ^ 1),
+                    Discard(x)):
+        report = check_circuit(diagram)
+        assert report.ok and report.points > 0, str(report)
+
+
+def test_an_oracle_fed_two_copies_of_a_bit_is_unsafe():
+    """An oracle generator's R is exact in its own inputs only: copy ; oracle(a, a)
+    is as unsafe as x ∧ x, and the report says so (not 'a derivative is wrong')."""
+    from categories import OracleGenerator
+
+    class AndOracle(OracleGenerator):
+        def __init__(self, x):
+            self.x = x
+            super().__init__("AND?", x @ x, x)
+
+        @staticmethod
+        def bits(a, b):
+            return a & b
+    try:
+        x = Bool(1)
+        square = function(x, x)(lambda a: AndOracle(x)(a, a))
+        unsafe = unsafe_products(square)
+        assert len(unsafe) == 1 and "AND?" in str(unsafe[0])
+        report = check_circuit(square)
+        assert not report.ok and "wrong" not in str(report)
+        pair = function(x @ x, x)(lambda a, b: AndOracle(x)(a, b))
+        assert unsafe_products(pair) == [] and check_circuit(pair).ok
+    finally:
+        del Generator.registry["AndOracle"]
+
+
+def test_bad_boolean_generators_are_refused_at_construction():
+    from categories import Bits
+    with pytest.raises(ValueError, match="XOR takes at least one input"):
+        Xor(Bool(3), 0)
+    with pytest.raises(ValueError, match=r"Bits: a pattern of shape \(2,\) does not fit the wire Bool\(3\)"):
+        Bits([1, 0], Bool(3))
+
+
+def test_an_empty_batch_is_refused():
+    x = Bool(2)
+    for evaluator in (Circuit, BitSliced, compile):
+        with pytest.raises(ValueError, match="empty batch"):
+            evaluator(function(x, x)(lambda a: ~a))(np.zeros((0, 2), bool))
+
+
+def test_gate_count_of_empty_parities_is_zero():
+    assert gate_count(Parity(Bool(0))) == 0 and gate_count(Parity(Bool(3, 0))) == 0

@@ -22,7 +22,7 @@ from lenses import R
 from lenses.datasets import rda_iris
 from lenses.learner import Learner
 from lenses.losses import mse, xor
-from lenses.optimisers import RDA
+from lenses.optimisers import GD, RDA
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -226,10 +226,26 @@ def test_the_cli_iris_table_equals_the_published_one():
 
 
 def test_logic_gate_networks_learn_the_digits():
-    """Held-out accuracy of the two networks of ``paralens circuits`` (seed 0):
-    0 vs 1 reaches 0.986, the ten classes 0.836; chance is 0.5 and 0.1."""
+    """The two networks of ``paralens circuits`` (seed 0), as reported: 0 vs 1
+    gets 71 of 72 held-out images right (0.986), the ten classes 301 of 360
+    (0.836); chance is 0.5 and 0.1. Training is deterministic (seeded wiring,
+    tables and batch order; bitwise arithmetic), so the counts are exact."""
     from interpreters.cli import DIGITS_NETWORKS, gate_network_digits
     pair = gate_network_digits(*DIGITS_NETWORKS["digits 0 vs 1"], show=False)
-    assert pair["held-out"] >= 0.95 and pair["gates"] == 400
+    assert round(pair["held-out"] * pair["held-out examples"]) == 71 and pair["gates"] == 400
     ten = gate_network_digits(*DIGITS_NETWORKS["digits, ten classes"], show=False)
-    assert ten["held-out"] >= 0.75 and ten["gates"] == 8192 + 8192 + 4096 + 1024
+    assert round(ten["held-out"] * ten["held-out examples"]) == 301
+    assert ten["held-out examples"] == 360 and ten["gates"] == 8192 + 8192 + 4096 + 1024
+
+
+def test_an_optimiser_moves_parameters_of_its_own_kind():
+    with pytest.raises(TypeError, match="GD moves Real parameters.*use RDA|GD moves Real parameters.*RDA"):
+        Learner(lookup_table(2, 1), xor(Bool(1)), GD(lr=0.1))
+    with pytest.raises(TypeError, match="RDA moves Bool parameters"):
+        Learner(dense(4, 3, Sigmoid), mse(Real(3)), RDA())
+
+
+def test_the_trainer_compiles_a_boolean_step_bit_sliced_by_default():
+    model = lookup_table(2, 1)
+    trainer = Trainer(Learner(model, xor(model.cod), RDA()))
+    assert isinstance(trainer.step_function, boolean.CompiledCircuit)
