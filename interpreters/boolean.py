@@ -94,7 +94,7 @@ def _is_batched(x, shape) -> bool:
 class _Bits:
     """One bool per example, batch axis first."""
 
-    name, dtype, one = "bits", np.dtype(bool), np.True_
+    dtype = np.dtype(bool)
 
     @staticmethod
     def constant(pattern):
@@ -105,19 +105,12 @@ class _Bits:
         """How many of the ``batch`` examples have each bit set."""
         return x.sum(axis=0, dtype=np.int64) if _is_batched(x, shape) else x.astype(np.int64) * batch
 
-    @staticmethod
-    def to_bits(x, batch, shape):
-        return x
-
-    @staticmethod
-    def from_bits(b, shape):
-        return b
 
 
 class _Words:
     """Bit-sliced: 64 examples per uint64 word, word axis first."""
 
-    name, dtype, one = "words", np.dtype(np.uint64), ONES
+    dtype = np.dtype(np.uint64)
 
     @staticmethod
     def constant(pattern):
@@ -139,9 +132,6 @@ class _Words:
     @staticmethod
     def from_bits(b, shape):
         return pack(b) if _is_batched(b, shape) else _Words.constant(b)
-
-
-LAYOUTS = {"bits": _Bits, "words": _Words}
 
 
 # -- rules: generator name ↦ (box, layout) ↦ function ---------------------------------
@@ -246,7 +236,7 @@ def _on_bits(box, layout, fn):
 
     def rule(*words, batch):
         bits = [layout.to_bits(w, batch, wire.shape) for w, wire in zip(words, wires)]
-        batched = any(w.ndim == len(wire.shape) + 1 for w, wire in zip(words, wires))
+        batched = any(_is_batched(w, wire.shape) for w, wire in zip(words, wires))
         bits = [np.broadcast_to(b, (batch, *wire.shape)) if batched else b
                 for b, wire in zip(bits, wires)]
         out = fn(*bits)
@@ -391,22 +381,22 @@ class BitSliced(Circuit):
         in ``cache`` bytes): the same result, from memory that stays in cache.
         Circuits with batch-level boxes run on the whole batch at once."""
         wires = self.diagram.dom.inside
-        n_words = max((len(v) for v, w in zip(values, wires) if v.ndim == len(w.shape) + 1),
+        n_words = max((len(v) for v, w in zip(values, wires) if _is_batched(v, w.shape)),
                       default=0)
         block = block or self.block_words
         if self.batch_level or n_words <= block:
             return self._evaluate(values, batch)
         outputs = None
         for start in range(0, n_words, block):
-            part = [v[start:start + block] if v.ndim == len(w.shape) + 1 else v
+            part = [v[start:start + block] if _is_batched(v, w.shape) else v
                     for v, w in zip(values, wires)]
             results = self._evaluate(part, min(64 * block, batch - 64 * start))
             if outputs is None:
                 outputs = [np.empty((n_words, *w.shape), dtype=r.dtype)
-                           if r.ndim == len(w.shape) + 1 else r
+                           if _is_batched(r, w.shape) else r
                            for r, w in zip(results, self.diagram.cod.inside)]
             for out, r, w in zip(outputs, results, self.diagram.cod.inside):
-                if r.ndim == len(w.shape) + 1:
+                if _is_batched(r, w.shape):
                     out[start:start + len(r)] = r
         return outputs
 
@@ -429,17 +419,14 @@ class BitSliced(Circuit):
         return max(16, self.cache // (8 * max(peak, 1)))
 
     def _inputs(self, arrays):
-        return [pack(a) if a.ndim == len(w.shape) + 1 else _Words.constant(a)
-                for a, w in zip(arrays, self.diagram.dom.inside)]
+        return [_Words.from_bits(a, w.shape) for a, w in zip(arrays, self.diagram.dom.inside)]
 
     def _outputs(self, values, batch):
-        return [_Words.to_bits(v, batch or 1, w.shape) if batch or v.ndim == len(w.shape)
-                else _Words.to_bits(v, 1, w.shape)[0]
-                for v, w in zip(values, self.diagram.cod.inside)]
+        return [_Words.to_bits(v, batch or 1, w.shape) for v, w in zip(values, self.diagram.cod.inside)]
 
 
 def _batch_of(arrays, dom):
-    return next((len(a) for a, w in zip(arrays, dom.inside) if a.ndim == len(w.shape) + 1), None)
+    return next((len(a) for a, w in zip(arrays, dom.inside) if _is_batched(a, w.shape)), None)
 
 
 def _check_bool(diagram):
@@ -579,19 +566,13 @@ class CompiledCircuit(BitSliced):
         self.diagram, self.name = diagram, name
         self.plan = codegen.optimise(fold_z2(flatten(diagram)))
         self.source = codegen.emit(self.plan, name, WORDS)
-        namespace = {}
-        exec(codegen.builtins_compile(self.source, f"<paralens {name}>", "exec"), namespace)
-        self.function = namespace[name]
-        self.needs_batch = any(eq.kind in BATCH_LEVEL for eq in self.plan.equations)
+        self.function = codegen.define(self.source, name)
 
     def _evaluate(self, values, batch: int):
-        out = self.function(*values, batch=batch) if self.needs_batch else self.function(*values)
+        out = self.function(*values, batch=batch) if self.batch_level else self.function(*values)
         return list(out) if len(self.plan.outputs) != 1 else [out]
 
-    def save(self, path: str):
-        """Write the source as a module that imports nothing but NumPy."""
-        with open(path, "w") as file:
-            file.write(self.source)
+    save = codegen.Compiled.save
 
 
 def compile(diagram, name: str = "circuit") -> CompiledCircuit:

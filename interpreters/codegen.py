@@ -347,9 +347,7 @@ class Compiled:
     def __init__(self, diagram, summed=(), name: str = "diagram"):
         self.plan = optimise(sum_over_batch(flatten(diagram), summed))
         self.name, self.source = name, emit(self.plan, name)
-        namespace = {}
-        exec(builtins_compile(self.source, f"<paralens {name}>", "exec"), namespace)
-        self.function = namespace[name]
+        self.function = define(self.source, name)
         self.diagram = diagram
 
     def __call__(self, *args):
@@ -362,6 +360,13 @@ class Compiled:
 
 
 builtins_compile = compile
+
+
+def define(source: str, name: str):
+    """The function ``name`` that a generated module's ``source`` defines."""
+    namespace = {}
+    exec(builtins_compile(source, f"<paralens {name}>", "exec"), namespace)
+    return namespace[name]
 
 
 def compile(diagram, summed=(), name: str = "diagram") -> Compiled:
