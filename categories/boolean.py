@@ -219,26 +219,6 @@ class Scatter(BooleanGenerator, LinearGenerator):
         return Gather.example(n).transpose()
 
 
-class MajorityBatch(BooleanGenerator):
-    """A batch-level vote: bit k of the output is 1 when more than half of the
-    examples of the batch have bit k set. The batched RDA update can use it in
-    place of the XOR over the batch (``SumBatch`` on a Bool wire). It is not
-    linear, and has no reverse derivative."""
-
-    per_example = False
-
-    def __init__(self, x):
-        self.x = bool_wire(x, "MajorityBatch")
-        super().__init__("MajorityBatch", self.x, self.x)
-
-    def backward(self):
-        raise TypeError("MajorityBatch is an update rule, not a map to differentiate")
-
-    @classmethod
-    def example(cls, n):
-        return cls(Bool(n))
-
-
 class VoteBatch(BooleanGenerator):
     """A batch-level vote of two counts: bit k of the output is 1 when more
     examples of the batch have bit k set in the first input than in the second.
@@ -293,6 +273,15 @@ def Not(x) -> Diagram:
     """¬x = x ⊕ 1 (derived). R[¬](x, δ) = δ."""
     x = bool_wire(x, "NOT")
     return function(x, x)(lambda a: ~a)
+
+
+def MajorityBatch(x) -> Diagram:
+    """A batch-level vote (derived): bit k is 1 when more than half of the batch's
+    examples have bit k set, i.e. when more have it set than clear,
+    ``VoteBatch(x, ¬x)``. RDA's majority update uses it in place of the XOR over
+    the batch (``SumBatch`` on a Bool wire)."""
+    x = bool_wire(x, "MajorityBatch")
+    return function(x, x)(lambda c: VoteBatch(x)(c, ~c))
 
 
 def Or(x) -> Diagram:

@@ -99,7 +99,7 @@ def composable(draw, count: int = 2, **kwargs):
 # -- Boolean circuits -------------------------------------------------------------------
 
 #: the gates of a random circuit, repeated to weight them (the batch-level
-#: MajorityBatch and SumBatch are left out, as in ``diagrams``)
+#: VoteBatch and SumBatch are left out, as in ``diagrams``)
 _GATES = ("and", "and", "xor", "xor", "not", "or", "or", "const", "gather", "parity", "broadcast")
 
 

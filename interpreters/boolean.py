@@ -11,7 +11,7 @@ Every rule is bitwise, so one rule table runs two layouts of the same values:
 :class:`Circuit` evaluates on bits, :class:`BitSliced` packs, evaluates on
 words and unpacks; :func:`compile` emits the bit-sliced evaluation as NumPy
 source. Batch-level boxes (the XOR of the batch, ``SumBatch``, and the
-majority vote) are told how many examples are real, so the padding of the
+vote, ``VoteBatch``) are told how many examples are real, so the padding of the
 last word never counts.
 
 >>> import numpy as np
@@ -195,17 +195,13 @@ def _scatter(box, layout):
     return scatter
 
 
-def _batch_reduction(vote: bool):
-    def rule(box, layout):
-        shape = box.dom.inside[0].shape
+def _xor_batch(box, layout):
+    shape = box.dom.inside[0].shape
 
-        def reduce(x, batch):
-            counts = layout.count(x, batch, shape)
-            bits = 2 * counts > batch if vote else (counts & 1).astype(bool)
-            return layout.constant(bits)
-        reduce.batch_level = True
-        return reduce
-    return rule
+    def xor_batch(x, batch):
+        return layout.constant((layout.count(x, batch, shape) & 1).astype(bool))
+    xor_batch.batch_level = True
+    return xor_batch
 
 
 def _vote(box, layout):
@@ -258,8 +254,7 @@ RULES = {
     "Broadcast": _broadcast,
     "Gather": _gather,
     "Scatter": _scatter,
-    "SumBatch": _batch_reduction(vote=False),       # Σ over the batch: XOR in Z2
-    "MajorityBatch": _batch_reduction(vote=True),
+    "SumBatch": _xor_batch,                         # Σ over the batch: XOR in Z2
     "VoteBatch": _vote,
     "BooleanDifference": _difference,
 }
@@ -502,10 +497,6 @@ def _scatter_expr(box, y):
             f"{box.flat_size}, {box.cod.inside[0].shape})")
 
 
-def _batch_expr(helper):
-    return lambda box, x: f"{helper}({x}, batch, {len(box.dom.inside[0].shape)})"
-
-
 WORD_EMITTERS = {
     "And": lambda box, a, b: f"{a} & {b}",
     "Xor": lambda box, *xs: " ^ ".join(xs),
@@ -516,8 +507,7 @@ WORD_EMITTERS = {
     "Broadcast": lambda box, x: f"np.broadcast_to({x}[..., None], {x}.shape + ({box.n}, ))",
     "Gather": lambda box, x: f"{_flat_expr(box, x)}[..., {codegen.constant(box.index)}]",
     "Scatter": _scatter_expr,
-    "SumBatch": _batch_expr("xor_batch"),
-    "MajorityBatch": _batch_expr("majority_batch"),
+    "SumBatch": lambda box, x: f"xor_batch({x}, batch, {len(box.dom.inside[0].shape)})",
     "VoteBatch": lambda box, x, y: f"vote_batch({x}, {y}, batch, {len(box.dom.inside[0].shape)})",
 }
 
@@ -536,8 +526,6 @@ WORD_HELPERS = {
     return popcount(x[:-1]).sum(axis=0) + popcount(x[-1] & mask)''',
     "xor_batch": '''def xor_batch(x, batch, ndim):
     return np.where(count(x, batch, ndim) & 1, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
-    "majority_batch": '''def majority_batch(x, batch, ndim):
-    return np.where(2 * count(x, batch, ndim) > batch, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
     "vote_batch": '''def vote_batch(x, y, batch, ndim):
     return np.where(count(x, batch, ndim) > count(y, batch, ndim), np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0))''',
     "scatter": '''def scatter(y, order, starts, hit, size, shape):
@@ -548,7 +536,7 @@ WORD_HELPERS = {
 }
 
 #: the batch-level boxes: the emitted function takes the number of examples
-BATCH_LEVEL = {"SumBatch", "MajorityBatch", "VoteBatch"}
+BATCH_LEVEL = {"SumBatch", "VoteBatch"}
 
 #: the dialect of bit-sliced words: uint64 arrays, 64 examples per word
 WORDS = codegen.Dialect(

@@ -50,7 +50,6 @@ DEPENDENCY_RULES = {
     "Gather": lambda box, x: x.reshape(-1, x.shape[-1])[box.index],
     "Scatter": _dep_scatter,
     "SumBatch": lambda box, x: x,
-    "MajorityBatch": lambda box, x: x,
     "VoteBatch": lambda box, x, y: x | y,
 }
 
