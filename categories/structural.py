@@ -3,9 +3,9 @@
 Copy and add are each other's reverse derivative (transpose), and so are
 discard and zero; a swap is its own. Copy, discard, swap, permutations and
 zero act on Real and Bool wires alike; the addition is the wire's own (``add``
-gives Add on a Real wire and XOR on a Bool wire, so over Z2 R[Copy] is XOR). Copy, discard and swap only move values:
-they declare a ``wiring`` (output k is input ``wiring[k]``), so interpreters
-never apply them.
+gives Add on a Real wire and XOR on a Bool wire, so over Z2 R[Copy] is XOR).
+Copy, discard and swap only move values: they declare a ``wiring`` (output k is
+input ``wiring[k]``), so interpreters never apply them.
 
 >>> from categories import Real
 >>> x = Real(2)

@@ -145,7 +145,7 @@ def rda_iris_table() -> dict:
         x_train, y_train, x_test, y_test = rda_iris(classes, labels)
         model = lookup_table(4, y_train.shape[1])
         learner = Learner(model, xor(model.cod), RDA())
-        state, params = Trainer(learner, compile=boolean.compile).fit(
+        state, params = Trainer(learner).fit(
             *learner.init(), x_train, y_train, steps=len(x_train), batch_size=1,
             shuffle=False, show=False)
         predicted = boolean.Circuit(model.diagram)(params[model.params[0]], x_test)
@@ -174,7 +174,7 @@ def gate_network_digits(classes, widths, bits: int, code: str, epochs: int, batc
     codes = codewords(len(classes), bits, code, seed)
     model = logic_gate_network(64, [*widths, bits], seed=seed)
     learner = Learner(model, xor(model.cod), RDA(batch=rule))
-    trainer = Trainer(learner, compile=boolean.compile)
+    trainer = Trainer(learner)
     predict = boolean.compile(model.diagram)
     state, params = learner.init(seed)
     curve = []
@@ -262,12 +262,7 @@ def compile_target(target: str, output: str, name: str = "step") -> int:
     obj = getattr(importlib.import_module(module_name), attribute)
     obj = obj() if callable(obj) and not hasattr(obj, "inside") and not hasattr(obj, "diagram") else obj
     diagram = getattr(obj, "diagram", obj)
-    boolean = all(w.kind == "Bool" for w in diagram.dom.inside + diagram.cod.inside)
-    if boolean:                 # a circuit: bit-sliced words, 64 examples per uint64
-        from . import boolean as circuits
-        circuits.compile(diagram, name=name).save(output)
-    else:
-        codegen.compile(diagram, name=name).save(output)
+    codegen.compiler_for(diagram)(diagram, name=name).save(output)   # a circuit: bit-sliced
     print(f"wrote {output}: {name}{tuple(str(w) for w in diagram.dom.inside)} → "
           f"{', '.join(str(w) for w in diagram.cod.inside)}")
     return 0

@@ -37,7 +37,7 @@ from categories import Ty
 
 from .plan import Equation, Plan, flatten, sum_over_batch
 
-__all__ = ["compile", "Compiled", "EMITTERS", "optimise"]
+__all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise"]
 
 # -- plan-level rewrites ------------------------------------------------------------
 
@@ -367,6 +367,15 @@ def define(source: str, name: str):
     namespace = {}
     exec(builtins_compile(source, f"<paralens {name}>", "exec"), namespace)
     return namespace[name]
+
+
+def compiler_for(diagram):
+    """The compiler of a diagram: for a circuit (every wire Bool) the bit-sliced one
+    of ``interpreters.boolean``, else this module's ``compile``."""
+    if all(w.kind == "Bool" for w in diagram.dom.inside + diagram.cod.inside):
+        from . import boolean
+        return boolean.compile
+    return compile
 
 
 def compile(diagram, summed=(), name: str = "diagram") -> Compiled:

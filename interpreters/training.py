@@ -2,8 +2,9 @@
 
 ``Trainer(learner)`` compiles the learner's one-diagram step (state ⊗
 parameters ⊗ input ⊗ label → state ⊗ parameters ⊗ loss) and runs it on
-batches (a Boolean step, RDA's, with the bit-sliced compiler). A non-finite loss or update stops training with the step number,
-keeping the last good parameters *and* optimiser state. ``save`` and ``load``
+batches (a Boolean step, RDA's, with the bit-sliced compiler). A non-finite
+loss or update stops training with the step number, keeping the last good
+parameters *and* optimiser state. ``save`` and ``load``
 round-trip both bit for bit.
 """
 
@@ -36,12 +37,7 @@ class Trainer:
 
     def __init__(self, learner, compile=None):
         self.learner = learner
-        if compile is None:     # the NumPy compiler, or for a circuit the bit-sliced one
-            step = learner.diagram
-            boolean = all(w.kind == "Bool" for w in step.dom.inside + step.cod.inside)
-            if boolean:
-                from . import boolean as circuits
-            compile = circuits.compile if boolean else codegen.compile
+        compile = compile or codegen.compiler_for(learner.diagram)
         self.step_function = compile(learner.diagram)
         self.history = []
 
