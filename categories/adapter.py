@@ -26,11 +26,25 @@ Composition is checked when the diagram is built, naming both sides:
 ... except CompositionError as error:
 ...     print(error)
 cannot compose f: Real(3) → Real(4) with g: Real(5) → Real(5): Real(4) ≠ Real(5)
+
+**Construction is linear.** A DisCoPy layer spells out the whole type on each
+side of its box, so anything that threads a growing bundle of wires through
+every layer (the parameters of a Para chain, the residuals of a lens) would
+cost O(n²). Here a type is a persistent concatenation (``@`` takes constant
+time, its wires are listed when asked for), and ``>>``, ``@`` and traced
+functions build diagrams as a tree of their parts. DisCoPy's layers are laid
+out only when asked for (``inside``: drawing, equality, DisCoPy's own
+algorithms); :func:`interpret` and :func:`fold` read the tree directly, in one
+pass and at any depth:
+
+>>> from categories import Tanh
+>>> x = Real(2)
+>>> chain = Diagram.id(x).then(*[Tanh(x)] * 10_000)
+>>> chain.size, len(interpret(chain, ["a"], lambda box, ins: [box.name + "(" + ins[0] + ")"])[0])
+(10000, 60001)
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 from discopy import cat, monoidal, symmetric
@@ -40,7 +54,7 @@ from discopy.utils import AxiomError
 
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
-    "CompositionError", "describe", "Category", "Functor",
+    "CompositionError", "describe", "Category", "Functor", "interpret", "fold",
 ]
 
 
@@ -66,8 +80,8 @@ class Wire(cat.Ob):
         return int(np.prod(self.shape, dtype=int))
 
     def __eq__(self, other):
-        return isinstance(other, Wire) and (self.kind, self.shape, self.dtype) == (
-            other.kind, other.shape, other.dtype)
+        return self is other or isinstance(other, Wire) and (
+            self.kind, self.shape, self.dtype) == (other.kind, other.shape, other.dtype)
 
     def __hash__(self):
         return hash((self.kind, self.shape, self.dtype))
@@ -81,18 +95,60 @@ DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool")}
 
 @factory
 class Ty(symmetric.Ty):
-    """A type: a tensor (list) of wires. ``Ty()`` is the monoidal unit."""
+    """A type: a tensor (list) of wires. ``Ty()`` is the monoidal unit.
+
+    ``@`` is a persistent concatenation taking constant time; ``len`` is
+    constant time too, and the wires (``inside``) are listed once, when asked.
+
+    >>> x, y = Real(1), Real(2)
+    >>> t = x @ y @ x
+    >>> len(t), t[1:], t[:1] == x
+    (3, Real(2) @ Real(1), True)
+    """
 
     ob_factory = Wire
 
     def __init__(self, *inside: Wire):
-        # DisCoPy's Ty checks and names every object on each tensor, which
-        # makes building wide diagrams quadratic; wires are checked once here
-        # and the name is computed when asked for.
         for obj in inside:
             if type(obj) is not Wire:
                 raise TypeError(f"a type is a tensor of wires, got {obj!r}")
-        self.inside = inside
+        self._inside, self._parts, self._len = inside, None, len(inside)
+
+    @classmethod
+    def _of(cls, inside: tuple) -> Ty:
+        """A type of wires already checked (the fast path of tensor and slicing)."""
+        ty = object.__new__(cls)
+        ty._inside, ty._parts, ty._len = inside, None, len(inside)
+        return ty
+
+    @classmethod
+    def _join(cls, left: Ty, right: Ty) -> Ty:
+        """left @ right in constant time."""
+        if not right._len:
+            return left
+        if not left._len:
+            return right
+        ty = object.__new__(cls)
+        ty._inside, ty._parts, ty._len = None, (left, right), left._len + right._len
+        return ty
+
+    @property
+    def inside(self) -> tuple:
+        if self._inside is None:
+            wires, pending = [], [self]
+            while pending:
+                ty = pending.pop()
+                if ty._inside is not None:
+                    wires.extend(ty._inside)
+                else:
+                    pending += ty._parts[::-1]
+            self._inside = tuple(wires)
+        return self._inside
+
+    @inside.setter
+    def inside(self, value):
+        self._inside, self._parts = tuple(value), None
+        self._len = len(self._inside)
 
     @property
     def name(self) -> str:
@@ -102,34 +158,72 @@ class Ty(symmetric.Ty):
     def name(self, _):
         pass
 
-    @classmethod
-    def _of(cls, inside: tuple) -> Ty:
-        """A type of wires already checked (the fast path of tensor and slicing)."""
-        ty = object.__new__(cls)
-        ty.inside = inside
-        return ty
+    def __len__(self):
+        return self._len
 
     def tensor(self, *others: Ty) -> Ty:
-        inside = self.inside
+        result = self
         for other in others:
             if not isinstance(other, Ty):
                 return NotImplemented
-            inside = inside + other.inside
-        return Ty._of(inside)
+            result = Ty._join(result, other)
+        return result
 
     def __getitem__(self, key):
-        if isinstance(key, slice):
+        if not isinstance(key, slice):
+            return super().__getitem__(key)
+        start, stop, step = key.indices(self._len)
+        if step != 1:
             return Ty._of(self.inside[key])
-        return super().__getitem__(key)
+        ty = self
+        while True:         # descend while the slice lies inside one part
+            if start <= 0 and stop >= ty._len:
+                return ty
+            if start >= stop:
+                return Ty()
+            if ty._inside is not None:
+                return Ty._of(ty._inside[start:stop])
+            left, right = ty._parts
+            if stop <= left._len:
+                ty = left
+            elif start >= left._len:
+                ty, start, stop = right, start - left._len, stop - left._len
+            else:
+                return Ty._of(ty.inside[start:stop])
 
     def __eq__(self, other):
-        return isinstance(other, Ty) and self.inside == other.inside
+        if self is other:
+            return True
+        if not isinstance(other, Ty) or self._len != other._len:
+            return False
+        pairs = [(self, other)]
+        while pairs:        # shared parts are equal without listing their wires
+            a, b = pairs.pop()
+            if a is b:
+                continue
+            if a._len != b._len:
+                return False
+            if a._inside is None and b._inside is None and a._parts[0]._len == b._parts[0]._len:
+                pairs += zip(a._parts, b._parts)
+            elif a.inside != b.inside:
+                return False
+        return True
 
     def __hash__(self):
         return hash(self.inside)
 
     def __repr__(self):
         return " @ ".join(map(repr, self.inside)) or "Ty()"
+
+    def __str__(self):
+        return repr(self)
+
+    def __iter__(self):
+        for wire in self.inside:
+            yield Ty._of((wire, ))
+
+    def __getstate__(self):
+        return {"_inside": self.inside, "_parts": None, "_len": self._len}
 
 
 def Real(*shape: int, dtype="float64") -> Ty:
@@ -152,22 +246,53 @@ def describe(diagram) -> str:
     """``name: dom → cod``, the way error messages name a diagram."""
     if isinstance(diagram, cat.Box):
         name = diagram.name
-    elif not diagram.inside:
+    elif not diagram.size:
         name = "Id"
     else:
-        name = str(diagram) if len(diagram.inside) <= 3 else f"a diagram of {len(diagram.inside)} boxes"
+        name = str(diagram) if diagram.size <= 3 else f"a diagram of {diagram.size} boxes"
     return f"{name}: {diagram.dom!r} → {diagram.cod!r}"
 
+
+# -- diagrams as a tree of their parts ------------------------------------------------
+#
+# A diagram is one of: a box; DisCoPy layers (``inside``, as DisCoPy builds them);
+# ``then`` or ``tensor`` of two diagrams; a traced function (``trace``, see
+# ``categories.syntax``). Only the first two are DisCoPy's own; the others lay
+# their layers out when ``inside`` is first read.
 
 @factory
 class Diagram(symmetric.Diagram):
     """A string diagram of paralens generators.
 
     ``>>`` composes in diagrammatic order (``f >> g`` runs f first), ``@``
-    tensors. ``Diagram.id(x).then(*many)`` builds long chains in linear time.
+    tensors; both take constant time.
     """
 
     ty_factory = Ty
+    _kind, _parts, _layers = "layers", None, ()
+
+    @property
+    def inside(self) -> tuple:
+        if self._layers is None:
+            self._layers = _lay_out(self)
+        return self._layers
+
+    @inside.setter
+    def inside(self, layers):
+        self._layers, self._parts = layers, None
+        if self._kind != "box":
+            self._kind = "layers"
+
+    @classmethod
+    def _node(cls, kind: str, parts, dom: Ty, cod: Ty) -> Diagram:
+        diagram = object.__new__(Diagram)
+        diagram.dom, diagram.cod = dom, cod
+        diagram._kind, diagram._parts, diagram._layers = kind, parts, None
+        return diagram
+
+    @property
+    def is_id(self) -> bool:
+        return self._kind == "layers" and not self._layers
 
     def then(self, *others):
         left = self
@@ -179,10 +304,43 @@ class Diagram(symmetric.Diagram):
                 raise CompositionError(
                     f"cannot compose {describe(left)} with {describe(other)}: "
                     f"{left.cod!r} ≠ {other.dom!r}")
-            left = other
-        inside = tuple(itertools.chain(self.inside, *(o.inside for o in others)))
-        cod = others[-1].cod if others else self.cod
-        return self.factory(inside, self.dom, cod, _scan=False)
+            left = left._then(other)
+        return left
+
+    def _then(self, other: Diagram) -> Diagram:
+        """self >> other, for types known to fit."""
+        if other.is_id:
+            return self
+        if self.is_id:
+            return other
+        return Diagram._node("then", (self, other), self.dom, other.cod)
+
+    def tensor(self, other=None, *others):
+        if other is None:
+            return self
+        result = self
+        for other in (other, ) + others:
+            if isinstance(other, Ty):
+                other = Diagram.id(other)
+            if not isinstance(other, Diagram):
+                return NotImplemented
+            result = result._tensor(other)
+        return result
+
+    def _tensor(self, other: Diagram) -> Diagram:
+        if other.is_id and not len(other.dom):
+            return self
+        if self.is_id and not len(self.dom):
+            return other
+        return Diagram._node("tensor", (self, other), self.dom @ other.dom, self.cod @ other.cod)
+
+    def __matmul__(self, other):
+        return self.tensor(other)
+
+    def __rmatmul__(self, other):
+        if isinstance(other, Ty):
+            return Diagram.id(other).tensor(self)
+        return NotImplemented
 
     @classmethod
     def swap(cls, left: Ty, right: Ty) -> Diagram:
@@ -216,8 +374,119 @@ class Diagram(symmetric.Diagram):
 
     @property
     def size(self) -> int:
-        """The number of boxes (swaps included)."""
-        return len(self.inside)
+        """The number of boxes (swaps included), counted without laying layers out."""
+        return sum(1 for _ in steps(self))
+
+    def __len__(self):
+        return self.size
+
+    def __eq__(self, other):
+        return self is other or super().__eq__(other)
+
+    __hash__ = symmetric.Diagram.__hash__
+
+
+def steps(diagram: Diagram):
+    """The boxes of a diagram in order, each with its offset (the number of wires
+    on its left), read from the tree of parts without laying layers out."""
+    pending = [(diagram, 0)]
+    while pending:
+        d, offset = pending.pop()
+        kind = d._kind
+        if kind == "box":
+            yield offset, d
+        elif kind == "then":
+            first, second = d._parts
+            pending += [(second, offset), (first, offset)]
+        elif kind == "tensor":
+            first, second = d._parts
+            pending += [(second, offset + len(first.cod)), (first, offset)]
+        elif kind == "trace":
+            for k, box in d._parts.layout():
+                yield offset + k, box
+        else:
+            for left, box, _ in d.inside:
+                yield offset + len(left), box
+
+
+def _lay_out(diagram: Diagram) -> tuple:
+    """DisCoPy's layers: each box with the whole types on either side of it."""
+    wires, layers = list(diagram.dom.inside), []
+    for offset, box in steps(diagram):
+        k = len(box.dom)
+        left, right = Ty._of(tuple(wires[:offset])), Ty._of(tuple(wires[offset + k:]))
+        layers.append(_Layer.of(left, box, right))
+        wires[offset:offset + k] = box.cod.inside
+    return tuple(layers)
+
+
+def interpret(diagram: Diagram, values: list, apply) -> list:
+    """Run a diagram on one value per input wire: ``apply(box, ins)`` returns the
+    values of each box's outputs, wirings (boxes that declare ``wiring``) only
+    move values, and a traced function runs op by op on its own values. One
+    pass, no recursion in the depth of the diagram; returns the output values."""
+    stack = list(values)
+    pending = [(diagram, 0)]
+
+    def run(box, offset):
+        k = len(box.dom)
+        ins = stack[offset:offset + k]
+        rotation = getattr(box, "rotation", None)
+        if rotation is not None:
+            stack[offset:offset + k] = ins[rotation:] + ins[:rotation]
+            return
+        wiring = getattr(box, "wiring", None)
+        stack[offset:offset + k] = [ins[j] for j in wiring] if wiring is not None \
+            else apply(box, ins)
+
+    while pending:
+        d, offset = pending.pop()
+        kind = d._kind
+        if kind == "box":
+            run(d, offset)
+        elif kind == "then":
+            first, second = d._parts
+            pending += [(second, offset), (first, offset)]
+        elif kind == "tensor":
+            first, second = d._parts
+            pending += [(second, offset + len(first.cod)), (first, offset)]
+        elif kind == "trace":
+            k = len(d.dom)
+            stack[offset:offset + k] = d._parts.interpret(stack[offset:offset + k], apply)
+        else:
+            for left, box, _ in d.inside:
+                run(box, offset + len(left))
+    return stack
+
+
+def fold(diagram: Diagram, box, then, tensor, trace, identity):
+    """Apply a monoidal functor structurally: ``box(b)`` on boxes, ``then(F(f), F(g))``
+    and ``tensor(F(f), F(g))`` on composites, ``trace(t)`` on traced functions and
+    ``identity(x)`` on identities (DisCoPy layers are read as whiskered boxes).
+    Iterative: any depth."""
+    done, pending = [], [(diagram, False)]
+    while pending:
+        d, ready = pending.pop()
+        kind = d._kind
+        if kind == "box":
+            done.append(box(d))
+        elif kind in ("then", "tensor"):
+            if ready:
+                second, first = done.pop(), done.pop()
+                done.append((then if kind == "then" else tensor)(first, second))
+            else:
+                pending += [(d, True), (d._parts[1], False), (d._parts[0], False)]
+        elif kind == "trace":
+            done.append(trace(d._parts))
+        elif not d.inside:
+            done.append(identity(d.dom))
+        else:
+            result = None
+            for left, b, right in d.inside:
+                layer = tensor(tensor(identity(left), box(b)), identity(right))
+                result = layer if result is None else then(result, layer)
+            done.append(result)
+    return done.pop()
 
 
 class _Layer(monoidal.Layer):
@@ -250,12 +519,37 @@ class Box(symmetric.Box, Diagram):
     """A box, with DisCoPy's constructor signature ``Box(name, dom, cod, **params)``."""
 
     __ambiguous_inheritance__ = (symmetric.Box, )
+    _kind = "box"
+
+    def __init__(self, name: str, dom: Ty, cod: Ty, **params):
+        for attr in monoidal.DRAWING_ATTRIBUTES:
+            if attr in params:
+                setattr(self, attr, params.pop(attr))
+        cat.Box.__init__(self, name, dom, cod, **params)   # its one layer is made when asked
+
+    @property
+    def inside(self) -> tuple:
+        if self._layers is None or self._layers == (self, ):
+            self._layers = (_Layer.of(Ty(), self, Ty()), )
+        return self._layers
+
+    @inside.setter
+    def inside(self, layers):
+        self._layers = layers
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.name, self.dom, self.cod))
 
 
 class Swap(symmetric.Swap, Box):
     """The symmetry on two atomic types."""
 
     __ambiguous_inheritance__ = (symmetric.Swap, )
+    wiring = (1, 0)
 
 
 Diagram.braid_factory = Swap

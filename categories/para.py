@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from .adapter import Diagram, Id, Ty
+from .adapter import CompositionError, Diagram, Id, Ty
 from .smooth import Bias, Linear
 from .structural import swap
 from .syntax import function
@@ -82,18 +82,18 @@ class Para:
         self.params = tuple(params)
         self.diagram = diagram
         n = len(self.params)
-        expected = Ty().tensor(*(p.ty for p in self.params))
-        if diagram.dom[:n] != expected:
+        self.param_type = Ty().tensor(*(p.ty for p in self.params))
+        if diagram.dom[:n] != self.param_type:
             raise TypeError(f"Para: the diagram's first wires {diagram.dom[:n]!r} are not "
-                            f"the parameters' types {expected!r}")
+                            f"the parameters' types {self.param_type!r}")
+        self.dom = diagram.dom[n:]
 
-    @property
-    def param_type(self) -> Ty:
-        return self.diagram.dom[:len(self.params)]
-
-    @property
-    def dom(self) -> Ty:
-        return self.diagram.dom[len(self.params):]
+    @classmethod
+    def _of(cls, params: tuple, diagram: Diagram, param_type: Ty, dom: Ty) -> Para:
+        """A Para map whose types are known to fit (built by composition)."""
+        para = object.__new__(cls)
+        para.params, para.diagram, para.param_type, para.dom = params, diagram, param_type, dom
+        return para
 
     @property
     def cod(self) -> Ty:
@@ -111,13 +111,20 @@ class Para:
     def then(self, *others) -> Para:
         """Sequential composition; ``then(*many)`` builds a long chain in linear time."""
         maps = [self] + [o if isinstance(o, Para) else Para.lift(o) for o in others]
+        for k, (first, second) in enumerate(zip(maps, maps[1:])):
+            if first.cod != second.dom:
+                raise CompositionError(
+                    f"cannot compose {first!r} with {second!r}"
+                    f"{f' (map {k + 1} of the chain)' if len(maps) > 2 else ''}: "
+                    f"{first.cod!r} ≠ {second.dom!r}")
         later = Ty()      # the parameters of the maps after the current one
-        pieces = []
+        diagram = None
         for para in reversed(maps):
-            pieces.append(later @ para.diagram)
+            piece = later @ para.diagram
+            diagram = piece if diagram is None else piece._then(diagram)
             later = later @ para.param_type
-        params = tuple(p for para in reversed(maps) for p in para.params)
-        return Para(params, pieces[-1].then(*reversed(pieces[:-1])))
+        params = tuple(p for para in maps[::-1] for p in para.params)
+        return Para._of(params, diagram, later, self.dom)
 
     def __rshift__(self, other):
         return self.then(other)

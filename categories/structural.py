@@ -92,17 +92,48 @@ class Swap(_Swap, LinearGenerator):
 
 
 class Permutation(LinearGenerator):
-    """Reorders wires: output k is input ``order[k]``. Its transpose is the inverse order."""
+    """Reorders wires: output k is input ``order[k]``. Its transpose is the inverse order.
+
+    ``Permutation.exchange(x, y)``, x ⊗ y → y ⊗ x, is built in constant time
+    whatever the widths (its order is listed when asked; interpreters move the
+    two blocks at once, by its ``rotation``)."""
 
     over = None
+    rotation = None     # k when the order is a rotation by k wires (an exchange)
 
-    def __init__(self, dom: Ty, order):
-        self.order = tuple(order)
-        if sorted(self.order) != list(range(len(dom))):
-            raise ValueError(f"{self.order} is not a permutation of {len(dom)} wires")
-        cod = Ty(*(dom.inside[k] for k in self.order))
-        super().__init__(f"Permutation{self.order}", dom, cod)
-        self.wiring = self.order
+    def __init__(self, dom: Ty, order, cod: Ty = None):
+        self._order = tuple(order)
+        if sorted(self._order) != list(range(len(dom))):
+            raise ValueError(f"{self._order} is not a permutation of {len(dom)} wires")
+        if cod is None:
+            wires = dom.inside
+            cod = Ty._of(tuple(wires[k] for k in self._order))
+        super().__init__("Permutation", dom, cod)
+
+    @classmethod
+    def exchange(cls, x: Ty, y: Ty) -> Permutation:
+        """x ⊗ y → y ⊗ x."""
+        perm = cls.__new__(cls)
+        perm._order, perm.rotation = None, len(x)
+        LinearGenerator.__init__(perm, "Permutation", x @ y, y @ x)
+        return perm
+
+    @property
+    def order(self) -> tuple:
+        if self._order is None:
+            n, k = len(self.dom), self.rotation
+            self._order = (*range(k, n), *range(k))
+        return self._order
+
+    wiring = order
+
+    @property
+    def name(self) -> str:
+        return f"Permutation{self.order}"
+
+    @name.setter
+    def name(self, _):
+        pass
 
     def transpose(self) -> Diagram:
         inverse = [0] * len(self.order)
@@ -204,7 +235,7 @@ def swap(x: Ty, y: Ty) -> Diagram:
         return Id(x @ y)
     if len(x) == len(y) == 1:
         return Swap(x, y)
-    return Permutation(x @ y, list(range(len(x), len(x) + len(y))) + list(range(len(x))))
+    return Permutation.exchange(x, y)
 
 
 def sum_batch(x: Ty) -> Diagram:

@@ -20,7 +20,6 @@ the ring is Z2: ``^`` and ``+`` are XOR, ``&`` and ``*`` are AND, ``~`` is NOT
 from __future__ import annotations
 
 from collections import Counter
-from itertools import chain
 from numbers import Number
 
 from .adapter import Diagram, Ty
@@ -134,7 +133,7 @@ class _Tape:
     """The boxes applied so far, on numbered wires."""
 
     def __init__(self):
-        self.types, self.ops, self.active = [], [], None
+        self.types, self.ops = [], []
 
     def new(self, ty: Ty) -> Wired:
         self.types.append(ty)
@@ -151,14 +150,22 @@ def apply(diagram: Diagram, *args: Wired):
     tape = _current[-1]
     if len(args) == 1 and isinstance(args[0], tuple):
         args = args[0]
-    dom = Ty().tensor(*(a.ty for a in args))
-    if dom != diagram.dom:
-        from .adapter import describe
-        wrong = next((f"; argument {k} is {a.ty!r}, expected {diagram.dom[k:k + 1]!r}"
-                      for k, a in enumerate(args)
-                      if len(dom) == len(diagram.dom) and a.ty != diagram.dom[k:k + 1]), "")
+    from .adapter import describe
+    for k, a in enumerate(args):
+        if not isinstance(a, Wired):
+            raise TypeError(f"{describe(diagram)}: argument {k} is {a!r}, not a wire of "
+                            "the traced function")
+        if a.tape is not tape:
+            raise TypeError(f"{describe(diagram)}: argument {k} ({a.ty!r}) is a wire of "
+                            "another traced function; pass it in as an argument instead")
+    wires = diagram.dom.inside
+    if len(args) != len(wires) or any(a.ty.inside[0] != w for a, w in zip(args, wires)):
+        dom = Ty._of(tuple(a.ty.inside[0] for a in args))
+        wrong = next((f"; argument {k} is {a.ty!r}, expected {Ty._of((w, ))!r}"
+                      for k, (a, w) in enumerate(zip(args, wires))
+                      if len(args) == len(wires) and a.ty.inside[0] != w), "")
         raise TypeError(f"{describe(diagram)} applied to wires {dom!r}{wrong}")
-    outs = tuple(tape.new(diagram.cod[i:i + 1]) for i in range(len(diagram.cod)))
+    outs = tuple(tape.new(Ty._of((w, ))) for w in diagram.cod.inside)
     tape.ops.append((diagram, tuple(a.index for a in args), tuple(o.index for o in outs)))
     return outs[0] if len(outs) == 1 else outs
 
@@ -169,42 +176,80 @@ def function(dom: Ty, cod: Ty):
         tape = _Tape()
         _current.append(tape)
         try:
-            inputs = [tape.new(dom[i:i + 1]) for i in range(len(dom))]
+            inputs = [tape.new(Ty._of((w, ))) for w in dom.inside]
             result = fn(*inputs)
         finally:
             _current.pop()
         outputs = result if isinstance(result, tuple) else (result, )
         outputs = tuple(o for o in outputs if o is not None)
-        got = Ty().tensor(*(o.ty for o in outputs))
+        for k, o in enumerate(outputs):
+            if not isinstance(o, Wired) or o.tape is not tape:
+                raise TypeError(f"{getattr(fn, '__name__', fn)} returns {o!r} as output {k}: "
+                                "not a wire of this traced function")
+        got = Ty._of(tuple(o.ty.inside[0] for o in outputs))
         if got != cod:
             raise TypeError(f"{getattr(fn, '__name__', fn)} returns {got!r}, expected {cod!r}")
-        return _layout(tape, [i.index for i in inputs], [o.index for o in outputs], dom)
+        return Trace(dom, cod, [t.inside[0] for t in tape.types], tape.ops,
+                     [i.index for i in inputs], [o.index for o in outputs]).diagram()
     return decorator
 
 
-def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diagram:
-    """Lay the recorded ops out as a diagram, copying, discarding and moving wires.
+class Trace:
+    """A traced function: ops ``(diagram, ins, outs)`` on numbered wires, with the
+    wires that are its inputs and outputs. A wire may be read any number of times
+    (copy) or never (discard): its diagram (``layout``) inserts those boxes, but
+    interpreters run the ops on values directly (``interpret``)."""
+
+    def __init__(self, dom: Ty, cod: Ty, wires: list, ops: list, inputs: list, outputs: list):
+        self.dom, self.cod, self.wires = dom, cod, wires
+        self.ops, self.inputs, self.outputs = ops, inputs, outputs
+        self._layout = None
+
+    def diagram(self) -> Diagram:
+        return Diagram._node("trace", self, self.dom, self.cod)
+
+    def interpret(self, values: list, apply) -> list:
+        """The values of the outputs, given those of the inputs (see ``adapter.interpret``)."""
+        from .adapter import interpret
+        env = [None] * len(self.wires)
+        for i, v in zip(self.inputs, values):
+            env[i] = v
+        for diagram, ins, outs in self.ops:
+            for o, v in zip(outs, interpret(diagram, [env[i] for i in ins], apply)):
+                env[o] = v
+        return [env[o] for o in self.outputs]
+
+    def layout(self) -> list:
+        """The boxes of its diagram, each with its offset, copies, discards and
+        moves inserted (computed once, for drawing and DisCoPy)."""
+        if self._layout is None:
+            self._layout = _layout(self)
+        return self._layout
+
+
+def _layout(trace: Trace) -> list:
+    """Lay the recorded ops out as ``(offset, box)`` steps, copying, discarding and
+    moving wires.
 
     The stack holds one entry per wire, ``(value, token)``; an op is applied
     where its first input sits, after its other inputs are moved beside it.
     """
+    from .adapter import steps
     from .structural import Copy, Discard, Permutation, Swap
-    uses = Counter(i for _, ins, _ in tape.ops for i in ins) + Counter(outputs)
+    uses = Counter(i for _, ins, _ in trace.ops for i in ins) + Counter(trace.outputs)
     tokens = iter(range(1 << 62))
-    stack = [(v, next(tokens)) for v in inputs]
-    layers = []
-    wires = [t.inside for t in tape.types]
-    ty = lambda entries: Ty._of(tuple(chain.from_iterable([wires[v] for v, _ in entries])))
+    stack = [(v, next(tokens)) for v in trace.inputs]
+    layout = []
+    one = lambda v: Ty._of((trace.wires[v], ))
+    ty = lambda entries: Ty._of(tuple(trace.wires[v] for v, _ in entries))
 
     def put(diagram, offset):
-        left, right = ty(stack[:offset]), ty(stack[offset + len(diagram.dom):])
-        for layer_left, box, layer_right in diagram.inside:
-            layers.append((left @ layer_left, box, layer_right @ right))
+        layout.extend((offset + k, box) for k, box in steps(diagram))
 
     def discard_dead():
         for position in reversed(range(len(stack))):
             if uses[stack[position][0]] == 0:
-                put(Discard(tape.types[stack[position][0]]), position)
+                put(Discard(one(stack[position][0])), position)
                 del stack[position]
 
     def take(value, taken):
@@ -212,7 +257,7 @@ def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diag
         uses[value] -= 1
         position = max(k for k, e in enumerate(stack) if e[0] == value and e not in taken)
         if uses[value] > 0:
-            put(Copy(tape.types[value]), position)
+            put(Copy(one(value)), position)
             stack.insert(position, (value, next(tokens)))
         return stack[position]
 
@@ -243,12 +288,12 @@ def _layout(tape: _Tape, inputs: list[int], outputs: list[int], dom: Ty) -> Diag
         return stack.index(taken[0]) if taken else len(stack)
 
     discard_dead()
-    for box, ins, outs in tape.ops:
+    for box, ins, outs in trace.ops:
         offset = gather(ins)
         put(box, offset)
         stack[offset:offset + len(ins)] = [(v, next(tokens)) for v in outs]
         discard_dead()
-    offset = gather(outputs)
+    offset = gather(trace.outputs)
     if offset:
         permute(0, list(range(offset, len(stack))) + list(range(offset)))
-    return Diagram.from_layers(dom, layers)
+    return layout

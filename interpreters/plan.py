@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from categories import Diagram, Ty, Wire
+from categories.adapter import interpret
 
 __all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses"]
 
@@ -53,6 +54,11 @@ class Plan:
     wires: list[Wire]
     consumers: dict   # value ↦ the name of the first box that reads it
 
+    def __eq__(self, other):
+        """Equal plans: the same equations on the same values (consumers aside)."""
+        return isinstance(other, Plan) and (self.inputs, self.outputs, self.wires) == (
+            other.inputs, other.outputs, other.wires) and self.equations == other.equations
+
     def count(self, kind: str) -> int:
         """How many equations apply the generator named ``kind``."""
         return sum(eq.kind == kind for eq in self.equations)
@@ -64,25 +70,21 @@ class Plan:
 
 
 def flatten(diagram: Diagram) -> Plan:
-    """The SSA plan of a diagram, in one pass over its layers (no recursion)."""
+    """The SSA plan of a diagram, in one pass over its parts (no recursion in its
+    depth, and linear in its size: traced functions are read op by op)."""
     wires = list(diagram.dom.inside)
-    stack = list(range(len(wires)))
-    inputs, equations, consumers = tuple(stack), [], {}
-    for layer in diagram.inside:
-        left, box, _ = layer
-        i, k = len(left), len(box.dom)
-        ins = tuple(stack[i:i + k])
-        wiring = getattr(box, "wiring", None)
-        if wiring is not None:
-            outs = tuple(ins[j] for j in wiring)
-        else:
-            outs = tuple(range(len(wires), len(wires) + len(box.cod)))
-            wires.extend(box.cod.inside)
-            equations.append(Equation(box, ins, outs))
-            for v in ins:
-                consumers.setdefault(v, box.name)
-        stack[i:i + k] = outs
-    return Plan(inputs, equations, tuple(stack), wires, consumers)
+    inputs, equations, consumers = tuple(range(len(wires))), [], {}
+
+    def apply(box, ins):
+        outs = tuple(range(len(wires), len(wires) + len(box.cod)))
+        wires.extend(box.cod.inside)
+        equations.append(Equation(box, tuple(ins), outs))
+        for v in ins:
+            consumers.setdefault(v, box.name)
+        return outs
+
+    outputs = interpret(diagram, list(inputs), apply)
+    return Plan(inputs, equations, tuple(outputs), wires, consumers)
 
 
 # -- batch reductions ----------------------------------------------------------

@@ -12,9 +12,12 @@ it. Lenses compose and tensor like this (diagrammatic order):
 * (f ; g).backward = (M_f ⊗ g.backward) ; f.backward
 * (f ⊗ g) interleaves the residuals first: M_f ⊗ M_g ⊗ B ⊗ D.
 
-``R`` is a DisCoPy functor from diagrams to this category: a generator goes to
-the lens it declares, a composite to the composite of lenses. Halves are kept
-as lists of layers and built once, so R of a deep diagram costs linear time.
+``R`` is a functor from diagrams to this category: a generator goes to the
+lens it declares, a composite to the composite of lenses, and a traced
+function to the lens of its ops (each op's lens, the cotangents of a wire read
+k times added, those of a wire never read zero). Halves are diagrams built as
+trees of their parts, so R of a deep or wide diagram costs linear time; two
+lenses are equal when their halves flatten to the same plan.
 
 >>> from categories import Real, Sigmoid, Linear, Mul, copy
 >>> x = Real(3)
@@ -32,8 +35,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from categories import Diagram, Ty, describe, discard, swap
-from categories.adapter import Category, Functor
+from categories import Diagram, Id, Ty, add, describe, discard, swap, zero
+from categories.adapter import Category, Functor, fold
 
 __all__ = ["Lens", "R"]
 
@@ -41,11 +44,11 @@ __all__ = ["Lens", "R"]
 class Lens:
     """A lens in optic form: forward A → M ⊗ B, backward M ⊗ B′ → A′."""
 
-    def __init__(self, dom: Ty, cod: Ty, residual: Ty, forward_layers=(), backward_layers=()):
-        # Each half is kept as (left, box, right) layers and built once, on demand.
+    def __init__(self, dom: Ty, cod: Ty, residual: Ty, forward: Diagram = None,
+                 backward: Diagram = None):
         self.dom, self.cod, self.residual = dom, cod, residual
-        self.forward_layers = tuple(forward_layers)
-        self.backward_layers = tuple(backward_layers)
+        self.forward = Id(dom) if forward is None else forward
+        self.backward = Id(residual @ cod) if backward is None else backward
 
     @classmethod
     def of(cls, forward: Diagram, backward: Diagram, residual: Ty, name: str = "") -> Lens:
@@ -57,17 +60,7 @@ class Lens:
                 f"{name + ': ' if name else ''}not a lens: forward {forward.dom!r} → "
                 f"{forward.cod!r} and backward "
                 f"{backward.dom!r} → {backward.cod!r} with residual {residual!r}")
-        return cls(dom, cod, residual, _layers(forward), _layers(backward))
-
-    @cached_property
-    def forward(self) -> Diagram:
-        """A → M ⊗ B."""
-        return Diagram.from_layers(self.dom, self.forward_layers)
-
-    @cached_property
-    def backward(self) -> Diagram:
-        """M ⊗ B′ → A′."""
-        return Diagram.from_layers(self.residual @ self.cod, self.backward_layers)
+        return cls(dom, cod, residual, forward, backward)
 
     @cached_property
     def put(self) -> Diagram:
@@ -82,8 +75,7 @@ class Lens:
 
     @classmethod
     def id(cls, x: Ty = None) -> Lens:
-        x = Ty() if x is None else x
-        return cls(x, x, Ty())
+        return cls(Ty() if x is None else x, Ty() if x is None else x, Ty())
 
     def then(self, *others: Lens) -> Lens:
         result = self
@@ -91,12 +83,17 @@ class Lens:
             if result.cod != other.dom:
                 raise TypeError(f"cannot compose lenses {result.dom!r} → {result.cod!r} "
                                 f"and {other.dom!r} → {other.cod!r}: {result.cod!r} ≠ {other.dom!r}")
-            M = result.residual
-            result = Lens(
-                result.dom, other.cod, M @ other.residual,
-                result.forward_layers + _whisker(other.forward_layers, M, Ty()),
-                _whisker(other.backward_layers, M, Ty()) + result.backward_layers)
+            result = result._then(other)
         return result
+
+    def _then(self, other: Lens) -> Lens:
+        """self >> other, for types known to fit."""
+        if not len(other.residual) and other.forward.is_id and other.backward.is_id:
+            return self
+        M = self.residual
+        return Lens(self.dom, other.cod, M @ other.residual,
+                    self.forward._then(M @ other.forward),
+                    (M @ other.backward)._then(self.backward))
 
     def __rshift__(self, other):
         return self.then(other)
@@ -104,23 +101,25 @@ class Lens:
     def tensor(self, other: Lens | Ty) -> Lens:
         if isinstance(other, Ty):
             return self.whisker(Ty(), other)
+        if not len(other.dom) and not len(other.cod) and not len(other.residual):
+            return self
+        if not len(self.dom) and not len(self.cod) and not len(self.residual):
+            return other
         M, B, N, D = self.residual, self.cod, other.residual, other.cod
-        forward = _whisker(self.forward_layers, Ty(), other.dom) \
-            + _whisker(other.forward_layers, M @ B, Ty()) \
-            + _whisker(_layers(swap(B, N)), M, D)
-        backward = _whisker(_layers(swap(N, B)), M, D) \
-            + _whisker(other.backward_layers, M @ B, Ty()) \
-            + _whisker(self.backward_layers, Ty(), other.dom)
+        forward = (self.forward @ other.dom)._then(M @ B @ other.forward)._then(
+            M @ swap(B, N) @ D)
+        backward = (M @ swap(N, B) @ D)._then(M @ B @ other.backward)._then(
+            self.backward @ other.dom)
         return Lens(self.dom @ other.dom, B @ D, M @ N, forward, backward)
 
     def whisker(self, left: Ty, right: Ty) -> Lens:
         """left ⊗ self ⊗ right, the residual moved to the front."""
         M, B = self.residual, self.cod
-        forward = _whisker(self.forward_layers, left, right)
-        backward = _whisker(self.backward_layers, left, right)
+        forward = left @ self.forward @ right
+        backward = left @ self.backward @ right
         if len(left) and len(M):
-            forward += _whisker(_layers(swap(left, M)), Ty(), B @ right)
-            backward = _whisker(_layers(swap(M, left)), Ty(), B @ right) + backward
+            forward = forward._then(swap(left, M) @ B @ right)
+            backward = (swap(M, left) @ B @ right)._then(backward)
         return Lens(left @ self.dom @ right, left @ B @ right, M, forward, backward)
 
     def __matmul__(self, other):
@@ -131,10 +130,14 @@ class Lens:
             return self.whisker(other, Ty())
         return NotImplemented
 
+    @cached_property
+    def _plans(self):
+        from interpreters.plan import flatten   # equality is equality of the flat plans
+        return flatten(self.forward), flatten(self.backward)
+
     def __eq__(self, other):
         return isinstance(other, Lens) and (self.dom, self.cod, self.residual) == (
-            other.dom, other.cod, other.residual) and self.forward == other.forward \
-            and self.backward == other.backward
+            other.dom, other.cod, other.residual) and self._plans == other._plans
 
     def __hash__(self):
         return hash((self.dom, self.cod, self.residual))
@@ -142,16 +145,6 @@ class Lens:
     def __repr__(self):
         return (f"Lens({self.dom!r} → {self.cod!r}, residual {self.residual!r}, "
                 f"{self.forward.size} + {self.backward.size} boxes)")
-
-
-def _layers(diagram: Diagram) -> tuple:
-    return tuple(tuple(layer) for layer in diagram.inside)
-
-
-def _whisker(layers, left: Ty, right: Ty) -> tuple:
-    if not len(left) and not len(right):
-        return layers
-    return tuple((left @ l, box, r @ right) for l, box, r in layers)
 
 
 _generator_lenses: dict = {}     # equal generators have equal lenses: build each once
@@ -168,15 +161,75 @@ def _lens_of(box) -> Lens:
     return lens
 
 
+def _lens_of_trace(trace) -> Lens:
+    """R of a traced function: its ops' lenses, in order forward and in reverse
+    backward; a wire read k times gets the sum of its k cotangents (the reverse of
+    copying it), a wire never read the zero cotangent (the reverse of discarding it)."""
+    from categories.syntax import Trace
+    lenses = [R(diagram) for diagram, _, _ in trace.ops]
+    one = lambda v: Ty._of((trace.wires[v], ))
+    residual = Ty().tensor(*(lens.residual for lens in lenses))
+
+    # forward: each op's forward half, its residual kept
+    wires, ops, env = [], [], {}
+
+    def new(ty):
+        wires.extend(ty.inside)
+        return list(range(len(wires) - len(ty), len(wires)))
+
+    inputs = new(trace.dom)
+    env.update(zip(trace.inputs, inputs))
+    kept = []
+    for (diagram, ins, outs), lens in zip(trace.ops, lenses):
+        results = new(lens.forward.cod)
+        ops.append((lens.forward, tuple(env[i] for i in ins), tuple(results)))
+        m = len(lens.residual)
+        kept.append(results[:m])
+        env.update(zip(outs, results[m:]))
+    forward = Trace(trace.dom, residual @ trace.cod, wires, ops, inputs,
+                    [v for k in kept for v in k] + [env[o] for o in trace.outputs])
+
+    # backward: the ops' backward halves in reverse, cotangents added at every fan-out
+    wires, ops = [], []
+    inputs = new(residual @ trace.cod)
+    residuals, k = [], 0
+    for lens in lenses:
+        residuals.append(inputs[k:k + len(lens.residual)])
+        k += len(lens.residual)
+    cotangents = {}
+    for o, v in zip(trace.outputs, inputs[k:]):
+        cotangents.setdefault(o, []).append(v)
+
+    def total(v):
+        terms = cotangents.pop(v, [])
+        if len(terms) == 1:
+            return terms[0]
+        summed = zero(one(v)) if not terms else add(one(v), len(terms))
+        out = new(one(v))
+        ops.append((summed, tuple(terms), tuple(out)))
+        return out[0]
+
+    for (diagram, ins, outs), lens, kept_values in reversed(list(zip(trace.ops, lenses, residuals))):
+        dys = [total(o) for o in outs]
+        dxs = new(lens.backward.cod)
+        ops.append((lens.backward, tuple(kept_values) + tuple(dys), tuple(dxs)))
+        for i, dx in zip(ins, dxs):
+            cotangents.setdefault(i, []).append(dx)
+    backward = Trace(residual @ trace.cod, trace.dom, wires, ops, inputs,
+                     [total(i) for i in trace.inputs])
+    return Lens(trace.dom, trace.cod, residual, forward.diagram(), backward.diagram())
+
+
 class ReverseDerivative(Functor):
     """The functor R : diagrams → lenses, A ↦ (A, A) on objects, a generator
-    to the lens it declares. Types are mapped to themselves at once (DisCoPy
-    would rebuild them wire by wire)."""
+    to the lens it declares, composites to composites of lenses (read from the
+    diagram's parts in one pass, at any depth)."""
 
     def __call__(self, other):
         if isinstance(other, Ty):
             return other
-        return super().__call__(other)
+        return fold(other, box=_lens_of, then=Lens._then, tensor=Lens.tensor,
+                    trace=_lens_of_trace, identity=Lens.id)
 
 
 #: The reverse-derivative functor R : diagrams → lenses.
