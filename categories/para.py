@@ -124,7 +124,20 @@ class Para:
             diagram = piece if diagram is None else piece._then(diagram)
             later = later @ para.param_type
         params = tuple(p for para in maps[::-1] for p in para.params)
-        return Para._of(params, diagram, later, self.dom)
+        return Para._of(params, diagram, later, self.dom)._shared()
+
+    def _shared(self) -> Para:
+        """The map with each parameter handle met more than once made one wire,
+        copied to every use: its cotangent is then the sum of its uses' (the
+        reverse of copying), so tied weights train on their whole gradient."""
+        unique = tuple(dict.fromkeys(self.params))
+        if len(unique) == len(self.params):
+            return self
+        position = {p: k for k, p in enumerate(unique)}
+        P = Ty().tensor(*(p.ty for p in unique))
+        share = function(P, self.param_type)(
+            lambda *wires: tuple(wires[position[p]] for p in self.params))
+        return Para._of(unique, (share @ self.dom)._then(self.diagram), P, self.dom)
 
     def __rshift__(self, other):
         return self.then(other)
@@ -136,7 +149,8 @@ class Para:
         other = other if isinstance(other, Para) else Para.lift(other)
         P, A, Q = self.param_type, self.dom, other.param_type
         interchange = P @ swap(Q, A) @ other.dom
-        return Para(self.params + other.params, interchange >> self.diagram @ other.diagram)
+        return Para._of(self.params + other.params, interchange >> self.diagram @ other.diagram,
+                        P @ Q, A @ other.dom)._shared()
 
     def __matmul__(self, other):
         return self.tensor(other)

@@ -188,3 +188,48 @@ def test_the_digits_demo_reaches_95_percent_held_out():
     from interpreters.cli import digits
     result = digits()
     assert result["accuracy"]["held-out"] >= 0.95
+
+
+def test_tied_weights_are_one_parameter_receiving_the_sum_of_their_cotangents():
+    """layer >> layer uses W and b twice: they are one parameter each, and the
+    gradient is the sum over both uses (checked against central differences)."""
+    from lenses import R
+    layer = dense(3, 3, Tanh)
+    model = layer >> layer
+    assert model.params == layer.params
+    values = model.init(seed=3)
+    assert len(values) == 2
+    rng = np.random.default_rng(4)
+    x, dy = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    f = compile(model.diagram)
+    lens = R(model.diagram)
+    *residual, y = compile(lens.forward)(*values_of(model, values), x)
+    np.testing.assert_allclose(y, f(*values_of(model, values), x), rtol=1e-14)
+    grads = compile(lens.backward, summed=range(2))(*residual, dy)
+
+    def objective(W, b):
+        return float((f(W, b, x) * dy).sum())
+
+    W, b = values_of(model, values)
+    h = 1e-6
+    for k, value in enumerate((W, b)):
+        numeric = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            up, down = [W.copy(), b.copy()], [W.copy(), b.copy()]
+            up[k][index] += h
+            down[k][index] -= h
+            numeric[index] = (objective(*up) - objective(*down)) / (2 * h)
+        np.testing.assert_allclose(grads[k], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_a_shared_parameter_in_a_tensor_is_one_wire():
+    layer = dense(2, 2, Sigmoid)
+    both = layer @ layer
+    assert both.params == layer.params and both.dom == Real(2) @ Real(2)
+    values = both.init(seed=0)
+    x = np.random.default_rng(1).normal(size=(4, 2))
+    one = compile(layer.diagram)(*values_of(layer, values), x)
+    got = compile(both.diagram)(*values_of(both, values), x, 2 * x)
+    np.testing.assert_allclose(got[0], one, rtol=1e-15)
+    np.testing.assert_allclose(got[1], compile(layer.diagram)(*values_of(layer, values), 2 * x),
+                               rtol=1e-15)
