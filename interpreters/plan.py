@@ -129,20 +129,30 @@ def sum_over_batch(plan: Plan, positions=()) -> Plan:
     uses = _uses(equations, outputs)
     after, rename, dropped = {}, {}, set()   # producer index (-1: an input) ↦ new equations
 
-    def summed(v) -> int:
-        k = producer.get(v)
-        if k is not None and uses[v] == 1:
-            eq = equations[k]
-            if eq.kind in FUSED_BATCH_SUM:
+    def summed(root) -> int:
+        """The value holding the batch sum of ``root`` (pushed through sums, any depth)."""
+        done, pending = {}, [(root, False)]
+        while pending:
+            v, ready = pending.pop()
+            k = producer.get(v)
+            eq = equations[k] if k is not None and uses[v] == 1 else None
+            if eq is not None and eq.kind in FUSED_BATCH_SUM:
                 equations[k] = Equation(FUSED_BATCH_SUM[eq.kind](), eq.ins, eq.outs)
-                return v
-            if getattr(eq.box, "sums_inputs", False) and all(uses[i] == 1 for i in eq.ins):
-                equations[k] = Equation(eq.box, tuple(summed(i) for i in eq.ins), eq.outs)
-                return v
-        wires.append(wires[v])
-        after.setdefault(-1 if k is None else k, []).append(
-            Equation(SumBatch(Ty(wires[v])), (v, ), (len(wires) - 1, )))
-        return len(wires) - 1
+                done[v] = v
+            elif eq is not None and getattr(eq.box, "sums_inputs", False) \
+                    and all(uses[i] == 1 for i in eq.ins):
+                if ready:
+                    equations[k] = Equation(eq.box, tuple(done[i] for i in eq.ins), eq.outs)
+                    done[v] = v
+                else:
+                    pending.append((v, True))
+                    pending += [(i, False) for i in reversed(eq.ins)]
+            else:
+                wires.append(wires[v])
+                after.setdefault(-1 if k is None else k, []).append(
+                    Equation(SumBatch(Ty(wires[v])), (v, ), (len(wires) - 1, )))
+                done[v] = len(wires) - 1
+        return done[root]
 
     for k, eq in enumerate(list(equations)):
         if eq.kind == "SumBatch":
