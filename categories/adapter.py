@@ -46,6 +46,9 @@ pass and at any depth:
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import numpy as np
 from discopy import cat, monoidal, symmetric
 from discopy.cat import factory
@@ -54,8 +57,24 @@ from discopy.utils import AxiomError
 
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
-    "CompositionError", "describe", "Category", "Functor", "interpret", "fold",
+    "CompositionError", "describe", "Category", "Functor", "interpret", "fold", "building",
 ]
+
+
+@contextmanager
+def building():
+    """Pause Python's cyclic garbage collector while a large structure is built.
+
+    Construction makes many small objects and no garbage cycles; left running,
+    the collector rescans the growing heap and makes linear construction
+    measurably superlinear. Re-entrant; the collector's state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Wire(cat.Ob):
@@ -425,6 +444,11 @@ def interpret(diagram: Diagram, values: list, apply) -> list:
     values of each box's outputs, wirings (boxes that declare ``wiring``) only
     move values, and a traced function runs op by op on its own values. One
     pass, no recursion in the depth of the diagram; returns the output values."""
+    with building():
+        return _interpret(diagram, values, apply)
+
+
+def _interpret(diagram: Diagram, values: list, apply) -> list:
     stack = list(values)
     pending = [(diagram, 0)]
 
@@ -464,6 +488,11 @@ def fold(diagram: Diagram, box, then, tensor, trace, identity):
     and ``tensor(F(f), F(g))`` on composites, ``trace(t)`` on traced functions and
     ``identity(x)`` on identities (DisCoPy layers are read as whiskered boxes).
     Iterative: any depth."""
+    with building():
+        return _fold(diagram, box, then, tensor, trace, identity)
+
+
+def _fold(diagram, box, then, tensor, trace, identity):
     done, pending = [], [(diagram, False)]
     while pending:
         d, ready = pending.pop()

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from .adapter import CompositionError, Diagram, Id, Ty
+from .adapter import CompositionError, Diagram, Id, Ty, building
 from .smooth import Bias, Linear
 from .structural import swap
 from .syntax import function
@@ -117,6 +117,10 @@ class Para:
                     f"cannot compose {first!r} with {second!r}"
                     f"{f' (map {k + 1} of the chain)' if len(maps) > 2 else ''}: "
                     f"{first.cod!r} ≠ {second.dom!r}")
+        with building():
+            return self._chain(maps)
+
+    def _chain(self, maps) -> Para:
         later = Ty()      # the parameters of the maps after the current one
         diagram = None
         for para in reversed(maps):

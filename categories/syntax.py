@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from numbers import Number
 
-from .adapter import Diagram, Ty
+from .adapter import Diagram, Ty, building
 
 __all__ = ["function", "Wired"]
 
@@ -176,8 +176,9 @@ def function(dom: Ty, cod: Ty):
         tape = _Tape()
         _current.append(tape)
         try:
-            inputs = [tape.new(Ty._of((w, ))) for w in dom.inside]
-            result = fn(*inputs)
+            with building():
+                inputs = [tape.new(Ty._of((w, ))) for w in dom.inside]
+                result = fn(*inputs)
         finally:
             _current.pop()
         outputs = result if isinstance(result, tuple) else (result, )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from categories import Para, Ty, function
+from categories.adapter import building
 
 from .lens import R
 
@@ -60,6 +61,10 @@ class Learner:
     """A model closed into a training step by a loss, a cap and an optimiser."""
 
     def __init__(self, model: Para, loss: Para, optimiser):
+        with building():
+            self._build(model, loss, optimiser)
+
+    def _build(self, model: Para, loss: Para, optimiser):
         self.model, self.loss, self.optimiser = model, loss, optimiser
         closed = model >> loss                     # raises, naming both types, if they differ
         _check_kinds(model, optimiser)
