@@ -7,7 +7,7 @@ t)`` (the inputs checked), and its new parameters are fed back as the next
 call's parameters, as in a training loop.
 
 The baseline is the step as a NumPy user writes it, in the field's conventional
-form and not in the library's layout: W of shape (in, out), b of shape (out,),
+form (W of shape (in, out), the library's layout too; b of shape (out,)),
 
     h = 1 / (1 + np.exp(-(h @ W + b)))           forward, per layer
     loss = 0.5 * (err ** 2).sum(axis=1)          ½ Σ (ŷ − y)², per example
@@ -17,7 +17,7 @@ form and not in the library's layout: W of shape (in, out), b of shape (out,),
 (gradients summed over the batch). ``--update functional`` makes it return
 ``W - lr * dW`` instead, new arrays like the compiled step. Before timing, the
 two are checked to give the same per-example losses and the same parameter
-changes (weights transposed between the layouts).
+changes.
 
 Timing: the compiled step, the hand step and an A/A control (a second function
 object with the hand step's very code) run in interleaved rounds in one
@@ -113,8 +113,8 @@ def learner_of(widths, dtype="float32"):
 
 
 def setup(widths, batch, dtype):
-    """The compiled step, its parameters (library order and layout), the data, and
-    the same parameters in the conventional layout (lists of W (in, out), b)."""
+    """The compiled step, its parameters (library order: the last layer's first), the
+    data, and the same parameters as the hand step takes them (lists of W, b)."""
     learner = learner_of(widths, dtype)
     step = codegen.compile(learner.diagram)
     _, values = learner.init(0)
@@ -125,7 +125,7 @@ def setup(widths, batch, dtype):
         if p.name == "b":                                   # not zeros: check the bias paths
             v = rng.normal(0.0, 0.1, size=v.shape).astype(dtype)
         params.append(np.ascontiguousarray(v, dtype=dtype))
-    Ws = [np.ascontiguousarray(W.T) for W in params[0::2][::-1]]   # (in, out), first layer first
+    Ws = [W.copy() for W in params[0::2][::-1]]                    # first layer first
     bs = [b.copy() for b in params[1::2][::-1]]
     x = rng.normal(size=(batch, widths[0])).astype(dtype)
     t = rng.uniform(size=(batch, widths[-1])).astype(dtype)
@@ -141,8 +141,8 @@ def check(step, params, Ws, bs, x, t, dtype):
     assert loss.shape == loss_h.shape == (x.shape[0], ), (loss.shape, loss_h.shape)
     assert loss.dtype == loss_h.dtype == np.dtype(dtype), (loss.dtype, loss_h.dtype)
     np.testing.assert_allclose(loss, loss_h, rtol=rtol, atol=rtol * np.abs(loss_h).max())
-    hand_new = [v for W, b in zip(Wh[::-1], bh[::-1]) for v in (W.T, b)]     # library order
-    hand_old = [v for W, b in zip(Ws[::-1], bs[::-1]) for v in (W.T, b)]
+    hand_new = [v for W, b in zip(Wh[::-1], bh[::-1]) for v in (W, b)]        # library order
+    hand_old = [v for W, b in zip(Ws[::-1], bs[::-1]) for v in (W, b)]
     for k, (ours, hand, old) in enumerate(zip(new, hand_new, hand_old)):
         assert ours.shape == hand.shape and ours.dtype == hand.dtype, (k, ours.shape, hand.shape)
         change, change_h = ours - old, hand - old           # compare the changes, not W ± tiny

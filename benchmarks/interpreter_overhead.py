@@ -31,21 +31,21 @@ def sigmoid(x):
 
 def hand_forward(weights, x):
     for W, b in weights:
-        x = sigmoid(x @ W.T + b)
+        x = sigmoid(x @ W + b)
     return x
 
 
 def hand_backward(weights, x, dy):
     activations = [x]
     for W, b in weights:
-        x = sigmoid(x @ W.T + b)
+        x = sigmoid(x @ W + b)
         activations.append(x)
     grads = []
     for (W, b), a_in, a_out in zip(reversed(weights), reversed(activations[:-1]),
                                    reversed(activations[1:])):
         dz = dy * a_out * (1 - a_out)
-        grads.append((dz.T @ a_in, dz.sum(0)))
-        dy = dz @ W
+        grads.append((a_in.T @ dz, dz.sum(0)))
+        dy = dz @ W.T
     return grads
 
 

@@ -19,10 +19,10 @@ True
 >>> model.dom, model.cod
 (Real(4), Real(3))
 >>> model.diagram.dom
-Real(3, 20) @ Real(3) @ Real(20, 4) @ Real(20) @ Real(4)
+Real(20, 3) @ Real(3) @ Real(4, 20) @ Real(20) @ Real(4)
 >>> values = model.init(seed=0)
 >>> values[layer1.params[0]].shape
-(20, 4)
+(4, 20)
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def zeros(rng, shape):
 
 
 def lecun(rng, shape):
-    """N(0, 1/fan_in) for a matrix of shape (fan_out, fan_in)."""
-    return rng.normal(0.0, 1.0 / np.sqrt(max(shape[-1], 1)), size=shape)
+    """N(0, 1/fan_in) for a weight matrix of shape (fan_in, fan_out) (drawn in
+    (fan_out, fan_in) order, so a seed gives the same network as before the
+    weights were laid out (in, out))."""
+    return rng.normal(0.0, 1.0 / np.sqrt(max(shape[0], 1)), size=shape[::-1]).T.copy()
 
 
 @dataclass(eq=False)
@@ -69,7 +71,7 @@ class Param:
 
     def initial(self, rng) -> np.ndarray:
         wire = self.ty.inside[0]
-        return np.asarray(self.init(rng, wire.shape), dtype=wire.dtype)
+        return np.ascontiguousarray(self.init(rng, wire.shape), dtype=wire.dtype)
 
     def __repr__(self):
         return f"Param({self.name}: {self.ty!r})"
@@ -177,7 +179,7 @@ class Para:
 
 
 def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
-    """linear ; bias ; activation, with weights W: Real(n_out, n_in) and bias b."""
+    """linear ; bias ; activation: x ↦ activation(x @ W + b), W: Real(n_in, n_out), b: Real(n_out)."""
     linear = Linear(n_in, n_out, dtype)
     W, b = Param(linear.dom[:1], "W", lecun), Param(linear.cod, "b", zeros)
     x, y = linear.dom[1:], linear.cod

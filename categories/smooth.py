@@ -13,7 +13,7 @@ Real(3) @ Real(3)
 >>> Tanh(x).backward().dom            # the residual, then the cotangent
 Real(3) @ Real(3)
 >>> Linear(4, 20).dom                 # the parameter wire comes first (Para)
-Real(20, 4) @ Real(4)
+Real(4, 20) @ Real(4)
 """
 
 from __future__ import annotations
@@ -278,20 +278,22 @@ class LogSumExp(Generator):
 
 
 class Linear(Generator):
-    """The linear map of a matrix parameter: W ⊗ x ↦ W x, W: Real(n_out, n_in).
+    """The linear map of a matrix parameter: W ⊗ x ↦ x W, W: Real(n_in, n_out)
+    (``x @ W``, the layout of a hand-written NumPy network).
 
-    R: (W, x, dy) ↦ (dy ⊗ x, Wᵀ dy), an outer product and a transposed map.
+    R: (W, x, dy) ↦ (x ⊗ dy, W dy), an outer product and the transposed map.
     """
 
     def __init__(self, n_in: int, n_out: int, dtype="float64"):
         self.n_in, self.n_out = n_in, n_out
-        w, x, y = Real(n_out, n_in, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
+        w, x, y = Real(n_in, n_out, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
         super().__init__("Linear", w @ x, y)
 
     def backward(self):
         w, x, y = self.dom[:1], self.dom[1:], self.cod
-        lt, outer = LinearT(self.n_in, self.n_out, w.inside[0].dtype), Outer(self.n_out, self.n_in, w.inside[0].dtype)
-        return function(w @ x @ y, w @ x)(lambda W, a, dy: (outer(dy, a), lt(W, dy)))
+        dtype = w.inside[0].dtype
+        lt, outer = LinearT(self.n_in, self.n_out, dtype), Outer(self.n_in, self.n_out, dtype)
+        return function(w @ x @ y, w @ x)(lambda W, a, dy: (outer(a, dy), lt(W, dy)))
 
     @classmethod
     def example(cls, n):
@@ -299,21 +301,21 @@ class Linear(Generator):
 
 
 class LinearT(Generator):
-    """The transposed map: W ⊗ y ↦ Wᵀ y, W: Real(n_out, n_in).
+    """The transposed map: W ⊗ y ↦ W y (``y @ W.T``), W: Real(n_in, n_out).
 
-    R: (W, y, dx) ↦ (y ⊗ dx, W dx).
+    R: (W, y, dx) ↦ (dx ⊗ y, dx W).
     """
 
     def __init__(self, n_in: int, n_out: int, dtype="float64"):
         self.n_in, self.n_out = n_in, n_out
-        w, x, y = Real(n_out, n_in, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
+        w, x, y = Real(n_in, n_out, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
         super().__init__("LinearT", w @ y, x)
 
     def backward(self):
         w, y, x = self.dom[:1], self.dom[1:], self.cod
         dtype = w.inside[0].dtype
-        linear, outer = Linear(self.n_in, self.n_out, dtype), Outer(self.n_out, self.n_in, dtype)
-        return function(w @ y @ x, w @ y)(lambda W, b, dx: (outer(b, dx), linear(W, dx)))
+        linear, outer = Linear(self.n_in, self.n_out, dtype), Outer(self.n_in, self.n_out, dtype)
+        return function(w @ y @ x, w @ y)(lambda W, b, dx: (outer(dx, b), linear(W, dx)))
 
     @classmethod
     def example(cls, n):
@@ -323,7 +325,7 @@ class LinearT(Generator):
 class Outer(Generator):
     """The outer product: a ⊗ b ↦ a bᵀ, Real(m) ⊗ Real(n) → Real(m, n).
 
-    R: (a, b, dZ) ↦ (dZ b, dZᵀ a).
+    R: (a, b, dZ) ↦ (dZ b, a dZ).
     """
 
     def __init__(self, m: int, n: int, dtype="float64"):
@@ -334,8 +336,8 @@ class Outer(Generator):
     def backward(self):
         a, b, z = self.dom[:1], self.dom[1:], self.cod
         dtype = z.inside[0].dtype
-        linear, lt = Linear(self.n, self.m, dtype), LinearT(self.n, self.m, dtype)
-        return function(a @ b @ z, a @ b)(lambda u, v, dZ: (linear(dZ, v), lt(dZ, u)))
+        linear, lt = Linear(self.m, self.n, dtype), LinearT(self.m, self.n, dtype)
+        return function(a @ b @ z, a @ b)(lambda u, v, dZ: (lt(dZ, v), linear(dZ, u)))
 
     @classmethod
     def example(cls, n):

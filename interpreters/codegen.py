@@ -194,8 +194,8 @@ EMITTERS = {
     "Softmax": _call("softmax"),
     "Sqrt": _call("np.sqrt"),
     "LogSumExp": _call("logsumexp"),
-    "Linear": lambda box, W, x: f"{x} @ {W}.T if {W}.ndim == 2 else linear({W}, {x})",
-    "LinearT": lambda box, W, y: f"{y} @ {W} if {W}.ndim == 2 else linear_t({W}, {y})",
+    "Linear": lambda box, W, x: f"{x} @ {W} if {W}.ndim == 2 else linear({W}, {x})",
+    "LinearT": lambda box, W, y: f"{y} @ {W}.T if {W}.ndim == 2 else linear_t({W}, {y})",
     "Outer": lambda box, a, b: f"{a}[..., :, None] * {b}[..., None, :]",
     "OuterSum": lambda box, a, b: f"{a}.T @ {b} if {a}.ndim == {b}.ndim == 2 else outer_sum({a}, {b})",
     "SumBatch": lambda box, x: (f"{x}.sum(axis=0) if {x}.ndim == {len(box.shape) + 1} "
@@ -211,9 +211,9 @@ HELPERS = {
     m = x.max(axis=-1)
     return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))''',
     "linear": '''def linear(W, x):
-    return x @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, x)''',
+    return x @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, x)''',
     "linear_t": '''def linear_t(W, y):
-    return y @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, y)''',
+    return y @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, y)''',
     "outer_sum": '''def outer_sum(a, b):
     rows = lambda v: v.reshape(math.prod(v.shape[:-1]), v.shape[-1])
     if a.ndim == b.ndim:

@@ -56,11 +56,11 @@ def _logsumexp(x):
 
 
 def _linear(W, x):
-    return x @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, x)
+    return x @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, x)
 
 
 def _linear_t(W, y):
-    return y @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, y)
+    return y @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, y)
 
 
 def _spread(box):

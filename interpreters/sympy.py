@@ -83,8 +83,8 @@ RULES = {
     "Softmax": lambda box: _softmax,
     "Sqrt": lambda box: _map(sympy.sqrt),
     "LogSumExp": lambda box: (lambda x: sympy.log(sum(x.applyfunc(sympy.exp)))),
-    "Linear": lambda box: (lambda W, x: W * x),
-    "LinearT": lambda box: (lambda W, y: W.T * y),
+    "Linear": lambda box: (lambda W, x: W.T * x),
+    "LinearT": lambda box: (lambda W, y: W * y),
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example

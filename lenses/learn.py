@@ -44,7 +44,7 @@ a diagram is not this module's business: pass the interpreter's ``compile``.
 >>> line.request(p, a, t)                      # a − ∇_a E = 1 − W (Wa + b − t)
 (array([3.]),)
 >>> (line >> L(dense(1, 2))).params           # P × Q: the earlier learner's first
-Real(1, 1) @ Real(1) @ Real(2, 1) @ Real(2)
+Real(1, 1) @ Real(1) @ Real(1, 2) @ Real(2)
 >>> ident = LearnMap.id(Real(1))
 >>> evaluate(ident >> line, p, a, t) == evaluate(line, p, a, t)
 True

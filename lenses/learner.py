@@ -16,9 +16,9 @@ example, so that training can watch it.
 >>> from lenses.optimisers import GD
 >>> learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), GD(lr=0.1))
 >>> learner.diagram.dom        # state (none for GD) ⊗ parameters ⊗ input ⊗ label
-Real(3, 4) @ Real(3) @ Real(4) @ Real(3)
+Real(4, 3) @ Real(3) @ Real(4) @ Real(3)
 >>> learner.diagram.cod        # new state ⊗ new parameters ⊗ loss
-Real(3, 4) @ Real(3) @ Real()
+Real(4, 3) @ Real(3) @ Real()
 """
 
 from __future__ import annotations

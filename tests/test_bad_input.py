@@ -57,10 +57,10 @@ def test_wrong_shape_names_wire_and_box():
 def test_wrong_shape_of_a_parameter_names_its_wire_and_box():
     evaluator = inp.compile(Linear(3, 4) >> Tanh(Real(4)))
     with pytest.raises(ValueError) as error:
-        evaluator(np.ones((3, 4)), np.ones(3))      # W transposed
-    assert "Real(4, 3)" in str(error.value) and "Linear" in str(error.value)
+        evaluator(np.ones((4, 3)), np.ones(3))      # W transposed
+    assert "Real(3, 4)" in str(error.value) and "Linear" in str(error.value)
     with pytest.raises(ValueError) as error:
-        evaluator(np.ones((4, 3)), np.ones((2, 4)))  # x of the output's width
+        evaluator(np.ones((3, 4)), np.ones((2, 4)))  # x of the output's width
     assert "Real(3)" in str(error.value) and "Linear" in str(error.value)
 
 
@@ -75,7 +75,7 @@ def test_wire_read_after_a_copy_names_the_box_that_computes_with_it():
 def test_wrong_dtype_is_a_type_error(dtype):
     evaluator = inp.compile(Linear(3, 4) >> Sigmoid(Real(4)))
     with pytest.raises(TypeError) as error:
-        evaluator(np.ones((4, 3)), np.ones((2, 3), dtype=dtype))
+        evaluator(np.ones((3, 4)), np.ones((2, 3), dtype=dtype))
     message = str(error.value)
     assert "Real(3)" in message and "Linear" in message and dtype in message, message
 

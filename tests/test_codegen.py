@@ -102,4 +102,4 @@ def test_single_precision_end_to_end():
 def test_wrong_inputs_are_refused_before_computing():
     step = codegen.compile(dense(4, 3, Sigmoid).diagram)
     with pytest.raises(ValueError, match=r"wire Real\(4\)\) of Linear"):
-        step(np.ones((3, 4)), np.ones(3), np.ones((5, 6)))
+        step(np.ones((4, 3)), np.ones(3), np.ones((5, 6)))

@@ -205,12 +205,12 @@ def test_update_and_request_against_finite_differences(name, error):
 
 
 def test_implement_is_the_dense_layer():
-    """I((W, b), a) = σ(W a + b), written out in NumPy."""
+    """I((W, b), a) = σ(a W + b), written out in NumPy."""
     model = dense(3, 2, Sigmoid)
     rng = np.random.default_rng(1)
     (W, b), a = at(model.params, values(rng, model)), rng.normal(size=3)
     (y, ) = functor(EPS, quadratic, compile)(model).implement((W, b), (a, ))
-    assert close(y, 1 / (1 + np.exp(-(W @ a + b))))
+    assert close(y, 1 / (1 + np.exp(-(a @ W + b))))
 
 
 @pytest.mark.parametrize("name", [name for name in MODELS if name != "tensor"])
@@ -251,14 +251,14 @@ def test_run_folds_the_update_over_examples():
 def test_functor_does_not_respect_reparametrisation():
     """L does not respect learner equivalence (reference §5, CFGBL §6).
 
-    f = dense(2, 2) with no activation, I((W, b), a) = W a + b, and f̃ = f
+    f = dense(2, 2) with no activation, I((W, b), a) = a W + b, and f̃ = f
     reparametrised by φ(p̃) = 2p̃, so I_f̃(p̃, a) = I_f(φ p̃, a): the same map of
     BaF's Para, whose maps are taken modulo bijections of P. Their learners
     agree on I and r, but an equivalence via φ would need U_f(φ p̃) = φ(U_f̃(p̃)),
     and gradient descent is not invariant under reparametrisation:
     ∇_p̃ E_f̃ = 2 ∇_p E_f, so φ(U_f̃(p̃)) = 2p̃ − 4ε∇E while U_f(2p̃) = 2p̃ − ε∇E.
     No other bijection can do: I_f(ψ p̃, −) = I_f̃(p̃, −) determines ψ p̃ = 2p̃
-    (b from a = 0, the columns of W from the basis vectors), which is checked
+    (b from a = 0, the rows of W from the basis vectors), which is checked
     too. So L(f) and L(f̃) are not equivalent learners, and training from
     corresponding points gives different functions after one step."""
     f = dense(2, 2)
@@ -277,8 +277,8 @@ def test_functor_does_not_respect_reparametrisation():
     # the same Para map up to φ, and the only bijection that makes it so
     assert close(learner_tilde.implement(p_tilde, a), learner.implement(phi_p, a))
     (zero, ) = learner_tilde.implement(p_tilde, (np.zeros(2), ))
-    columns = [learner_tilde.implement(p_tilde, (e, ))[0] - zero for e in np.eye(2)]
-    assert close((np.stack(columns, axis=1), zero), phi_p)
+    rows = [learner_tilde.implement(p_tilde, (e, ))[0] - zero for e in np.eye(2)]
+    assert close((np.stack(rows, axis=0), zero), phi_p)
 
     # r agrees, U does not
     assert close(learner_tilde.request(p_tilde, a, t), learner.request(phi_p, a, t))
@@ -299,7 +299,7 @@ def test_functor_does_not_respect_reparametrisation():
 def test_errors_speak_the_users_language():
     L = functor(EPS, quadratic, compile)
     learner = L(dense(3, 2, Sigmoid))
-    p = (np.zeros((2, 3)), np.zeros(2))
+    p = (np.zeros((3, 2)), np.zeros(2))
     with pytest.raises(ValueError, match=r"input 0 \(wire Real\(3\)\) expected shape \(3,\), "
                                          r"got \(5, 3\).*one example at a time"):
         learner.put(p, (np.zeros((5, 3)), ), (np.zeros(2), ))

@@ -21,10 +21,10 @@ def sigmoid(z):
 
 
 def gradient(W, b, x, t):
-    """∇ of Σ_examples ½‖σ(x Wᵀ + b) − t‖², by hand."""
-    y = sigmoid(x @ W.T + b)
+    """∇ of Σ_examples ½‖σ(x W + b) − t‖², by hand."""
+    y = sigmoid(x @ W + b)
     dz = (y - t) * y * (1 - y)
-    return dz.T @ x, dz.sum(axis=0)
+    return x.T @ dz, dz.sum(axis=0)
 
 
 def textbook(name, opt, steps, W, b):
@@ -123,10 +123,10 @@ def test_deep_dreaming_ascends_the_dot_product():
     W, b = (values[p] for p in model.params)
     a, target = X[:2], np.array([[1.0, 0.0], [0.0, 1.0]])
     new_a, score = dream(a, W, b, target)
-    y = sigmoid(a @ W.T + b)
+    y = sigmoid(a @ W + b)
     assert np.allclose(score, (target * y).sum(axis=1))
-    assert np.allclose(new_a, a + eps * (target * y * (1 - y)) @ W, rtol=1e-12)
-    assert np.all((target * sigmoid(new_a @ W.T + b)).sum(axis=1) > score)
+    assert np.allclose(new_a, a + eps * (target * y * (1 - y)) @ W.T, rtol=1e-12)
+    assert np.all((target * sigmoid(new_a @ W + b)).sum(axis=1) > score)
 
 
 @pytest.mark.parametrize("loss", [mse, dot])

@@ -46,16 +46,16 @@ def _sigmoid(z):
 
 
 def _hand_backprop(Ws, bs, x, dy):
-    """Textbook backprop of a_l = σ(a_{l-1} W_lᵀ + b_l), batch in rows."""
+    """Textbook backprop of a_l = σ(a_{l-1} W_l + b_l), batch in rows, W_l (in, out)."""
     activations = [x]
     for W, b in zip(Ws, bs):
-        activations.append(_sigmoid(activations[-1] @ W.T + b))
+        activations.append(_sigmoid(activations[-1] @ W + b))
     dWs, dbs, delta = [], [], dy
     for W, a_in, a_out in zip(reversed(Ws), reversed(activations[:-1]), reversed(activations[1:])):
         dz = delta * a_out * (1.0 - a_out)
-        dWs.append(dz.T @ a_in)
+        dWs.append(a_in.T @ dz)
         dbs.append(dz.sum(axis=0))
-        delta = dz @ W
+        delta = dz @ W.T
     return activations[-1], dWs[::-1], dbs[::-1], delta
 
 

@@ -274,8 +274,8 @@ def _composites():
                       >> Sin(x2) @ Mul(x2) @ Mul(x2)
                       >> Add(x2, 3))
     yield "outer linear-transpose", function(x3 @ x2, x2 @ Real(3, 2))(
-        lambda a, b: (Tanh(x2)(LinearT(2, 3)(Outer(3, 2)(a, b), a)), Outer(3, 2)(a, b * b)))
-    yield "linear of a computed matrix", function(Real(2, 3) @ x3, x2)(
+        lambda a, b: (Tanh(x2)(LinearT(2, 3)(Outer(2, 3)(b, a), a)), Outer(3, 2)(a, b * b)))
+    yield "linear of a computed matrix", function(Real(3, 2) @ x3, x2)(
         lambda W, a: Linear(3, 2)(W * W, Sin(x3)(a)))
 
 

@@ -97,13 +97,13 @@ def test_a_learner_step_matches_hand_written_gradient_descent():
     _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=lr))).step([], values, x, t)
 
     s = lambda z: 1 / (1 + np.exp(-z))
-    h = s(x @ values[W1].T + values[b1])
-    y = s(h @ values[W2].T + values[b2])
+    h = s(x @ values[W1] + values[b1])
+    y = s(h @ values[W2] + values[b2])
     assert np.isclose(loss, np.mean(0.5 * np.sum((y - t) ** 2, axis=1)), rtol=1e-13)
     dz2 = (y - t) * y * (1 - y)
-    dz1 = (dz2 @ values[W2]) * h * (1 - h)
-    expected = {W2: values[W2] - lr * dz2.T @ h, b2: values[b2] - lr * dz2.sum(0),
-                W1: values[W1] - lr * dz1.T @ x, b1: values[b1] - lr * dz1.sum(0)}
+    dz1 = (dz2 @ values[W2].T) * h * (1 - h)
+    expected = {W2: values[W2] - lr * h.T @ dz2, b2: values[b2] - lr * dz2.sum(0),
+                W1: values[W1] - lr * x.T @ dz1, b1: values[b1] - lr * dz1.sum(0)}
     for p in model.params:
         assert np.allclose(new[p], expected[p], rtol=1e-12, atol=1e-14), p
 

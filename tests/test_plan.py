@@ -57,11 +57,11 @@ def test_batch_sum_of_a_bias_and_of_an_unbatched_value():
     dW, db, dx = backward(*residual, np.ones_like(y))
     s = y * (1 - y)
     assert np.allclose(db, s.sum(axis=0), rtol=1e-13)
-    assert np.allclose(dW, s.T @ x, rtol=1e-13)
+    assert np.allclose(dW, x.T @ s, rtol=1e-13)
     # one example, no batch axis: the sum over the batch is the identity
     *residual, y = compile(lens.forward)(values[model.params[0]], values[model.params[1]], x[0])
     dW1, db1, _ = backward(*residual, np.ones_like(y))
-    assert np.allclose(db1, s[0], rtol=1e-13) and np.allclose(dW1, np.outer(s[0], x[0]), rtol=1e-13)
+    assert np.allclose(db1, s[0], rtol=1e-13) and np.allclose(dW1, np.outer(x[0], s[0]), rtol=1e-13)
 
 
 def test_sum_over_batch_keeps_the_plan_it_was_given():
@@ -103,7 +103,7 @@ def test_zero_width_wires_train():
     model = dense(0, 3, Sigmoid)
     _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=0.5))).step(
         [], model.init(0), np.ones((4, 0)), np.ones((4, 3)))
-    assert new[model.params[0]].shape == (3, 0) and np.isclose(loss, 3 * 0.5 * 0.25)
+    assert new[model.params[0]].shape == (0, 3) and np.isclose(loss, 3 * 0.5 * 0.25)
 
 
 def test_sum_batch_in_a_diagram_sums_the_examples_and_its_reverse_shares_back():

@@ -94,11 +94,11 @@ def test_full_batch_step_sums_the_examples_changes(data):
     (W2, b2, W1, b1) = model.params
     params, _, _ = train(model, dict(values), X, Y, steps=1, batch_size=None)
     sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))
-    h = sigmoid(X @ values[W1].T + values[b1])
-    out = sigmoid(h @ values[W2].T + values[b2])
+    h = sigmoid(X @ values[W1] + values[b1])
+    out = sigmoid(h @ values[W2] + values[b2])
     d2 = (out - Y) * out * (1 - out)                      # (150, 3)
-    d1 = (d2 @ values[W2]) * h * (1 - h)                  # (150, 20)
-    expected = {W2: d2.T @ h, b2: d2.sum(0), W1: d1.T @ X, b1: d1.sum(0)}
+    d1 = (d2 @ values[W2].T) * h * (1 - h)                # (150, 20)
+    expected = {W2: h.T @ d2, b2: d2.sum(0), W1: X.T @ d1, b1: d1.sum(0)}
     for p, grad in expected.items():
         assert params[p].shape == values[p].shape         # shared, never batch-shaped
         np.testing.assert_allclose(params[p], values[p] - LR * grad, rtol=1e-10, atol=1e-13)
