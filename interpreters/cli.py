@@ -254,6 +254,12 @@ def compile_target(target: str, output: str, name: str = "step") -> int:
     (or of a Para map's diagram, or a learner's step), importing nothing but NumPy."""
     import importlib
 
+    from .source import check_name
+    try:
+        check_name(name)
+    except ValueError as error:         # before anything is imported or written
+        print(f"paralens compile: --name: {error}", file=sys.stderr)
+        return 2
     from . import codegen
     module_name, _, attribute = target.partition(":")
     if not attribute:

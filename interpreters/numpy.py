@@ -22,10 +22,9 @@ input 0 (wire Real(2)) of Mul: expected an array of shape (2,) or (batch, 2), go
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .plan import flatten, last_uses, sum_over_batch
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs"]
@@ -45,24 +44,6 @@ def _sigmoid(x):
     return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
-def _softmax(x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _logsumexp(x):
-    m = x.max(axis=-1)
-    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
-
-
-def _linear(W, x):
-    return x @ W if W.ndim == 2 else np.einsum("...ij,...i->...j", W, x)
-
-
-def _linear_t(W, y):
-    return y @ W.T if W.ndim == 2 else np.einsum("...ij,...j->...i", W, y)
-
-
 def _spread(box):
     shape = box.cod.inside[0].shape
     return lambda s: np.broadcast_to(np.asarray(s)[(...,) + (None,) * len(shape)],
@@ -78,7 +59,8 @@ def _constant(value):
     return rule
 
 
-#: generator name ↦ (box ↦ function on arrays)
+#: generator name ↦ (box ↦ function on arrays); the helpers are those the generated
+#: code copies (``interpreters.kernels``)
 RULES = {
     "Add": lambda box: np.add if box.n == 2 else (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": _constant(0.0),
@@ -97,34 +79,17 @@ RULES = {
     "Cos": lambda box: np.cos,
     "Sum": lambda box: (lambda x, axes=_axes(box): x.sum(axis=axes)),
     "Spread": _spread,
-    "Softmax": lambda box: _softmax,
+    "Softmax": lambda box: softmax,
     "Sqrt": lambda box: np.sqrt,
-    "LogSumExp": lambda box: _logsumexp,
-    "Linear": lambda box: _linear,
-    "LinearT": lambda box: _linear_t,
+    "LogSumExp": lambda box: logsumexp,
+    "Linear": lambda box: linear,
+    "LinearT": lambda box: linear_t,
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
-    "OuterSum": lambda op: _outer_sum,
+    "OuterSum": lambda op: outer_sum,
 }
-
-
-def _outer_sum(a, b):
-    """Σ over the batch of a ⊗ b (either may be unbatched)."""
-    rows = lambda v: v.reshape(math.prod(v.shape[:-1]), v.shape[-1])
-    if a.ndim == b.ndim:
-        return rows(a).T @ rows(b)
-    return np.outer(rows(a).sum(0), rows(b).sum(0))
-
-
-def unbroadcast(value: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum the leading batch axis away: the reverse of sharing a value of the
-    given per-example shape with every example."""
-    value = np.asarray(value)
-    if value.ndim > len(shape):
-        value = value.sum(axis=tuple(range(value.ndim - len(shape))))
-    return np.broadcast_to(value, shape).copy() if value.shape != shape else value
 
 
 def _reader(plan, v: int) -> str:

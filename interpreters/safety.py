@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .circuit import Circuit, _check_bool, boolean_difference
 from .plan import flatten
 
 __all__ = ["DEPENDENCY_RULES", "Unsafe", "dependencies", "unsafe_products", "CircuitReport",
@@ -160,8 +161,6 @@ def check(diagram, points: int = 256, seed: int = 0, exhaustive_bits: int = 10) 
     input bits every input is tried, with δ each unit vector (R is linear in δ,
     so that is complete); otherwise ``points`` random (x, δ)."""
     from categories.reverse import reverse
-
-    from .boolean import Circuit, _check_bool, boolean_difference
     _check_bool(diagram)
     dom, cod = diagram.dom, diagram.cod
     n, m = sum(w.size for w in dom.inside), sum(w.size for w in cod.inside)

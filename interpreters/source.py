@@ -1,0 +1,456 @@
+"""Python source from a plan, built as ``ast`` nodes.
+
+An emitter maps a box and the expressions of its inputs to the expression of
+its output, as ``ast`` nodes; :func:`emit` runs the emitters of a dialect over
+a plan and ``ast.unparse`` writes the text. Inlining and parentheses are
+structural, so what the source says is what the plan computes:
+
+* a value read once by its consumer is inlined there (if its generator is one
+  the dialect inlines), but no expression nests deeper than ``MAX_DEPTH``:
+  past it, a subexpression is named as a temporary first;
+* an emitter that reads an input twice, or only on one side of a condition,
+  gets it as a name, never an inlined expression evaluated twice;
+* each temporary is ``del``-eted after the last statement that reads it (read
+  from the statements' names), so NumPy reuses its memory;
+* numbers are literals, non-finite ones included (``np.inf``, ``np.nan``).
+
+>>> ast.unparse(py("a * (b + c)", a=literal(-2.0), b=py("x - y"), c=float("inf")))
+'-2.0 * (x - y + np.inf)'
+>>> check_name("import os")
+Traceback (most recent call last):
+...
+ValueError: cannot name the generated function 'import os': it is not a Python identifier
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import inspect
+import itertools
+import keyword
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels
+
+__all__ = ["MAX_DEPTH", "Dialect", "py", "template", "chain", "literal", "dtype_of",
+           "constant", "emit", "define", "check_name", "save"]
+
+#: the deepest an emitted expression nests, in ``ast`` nodes (Python's parser
+#: refuses 200 nested parentheses and its compiler recurses on depth)
+MAX_DEPTH = 16
+
+
+# -- expressions --------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _parsed(text: str) -> ast.expr:
+    return ast.parse(text, mode="eval").body
+
+
+def py(text: str, **values) -> ast.expr:
+    """The expression ``text`` (library code, never user input) with each name in
+    ``values`` replaced by that expression, or by that number or tuple as a literal."""
+    values = {k: v if isinstance(v, ast.AST) else literal(v) for k, v in values.items()}
+    return _fill(_parsed(text), values)
+
+
+def _fill(node, values):
+    if isinstance(node, ast.Name) and node.id in values:
+        return values[node.id]
+    new = type(node)()
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            value = [_fill(v, values) if isinstance(v, ast.AST) else v for v in value]
+        elif isinstance(value, ast.expr):
+            value = _fill(value, values)
+        setattr(new, name, value)
+    return new
+
+
+def template(text: str, *params: str):
+    """An emitter that ignores the box: ``template("x + b", "b", "x")``."""
+    return lambda box, *args: py(text, **dict(zip(params, args)))
+
+
+def chain(op: str, xs) -> ast.expr:
+    """x0 op x1 op … op xn, folded from the left (as the interpreters add)."""
+    operator = type(_parsed(f"a {op} b").op)
+    out = xs[0]
+    for x in xs[1:]:
+        out = ast.BinOp(out, operator(), x)
+    return out
+
+
+def literal(value) -> ast.expr:
+    """A Python number, tuple, list or ``...`` as an expression; a non-finite float
+    is ``np.inf`` or ``np.nan``, a negative number a negation (so that it keeps
+    its meaning wherever it is put)."""
+    if isinstance(value, (tuple, list)):
+        return (ast.Tuple if isinstance(value, tuple) else ast.List)(
+            [literal(v) for v in value], ast.Load())
+    if value is None or value is Ellipsis or isinstance(value, (bool, np.bool_, str)):
+        return ast.Constant(bool(value) if isinstance(value, np.bool_) else value)
+    if isinstance(value, (int, np.integer)):
+        value = int(value)
+        return ast.UnaryOp(ast.USub(), ast.Constant(-value)) if value < 0 else ast.Constant(value)
+    value = float(value)
+    node = py("np.nan") if math.isnan(value) else py("np.inf") if math.isinf(value) \
+        else ast.Constant(abs(value))
+    return ast.UnaryOp(ast.USub(), node) if math.copysign(1.0, value) < 0 else node
+
+
+def dtype_of(dtype) -> ast.expr:
+    """``np.float64`` for a dtype NumPy names so, else the dtype's name as a string."""
+    name = np.dtype(dtype).name
+    return py(f"np.{name}") if name.isidentifier() and hasattr(np, name) else ast.Constant(name)
+
+
+def _name(text: str) -> ast.Name:
+    return ast.Name(text, ast.Load())
+
+
+def _is_literal(node) -> bool:
+    """A number as :func:`literal` writes it (``2.0``, ``-2.0``, ``np.inf``, …)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) or (
+        isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        and node.value.id == "np")
+
+
+def _is_atom(node) -> bool:
+    """A name or a literal: free to repeat."""
+    return isinstance(node, ast.Name) or _is_literal(node)
+
+
+# -- structure of an expression ----------------------------------------------------------
+
+def _slots(node):
+    """(container, key, child, conditional) for each subexpression directly in
+    node; ``conditional``: evaluated only on one side of a condition."""
+    for name, value in ast.iter_fields(node):
+        if name == "ctx":
+            continue
+        values = enumerate(value) if isinstance(value, list) else ((None, value), )
+        for k, child in values:
+            if isinstance(child, (ast.expr, ast.keyword)):
+                conditional = (isinstance(node, ast.IfExp) and name != "test"
+                               or isinstance(node, ast.BoolOp) and k != 0)
+                yield (value if k is not None else node), (k if k is not None else name), \
+                    child, conditional
+
+
+def _uses_of(root, args) -> tuple:
+    """How often each of ``args`` (nodes, by identity) occurs in root, and which
+    occur under a condition (the args themselves are not entered)."""
+    ids = {id(a): k for k, a in enumerate(args)}
+    counts, conditional = [0] * len(args), [False] * len(args)
+    stack = [(root, False)]
+    while stack:
+        node, under = stack.pop()
+        k = ids.get(id(node))
+        if k is not None:
+            counts[k] += 1
+            conditional[k] |= under
+            continue
+        stack.extend((child, under or c) for _, _, child, c in _slots(node))
+    return counts, conditional
+
+
+_UNHOISTABLE = (ast.Name, ast.Constant, ast.Tuple, ast.List, ast.Slice, ast.Starred)
+
+
+def _bound(root, hoist) -> ast.expr:
+    """root with every subexpression that would nest deeper than MAX_DEPTH replaced
+    by ``hoist(subexpression)`` (a name), innermost first. Nothing under a
+    condition is hoisted (it might not be evaluated). Nodes already bounded carry
+    their ``_depth``; the walk is a loop, so a long chain is no problem."""
+    stack = [(root, False, None)]
+    while stack:
+        node, under, slots = stack.pop()
+        if hasattr(node, "_depth"):
+            continue
+        if slots is None:
+            slots = list(_slots(node))
+            stack.append((node, under, slots))
+            stack.extend((child, under or c, None) for _, _, child, c in slots)
+            continue
+        depths = [getattr(child, "_depth", 1) for _, _, child, _ in slots]
+        while depths and 1 + max(depths) > MAX_DEPTH:
+            movable = [k for k, (_, _, child, c) in enumerate(slots)
+                       if not (under or c) and isinstance(child, ast.expr)
+                       and not isinstance(child, _UNHOISTABLE) and depths[k] > 1
+                       and not (isinstance(node, ast.Call) and slots[k][1] == "func")
+                       and not (isinstance(node, ast.Subscript) and slots[k][1] == "slice")]
+            if not movable:
+                break
+            k = max(movable, key=depths.__getitem__)
+            container, key, child, c = slots[k]
+            name = hoist(child)
+            name._depth = 1
+            if isinstance(key, str):
+                setattr(container, key, name)
+            else:
+                container[key] = name
+            slots[k], depths[k] = (container, key, name, c), 1
+        node._depth = 1 + max(depths, default=0)
+    return root
+
+
+# -- dialects and the emission loop ----------------------------------------------------------
+
+@dataclass
+class Dialect:
+    """What the emitted code computes on: the emitters (generator name ↦ (box,
+    input expressions) ↦ expression) and which of them inline, accept Python
+    numbers or make them, the helpers they may call (name ↦ a function of
+    :mod:`interpreters.kernels` or another NumPy-only function), the dtype a
+    number is materialised in, and extra parameters of the emitted function."""
+
+    emitters: dict
+    inline: set
+    arithmetic: set
+    scalars: set
+    helpers: dict
+    dtype: object = None                  # wire ↦ dtype name; default the wire's own
+    extra: tuple = ()                     # (parameter, the kinds that need it)
+    sources: dict = field(default_factory=dict, repr=False)   # helper ↦ (source, names read)
+
+    def helper(self, name: str) -> tuple:
+        """The source of a helper and the names it reads."""
+        if name not in self.sources:
+            text = inspect.getsource(self.helpers[name])
+            tree = ast.parse(text)
+            assert len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef) \
+                and tree.body[0].name == name, f"helper {name} is not one function named so"
+            self.sources[name] = (text.rstrip("\n"), _names_read(tree))
+        return self.sources[name]
+
+
+def _names_read(tree) -> set:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+_emitting = threading.local()      # the constants of the module being emitted, per thread
+
+
+def constant(value: np.ndarray) -> ast.Name:
+    """The name of a module-level array holding ``value`` (emitted once per module)."""
+    constants = _emitting.constants
+    for name, v in constants:
+        if v.dtype == value.dtype and v.shape == value.shape and np.array_equal(v, value):
+            return _name(name)
+    constants.append((f"K{len(constants)}", value))
+    return _name(constants[-1][0])
+
+
+def _constant_statement(name: str, value: np.ndarray) -> ast.stmt:
+    array = py("np.array(values, dtype=dtype).reshape(shape)", values=value.ravel().tolist(),
+               dtype=dtype_of(value.dtype), shape=value.shape)
+    return ast.Assign([ast.Name(name, ast.Store())], array, lineno=0)
+
+
+def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
+    """The source of a module defining ``name``, the plan as a NumPy function."""
+    check_name(name, dialect)
+    uses = {}
+    for v in [v for eq in plan.equations for v in eq.ins] + list(plan.outputs):
+        uses[v] = uses.get(v, 0) + 1
+    names = {v: f"x{k}" for k, v in enumerate(plan.inputs)}
+    inlined, body, scalar, outputs = {}, [], set(), set(plan.outputs)
+    fresh = itertools.count(len(plan.wires))
+    _emitting.constants = []
+
+    def assign(targets, value):
+        target = ast.Name(targets[0], ast.Store()) if len(targets) == 1 else \
+            ast.Tuple([ast.Name(t, ast.Store()) for t in targets], ast.Store())
+        body.append(ast.Assign([target], value, lineno=0))
+
+    def hoist(node):
+        temporary = f"v{next(fresh)}"
+        assign([temporary], node)
+        return _name(temporary)
+
+    def ref(v, arithmetic, full):
+        expr = inlined.get(v) or _name(names.get(v, f"v{v}"))
+        if v in scalar and not arithmetic:      # an array is needed here: materialise it
+            if v not in full:                   # (once per statement)
+                wire = plan.wires[v]
+                dtype = dialect.dtype(wire) if dialect.dtype else wire.dtype
+                full[v] = py("np.full(shape, value, dtype=dtype)", shape=wire.shape, value=expr,
+                             dtype=dtype_of(dtype))
+            expr = full[v]
+        return expr
+
+    def named(eq, args, repeated):
+        """args, those at ``repeated`` computed first and read by name."""
+        for k in repeated:
+            node, v = args[k], eq.ins[k]
+            if _is_atom(node):                  # already named (it is at another position too)
+                continue
+            if inlined.get(v) is node:          # its own value: computed as v{v}
+                assign([f"v{v}"], inlined.pop(v))
+                value = _name(f"v{v}")
+            else:                               # a number materialised as an array
+                value = hoist(node)
+            args = [value if a is node else a for a in args]
+        return args
+
+    try:
+        for eq in plan.equations:
+            if eq.kind not in dialect.emitters:
+                raise NotImplementedError(f"no NumPy emitter for {eq.box.name} ({eq.kind})")
+            arithmetic = eq.kind in dialect.arithmetic
+            emitter, full = dialect.emitters[eq.kind], {}
+            args = [ref(v, arithmetic, full) for v in eq.ins]
+            expr = emitter(eq.box, *args)
+            counts, conditional = _uses_of(expr, args)
+            repeated = [k for k, a in enumerate(args)
+                        if (counts[k] > 1 or conditional[k]) and not _is_atom(a)]
+            if repeated:              # those inputs are read twice: as names, computed once
+                expr = emitter(eq.box, *named(eq, args, repeated))
+            expr = _bound(expr, hoist)
+            if eq.kind in dialect.scalars or arithmetic and all(v in scalar for v in eq.ins):
+                scalar.update(eq.outs)
+            if len(eq.outs) == 1 and eq.kind in dialect.inline and uses.get(eq.outs[0], 0) == 1 \
+                    and eq.outs[0] not in outputs:
+                inlined[eq.outs[0]] = expr
+            else:
+                assign([f"v{v}" for v in eq.outs], expr)
+        full = {}
+        returned = [ref(v, False, full) for v in plan.outputs]
+        counts, _ = _uses_of(ast.Tuple(returned, ast.Load()), list(full.values()))
+        for node, n in zip(list(full.values()), counts):
+            if n > 1:                 # one number returned twice: one array
+                array = hoist(node)
+                returned = [array if r is node else r for r in returned]
+        returned = [_bound(r, hoist) for r in returned]
+        constants = _emitting.constants
+    finally:
+        _emitting.constants = []
+    body = _free_dead_values(body, returned)
+    body.append(ast.Return(ast.Tuple(returned, ast.Load()) if len(returned) != 1 else returned[0]))
+    params = [names[v] for v in plan.inputs]
+    params += [p for p, kinds in dialect.extra if any(eq.kind in kinds for eq in plan.equations)]
+    function = ast.FunctionDef(
+        name, ast.arguments([], [ast.arg(p) for p in params], None, [], [], None, []),
+        body, [], None, lineno=0)
+    read = set().union(*(_names_read(s) for s in body)) if body else set()
+    helpers = _needed(dialect, read)
+    uses_math = "math" in read or any("math" in dialect.helper(h)[1] for h in helpers)
+    header = ['"""Generated by paralens: NumPy only."""'] + (["import math"] if uses_math else [])
+    header.append("import numpy as np")
+    if constants:
+        header.append("\n".join(ast.unparse(_constant_statement(n, v)) for n, v in constants))
+    text = "\n\n".join(header) + "\n\n\n"
+    text += "".join(dialect.helper(h)[0] + "\n\n\n" for h in helpers)
+    return text + ast.unparse(ast.fix_missing_locations(function)) + "\n"
+
+
+def _free_dead_values(body: list, returned: list) -> list:
+    """``del`` each temporary after the last statement that reads it, so that NumPy
+    reuses its memory (as a hand-written step does) instead of touching fresh
+    pages for every temporary."""
+    assigned = {t.id for s in body for t in ast.walk(s.targets[0]) if isinstance(t, ast.Name)}
+    kept = set().union(*(_names_read(r) for r in returned)) if returned else set()
+    last = {}
+    for k, statement in enumerate(body):
+        for n in _names_read(statement.value):
+            if n in assigned:
+                last[n] = k
+    dead = {}
+    for n, k in last.items():
+        if n not in kept:
+            dead.setdefault(k, []).append(n)
+    out = []
+    for k, statement in enumerate(body):
+        out.append(statement)
+        if k in dead:
+            names = sorted(dead[k], key=lambda n: int(n[1:]))
+            out.append(ast.Delete([ast.Name(n, ast.Del()) for n in names]))
+    return out
+
+
+def _needed(dialect: Dialect, read: set) -> list:
+    """The helpers the body reads, and those they read, each once, callees first."""
+    needed, pending = [], sorted(h for h in dialect.helpers if h in read)
+    while pending:
+        helper = pending.pop()
+        if helper in needed:
+            continue
+        needed.insert(0, helper)
+        pending += sorted(h for h in dialect.helpers
+                          if h != helper and h in dialect.helper(helper)[1])
+    return needed
+
+
+# -- the module: its function's name, running it, saving it ------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _reserved(helpers: tuple) -> dict:
+    """name ↦ why a generated module needs it for itself, for helpers ((name, function), …)."""
+    reserved = {"np": "the module's name for NumPy", "math": "a module the generated code imports"}
+    for name, fn in helpers:
+        for read in sorted(_names_read(ast.parse(inspect.getsource(fn))) & set(dir(builtins))):
+            reserved.setdefault(read, "a built-in the generated helpers call")
+    for name, fn in helpers:
+        reserved[name] = "the name of a helper function the generated module defines"
+    return reserved
+
+
+_GENERATED = re.compile(r"([Kxv])[0-9]+")
+_KINDS = {"K": "an emitted constant (K0, K1, …)", "x": "an argument (x0, x1, …)",
+          "v": "a temporary (v0, v1, …)"}
+
+
+def check_name(name, dialect: Dialect = None) -> str:
+    """``name`` if the generated function can be called so, else a ValueError that
+    says why: it must be a Python identifier (as Python reads it), not a keyword,
+    and none of the names the generated module uses for itself (the helpers, ``np``,
+    ``math``, the built-ins the helpers call, constants K0…, arguments x0…,
+    temporaries v0…). Checked before any code is built or run."""
+    def refuse(why):
+        raise ValueError(f"cannot name the generated function {name!r}: {why}")
+    if not isinstance(name, str):
+        refuse(f"a name is a string, not {type(name).__name__}")
+    if not name.isidentifier():
+        refuse("it is not a Python identifier")
+    if unicodedata.normalize("NFKC", name) != name:
+        refuse(f"Python would read it as {unicodedata.normalize('NFKC', name)!r}")
+    if keyword.iskeyword(name):
+        refuse("it is a Python keyword")
+    if name.startswith("__") and name.endswith("__"):
+        refuse("names between double underscores are Python's own")
+    generated = _GENERATED.fullmatch(name)
+    if generated:
+        refuse(f"it is the name of {_KINDS[generated.group(1)]}")
+    helpers = {n: getattr(kernels, n) for n in kernels.__all__}
+    helpers.update(dialect.helpers if dialect else {})
+    why = _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
+    if why:
+        refuse(f"it is {why}")
+    return name
+
+
+_compile = compile
+
+
+def define(source: str, name: str):
+    """The function ``name`` that a generated module's ``source`` defines."""
+    namespace = {}
+    exec(_compile(source, f"<paralens {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def save(self, path: str):
+    """Write the source as a module that imports nothing but NumPy."""
+    with open(path, "w") as file:
+        file.write(self.source)
