@@ -405,22 +405,30 @@ class Diagram(symmetric.Diagram):
     __hash__ = symmetric.Diagram.__hash__
 
 
-def steps(diagram: Diagram):
-    """The boxes of a diagram in order, each with its offset (the number of wires
-    on its left), read from the tree of parts without laying layers out."""
+def _leaves(diagram: Diagram):
+    """The boxes, traced functions and DisCoPy-layered diagrams of a diagram's tree
+    of parts, in order, each with its offset (the number of wires on its left)."""
     pending = [(diagram, 0)]
     while pending:
         d, offset = pending.pop()
         kind = d._kind
-        if kind == "box":
-            yield offset, d
-        elif kind == "then":
+        if kind == "then":
             first, second = d._parts
             pending += [(second, offset), (first, offset)]
         elif kind == "tensor":
             first, second = d._parts
             pending += [(second, offset + len(first.cod)), (first, offset)]
-        elif kind == "trace":
+        else:
+            yield offset, d
+
+
+def steps(diagram: Diagram):
+    """The boxes of a diagram in order, each with its offset, read from the tree of
+    parts without laying layers out (a traced function's boxes from its layout)."""
+    for offset, d in _leaves(diagram):
+        if d._kind == "box":
+            yield offset, d
+        elif d._kind == "trace":
             for k, box in d._parts.layout():
                 yield offset + k, box
         else:
@@ -450,7 +458,6 @@ def interpret(diagram: Diagram, values: list, apply) -> list:
 
 def _interpret(diagram: Diagram, values: list, apply) -> list:
     stack = list(values)
-    pending = [(diagram, 0)]
 
     def run(box, offset):
         k = len(box.dom)
@@ -463,18 +470,10 @@ def _interpret(diagram: Diagram, values: list, apply) -> list:
         stack[offset:offset + k] = [ins[j] for j in wiring] if wiring is not None \
             else apply(box, ins)
 
-    while pending:
-        d, offset = pending.pop()
-        kind = d._kind
-        if kind == "box":
+    for offset, d in _leaves(diagram):
+        if d._kind == "box":
             run(d, offset)
-        elif kind == "then":
-            first, second = d._parts
-            pending += [(second, offset), (first, offset)]
-        elif kind == "tensor":
-            first, second = d._parts
-            pending += [(second, offset + len(first.cod)), (first, offset)]
-        elif kind == "trace":
+        elif d._kind == "trace":
             k = len(d.dom)
             stack[offset:offset + k] = d._parts.interpret(stack[offset:offset + k], apply)
         else:
