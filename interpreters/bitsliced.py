@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from categories import Xor, Zero
+from categories.adapter import building
 
 from .circuit import BATCH_LEVEL, BitSliced, _check_bool, _Words, scatter_plan
 from .kernels import popcount, scatter, vote_batch, xor_batch, count
@@ -125,9 +126,10 @@ class CompiledCircuit(BitSliced):
         check_name(name, WORDS)
         _check_bool(diagram)
         self.diagram, self.name = diagram, name
-        self.plan = optimise(flatten(diagram))
-        self.source = emit(self.plan, name, WORDS)
-        self.function = define(self.source, name)
+        with building():
+            self.plan = optimise(flatten(diagram))
+            self.source = emit(self.plan, name, WORDS)
+            self.function = define(self.source, name)
 
     def _evaluate(self, values, batch: int):
         out = self.function(*values, batch=batch) if self.batch_level else self.function(*values)

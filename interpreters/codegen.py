@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from categories import Scale, Ty
+from categories.adapter import building
 
 from . import bitsliced, kernels, numpy as interpreter
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
@@ -202,9 +203,10 @@ class Compiled:
 
     def __init__(self, diagram, summed=(), name: str = "diagram"):
         check_name(name, NUMPY)
-        self.plan = optimise(sum_over_batch(flatten(diagram), summed))
-        self.name, self.source = name, emit(self.plan, name)
-        self.function = define(self.source, name)
+        with building():
+            self.plan = optimise(sum_over_batch(flatten(diagram), summed))
+            self.name, self.source = name, emit(self.plan, name)
+            self.function = define(self.source, name)
         self.diagram = diagram
 
     def __call__(self, *args):
