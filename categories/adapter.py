@@ -47,6 +47,7 @@ pass and at any depth:
 from __future__ import annotations
 
 import gc
+import numbers
 from contextlib import contextmanager
 
 import numpy as np
@@ -58,7 +59,25 @@ from discopy.utils import AxiomError
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
     "CompositionError", "describe", "Category", "Functor", "interpret", "fold", "building",
+    "whole",
 ]
+
+
+def whole(n, what: str, least: int = 0) -> int:
+    """``n`` as a whole number at least ``least``, or an error naming ``what`` it is.
+
+    >>> whole(3, "a size")
+    3
+    >>> whole(2.5, "Real: a size")
+    Traceback (most recent call last):
+    ...
+    TypeError: Real: a size must be a whole number, got 2.5
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{what} must be a whole number, got {n!r}")
+    if n < least:
+        raise ValueError(f"{what} must be at least {least}, got {n}")
+    return int(n)
 
 
 @contextmanager
@@ -87,10 +106,9 @@ class Wire(cat.Ob):
 
     def __init__(self, kind: str, shape: tuple = (), dtype="float64"):
         self.kind = kind
-        self.shape = tuple(int(n) for n in shape)
-        self.dtype = np.dtype(dtype)
-        if any(n < 0 for n in self.shape):
-            raise ValueError(f"a wire's shape must be non-negative, got {shape}")
+        self.shape = tuple(whole(n, f"{kind}({', '.join(map(repr, shape))}): a size")
+                           for n in shape)
+        self.dtype = _dtype(dtype, kind)
         suffix = "" if self.dtype == DEFAULT_DTYPE[kind] else f", dtype='{self.dtype}'"
         super().__init__(f"{kind}({', '.join(map(str, self.shape))}{suffix})")
 
@@ -110,6 +128,13 @@ class Wire(cat.Ob):
 
 
 DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool")}
+
+
+def _dtype(dtype, kind: str) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{kind}: {dtype!r} is not a NumPy dtype") from None
 
 
 @factory
@@ -247,7 +272,7 @@ class Ty(symmetric.Ty):
 
 def Real(*shape: int, dtype="float64") -> Ty:
     """The type of real arrays of the given per-example shape."""
-    if np.dtype(dtype).kind != "f":
+    if _dtype(dtype, "Real").kind != "f":
         raise TypeError(f"Real wires hold floating-point arrays, not {np.dtype(dtype)}")
     return Ty(Wire("Real", shape, dtype))
 

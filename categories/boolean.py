@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .adapter import Bool, Diagram, Ty
+from .adapter import Bool, Diagram, Ty, whole
 from .generator import ConstantGenerator, Generator, LinearGenerator
 from .structural import copy
 from .syntax import function
@@ -81,7 +81,7 @@ class Xor(BooleanGenerator, LinearGenerator):
     """x ⊗ y ⊗ … ↦ x ⊕ y ⊕ …, bitwise (n inputs): the addition of Z2. R copies δ."""
 
     def __init__(self, x, n: int = 2):
-        self.x, self.n = bool_wire(x, "XOR"), int(n)
+        self.x, self.n = bool_wire(x, "XOR"), whole(n, "XOR: the number of inputs")
         if self.n < 1:
             raise ValueError(f"XOR takes at least one input, got n = {n}")
         super().__init__("XOR" if n == 2 else f"XOR{n}", self.x ** n, self.x)
@@ -262,6 +262,9 @@ class BooleanDifference(BooleanGenerator):
     derivative of an ``OracleGenerator`` f, by brute force."""
 
     def __init__(self, of: OracleGenerator):
+        if not isinstance(of, OracleGenerator):
+            raise TypeError(f"BooleanDifference is the derivative of an oracle generator, "
+                            f"got {of!r}")
         self.of = of
         super().__init__(f"∂{of.name}", of.dom @ of.cod, of.dom, data=of)
 

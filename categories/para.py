@@ -175,11 +175,15 @@ class Para:
         return self.diagram.draw(**params)
 
     def __repr__(self):
-        return f"Para({list(self.params)}, {self.dom!r} → {self.cod!r}, {self.diagram.size} boxes)"
+        params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
+        return f"Para({params}{'; ' if params else ''}{self.dom!r} → {self.cod!r})"
 
 
 def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
     """linear ; bias ; activation: x ↦ activation(x @ W + b), W: Real(n_in, n_out), b: Real(n_out)."""
+    if activation is not None and not callable(activation):
+        raise TypeError(f"dense: the activation must be a generator such as Sigmoid or Tanh "
+                        f"(or None), got {activation!r}")
     linear = Linear(n_in, n_out, dtype)
     W, b = Param(linear.dom[:1], "W", lecun), Param(linear.cod, "b", zeros)
     x, y = linear.dom[1:], linear.cod

@@ -18,7 +18,7 @@ Real(4, 20) @ Real(4)
 
 from __future__ import annotations
 
-from .adapter import Diagram, Real, Ty
+from .adapter import Diagram, Real, Ty, whole
 from .generator import ConstantGenerator, Generator, LinearGenerator, as_type
 from .structural import Copy, Discard, copy
 from .syntax import function
@@ -285,7 +285,8 @@ class Linear(Generator):
     """
 
     def __init__(self, n_in: int, n_out: int, dtype="float64"):
-        self.n_in, self.n_out = n_in, n_out
+        self.n_in = whole(n_in, f"{type(self).__name__}: n_in")
+        self.n_out = whole(n_out, f"{type(self).__name__}: n_out")
         w, x, y = Real(n_in, n_out, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
         super().__init__("Linear", w @ x, y)
 
@@ -307,7 +308,8 @@ class LinearT(Generator):
     """
 
     def __init__(self, n_in: int, n_out: int, dtype="float64"):
-        self.n_in, self.n_out = n_in, n_out
+        self.n_in = whole(n_in, f"{type(self).__name__}: n_in")
+        self.n_out = whole(n_out, f"{type(self).__name__}: n_out")
         w, x, y = Real(n_in, n_out, dtype=dtype), Real(n_in, dtype=dtype), Real(n_out, dtype=dtype)
         super().__init__("LinearT", w @ y, x)
 
@@ -329,7 +331,7 @@ class Outer(Generator):
     """
 
     def __init__(self, m: int, n: int, dtype="float64"):
-        self.m, self.n = m, n
+        self.m, self.n = whole(m, "Outer: m"), whole(n, "Outer: n")
         super().__init__("Outer", Real(m, dtype=dtype) @ Real(n, dtype=dtype),
                          Real(m, n, dtype=dtype))
 

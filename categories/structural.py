@@ -19,7 +19,7 @@ Real(2) @ Real(2) @ Real(2) @ Real(2)
 
 from __future__ import annotations
 
-from .adapter import Diagram, Id, Ty
+from .adapter import Diagram, Id, Ty, whole
 from .adapter import Swap as _Swap
 from .generator import LinearGenerator
 
@@ -39,7 +39,8 @@ class Copy(LinearGenerator):
     over = None
 
     def __init__(self, x: Ty, n: int = 2):
-        self.x, self.n = _atomic(x, "Copy"), n
+        self.x, self.n = _atomic(x, "Copy"), whole(n, "Copy(x, n): the number of copies "
+                                                      "(copy(x, n) takes any n)", 2)
         super().__init__("Copy", x, x ** n, draw_as_spider=True, color="black",
                          drawing_name="")
         self.wiring = (0, ) * n
@@ -102,8 +103,14 @@ class Permutation(LinearGenerator):
     rotation = None     # k when the order is a rotation by k wires (an exchange)
 
     def __init__(self, dom: Ty, order, cod: Ty = None):
-        self._order = tuple(order)
-        if sorted(self._order) != list(range(len(dom))):
+        if not isinstance(dom, Ty):
+            raise TypeError(f"Permutation(dom, order): dom is a type, got {dom!r}")
+        try:
+            self._order = tuple(order)
+            ordered = sorted(self._order) == list(range(len(dom)))
+        except TypeError:
+            ordered = False
+        if not ordered:
             raise ValueError(f"{self._order} is not a permutation of {len(dom)} wires")
         if cod is None:
             wires = dom.inside
@@ -153,7 +160,8 @@ class Add(LinearGenerator):
     sums_inputs = True      # its output is the sum of its inputs
 
     def __init__(self, x: Ty, n: int = 2):
-        self.x, self.n = _atomic(x, "Add"), n
+        self.x, self.n = _atomic(x, "Add"), whole(n, "Add(x, n): the number of summands "
+                                                     "(add(x, n) takes any n)", 2)
         if x.inside[0].kind != "Real":
             raise TypeError(f"Add acts on Real wires, got {x!r}: over Z2 the addition is XOR "
                             "(categories.Xor, or add(x), which chooses by the wire)")

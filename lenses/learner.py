@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import Para, Ty, function
+from categories import CompositionError, Para, Ty, function
 from categories.adapter import building
 
 from .lens import R
@@ -66,7 +66,14 @@ class Learner:
 
     def _build(self, model: Para, loss: Para, optimiser):
         self.model, self.loss, self.optimiser = model, loss, optimiser
-        closed = model >> loss                     # raises, naming both types, if they differ
+        if not isinstance(model, Para) or not isinstance(loss, Para):
+            raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
+                            f"dense(…) and mse(…)), got {type(model).__name__} and "
+                            f"{type(loss).__name__}")
+        if model.cod != loss.dom:
+            raise CompositionError(f"the loss does not fit the model: the model's output is "
+                                   f"{model.cod!r}, the loss takes {loss.dom!r}")
+        closed = model >> loss
         _check_kinds(model, optimiser)
         self.lens = lens = R(closed.diagram)       # B_t ⊗ P ⊗ A → M ⊗ L, and back
         P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod

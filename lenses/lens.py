@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from categories import Diagram, Id, Ty, add, describe, discard, swap, zero
+from categories import CompositionError, Diagram, Id, Ty, add, describe, discard, swap, zero
 from categories.adapter import Category, Functor, fold
 
 __all__ = ["Lens", "R"]
@@ -81,8 +81,9 @@ class Lens:
         result = self
         for other in others:
             if result.cod != other.dom:
-                raise TypeError(f"cannot compose lenses {result.dom!r} → {result.cod!r} "
-                                f"and {other.dom!r} → {other.cod!r}: {result.cod!r} ≠ {other.dom!r}")
+                raise CompositionError(
+                    f"cannot compose the lens {result.dom!r} → {result.cod!r} with the lens "
+                    f"{other.dom!r} → {other.cod!r}: {result.cod!r} ≠ {other.dom!r}")
             result = result._then(other)
         return result
 
