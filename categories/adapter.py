@@ -602,8 +602,6 @@ class Swap(symmetric.Swap, Box):
     """The symmetry on two atomic types."""
 
     __ambiguous_inheritance__ = (symmetric.Swap, )
-    wiring = (1, 0)
 
 
-Diagram.braid_factory = Swap
 Id = Diagram.id

@@ -92,6 +92,11 @@ class Swap(_Swap, LinearGenerator):
         return cls(Real(n), Real(n + 1))
 
 
+#: the symmetry DisCoPy's own algorithms build (``Diagram.swap``, permutations):
+#: this generator, declared here and nowhere else
+Diagram.braid_factory = Swap
+
+
 class Permutation(LinearGenerator):
     """Reorders wires: output k is input ``order[k]``. Its transpose is the inverse order.
 
@@ -111,7 +116,7 @@ class Permutation(LinearGenerator):
         except TypeError:
             ordered = False
         if not ordered:
-            raise ValueError(f"{self._order} is not a permutation of {len(dom)} wires")
+            raise ValueError(f"{order!r} is not a permutation of {len(dom)} wires")
         if cod is None:
             wires = dom.inside
             cod = Ty._of(tuple(wires[k] for k in self._order))
@@ -218,8 +223,6 @@ class SumBatch(LinearGenerator):
         from .adapter import Real
         return cls(Real(n))
 
-
-Diagram.braid_factory = Swap
 
 
 def copy(x: Ty, n: int = 2) -> Diagram:

@@ -122,3 +122,19 @@ def test_constructors_raise_nothing_but_documented_errors(name, constructor, dat
         assert all(w.kind in ("Real", "Bool") for w in built.dom.inside + built.cod.inside)
     else:
         assert isinstance(built, Ty)
+
+
+def test_the_symmetry_is_declared_once_whatever_the_import_order():
+    """Diagram.swap builds the Swap generator (with its reverse derivative) even
+    when only the adapter was imported first."""
+    import subprocess
+    import sys
+    code = ("import categories.adapter as a; import categories.structural as s; "
+            "from categories import Real; d = a.Diagram.swap(Real(1), Real(2)); "
+            "assert type(d) is s.Swap, type(d); print(d.transpose())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import categories.adapter as adapter
+    import categories.structural as structural
+    assert [m for m in (adapter, structural)
+            if "braid_factory" in inspect.getsource(m)] == [structural]
