@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import CompositionError, Para, Ty, function
+from categories import Box, CompositionError, Para, Ty, discard, function
 from categories.adapter import building
 
 from .lens import R
@@ -104,7 +104,6 @@ class Learner:
         """The step with each part as one opaque box: the optimiser's get and put,
         the forward and backward halves of R(model ; loss), the cap and the batch
         sum. For drawing; ``diagram`` is the step itself."""
-        from categories import Box, discard
         P, A, B, L = self.model.param_type, self.model.dom, self.loss.param_type, self.loss.cod
         S, M = self.state_type, self.lens.residual
         get = Box(f"get ({type(self.optimiser).__name__})", S @ P, P)

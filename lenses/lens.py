@@ -33,10 +33,12 @@ True
 
 from __future__ import annotations
 
+import itertools
 from functools import cached_property
 
 from categories import CompositionError, Diagram, Id, Ty, add, describe, discard, swap, zero
-from categories.adapter import Category, Functor, fold
+from categories.adapter import Category, Functor, fold, interpret
+from categories.syntax import Trace
 
 __all__ = ["Lens", "R"]
 
@@ -132,13 +134,14 @@ class Lens:
         return NotImplemented
 
     @cached_property
-    def _plans(self):
-        from interpreters.plan import flatten   # equality is equality of the flat plans
-        return flatten(self.forward), flatten(self.backward)
+    def _equations(self):
+        return _equations(self.forward), _equations(self.backward)
 
     def __eq__(self, other):
+        """Equal types, and halves that apply the same boxes to the same values (in
+        one order, wirings read through): equal maps, whatever their association."""
         return isinstance(other, Lens) and (self.dom, self.cod, self.residual) == (
-            other.dom, other.cod, other.residual) and self._plans == other._plans
+            other.dom, other.cod, other.residual) and self._equations == other._equations
 
     def __hash__(self):
         return hash((self.dom, self.cod, self.residual))
@@ -162,11 +165,23 @@ def _lens_of(box) -> Lens:
     return lens
 
 
+def _equations(diagram: Diagram) -> tuple:
+    """The boxes a diagram applies, on values numbered in order, and its outputs."""
+    equations, count = [], itertools.count(len(diagram.dom))
+
+    def apply(box, ins):
+        outs = tuple(next(count) for _ in range(len(box.cod)))
+        equations.append((box, tuple(ins), outs))
+        return outs
+
+    outputs = interpret(diagram, list(range(len(diagram.dom))), apply)
+    return tuple(equations), tuple(outputs)
+
+
 def _lens_of_trace(trace) -> Lens:
     """R of a traced function: its ops' lenses, in order forward and in reverse
     backward; a wire read k times gets the sum of its k cotangents (the reverse of
     copying it), a wire never read the zero cotangent (the reverse of discarding it)."""
-    from categories.syntax import Trace
     lenses = [R(diagram) for diagram, _, _ in trace.ops]
     one = lambda v: Ty._of((trace.wires[v], ))
     residual = Ty().tensor(*(lens.residual for lens in lenses))
