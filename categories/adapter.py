@@ -80,6 +80,10 @@ def whole(n, what: str, least: int = 0) -> int:
     return int(n)
 
 
+#: the traced functions being run, innermost last (``categories.syntax`` pushes them)
+tracing: list = []
+
+
 @contextmanager
 def building():
     """Pause Python's cyclic garbage collector while a large structure is built.
@@ -401,8 +405,9 @@ class Diagram(symmetric.Diagram):
 
     def __call__(self, *wires):
         """Apply the diagram to wires inside a function traced by ``categories.function``."""
-        from .syntax import apply
-        return apply(self, *wires)
+        if not tracing:
+            raise TypeError(f"{describe(self)} applied to wires outside of a traced function")
+        return tracing[-1].apply(self, *wires)
 
     @classmethod
     def from_layers(cls, dom: Ty, layers) -> Diagram:

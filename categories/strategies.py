@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from .adapter import Real, Ty
+from .adapter import Bool, Real, Ty
+from .boolean import Bits, Broadcast, Gather, One, Parity
 from .generator import Generator
+from .structural import Zero
 from .syntax import function
 
 __all__ = ["generators", "diagrams", "composable"]
@@ -113,9 +115,6 @@ def circuit_programs(draw, n: int | None = None, max_gates: int = 6, safe: bool 
     pattern of a constant, the index of a gather, n for a broadcast. Tests
     evaluate it with their own plain NumPy, an oracle independent of the
     interpreters. See :func:`circuits`."""
-    from .adapter import Bool
-    from .boolean import Bits, Broadcast, Gather, One, Parity
-    from .structural import Zero
     if dom is not None:
         shapes = {w.shape for w in dom.inside}
         if len(shapes) != 1 or len(next(iter(shapes))) != 1 or \

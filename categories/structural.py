@@ -19,9 +19,9 @@ Real(2) @ Real(2) @ Real(2) @ Real(2)
 
 from __future__ import annotations
 
-from .adapter import Diagram, Id, Ty, whole
+from .adapter import Diagram, Id, Real, Ty, whole
 from .adapter import Swap as _Swap
-from .generator import LinearGenerator
+from .generator import Generator, LinearGenerator
 
 __all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "SumBatch",
            "copy", "discard", "add", "zero", "swap", "sum_batch"]
@@ -50,7 +50,6 @@ class Copy(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n))
 
 
@@ -71,7 +70,6 @@ class Discard(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n))
 
 
@@ -88,7 +86,6 @@ class Swap(_Swap, LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n), Real(n + 1))
 
 
@@ -155,7 +152,6 @@ class Permutation(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n) @ Real(n + 1) @ Real(n + 2), (2, 0, 1))
 
 
@@ -177,7 +173,6 @@ class Add(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n))
 
 
@@ -195,7 +190,6 @@ class Zero(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n))
 
 
@@ -220,7 +214,6 @@ class SumBatch(LinearGenerator):
 
     @classmethod
     def example(cls, n):
-        from .adapter import Real
         return cls(Real(n))
 
 
@@ -276,9 +269,8 @@ def add(x: Ty, n: int = 2) -> Diagram:
 
 def _addition(x: Ty, n: int) -> Diagram:
     """The addition of the wire's ring: Add on a Real wire, XOR on a Bool wire."""
-    if x.inside[0].kind == "Bool":
-        from .boolean import Xor
-        return Xor(x, n)
+    if x.inside[0].kind == "Bool":       # XOR, declared with the Boolean generators
+        return Generator.registry["Xor"](x, n)
     return Add(x, n)
 
 

@@ -22,9 +22,18 @@ from __future__ import annotations
 from collections import Counter
 from numbers import Number
 
-from .adapter import Diagram, Ty, building
+from .adapter import Diagram, Ty, building, describe, interpret, steps, tracing
+from .generator import Generator
+
 
 __all__ = ["function", "Wired"]
+
+
+def _generator(name: str) -> type:
+    """The generator an operator on wires stands for. The generator modules trace
+    their reverse derivatives with this module, so it names them through the
+    registry rather than importing them."""
+    return Generator.registry[name]
 
 
 class Wired:
@@ -46,8 +55,7 @@ class Wired:
         if isinstance(other, Number):
             if self.boolean:
                 return _bit(other, self.ty)
-            from .smooth import Constant
-            return Constant(float(other), self.ty)()
+            return _generator("Constant")(float(other), self.ty)()
         return NotImplemented
 
     def _z2(self, op: str):
@@ -57,25 +65,22 @@ class Wired:
     def __add__(self, other):
         if self.boolean:
             return self ^ other
-        from .structural import Add
         other = self._lift(other)
-        return other if other is NotImplemented else Add(self.ty)(self, other)
+        return other if other is NotImplemented else _generator("Add")(self.ty)(self, other)
 
     __radd__ = __add__
 
     def __xor__(self, other):
         self._z2("^ (XOR)")
-        from .boolean import Xor
         other = self._lift(other)
-        return other if other is NotImplemented else Xor(self.ty)(self, other)
+        return other if other is NotImplemented else _generator("Xor")(self.ty)(self, other)
 
     __rxor__ = __xor__
 
     def __and__(self, other):
         self._z2("& (AND)")
-        from .boolean import And
         other = self._lift(other)
-        return other if other is NotImplemented else And(self.ty)(self, other)
+        return other if other is NotImplemented else _generator("And")(self.ty)(self, other)
 
     __rand__ = __and__
 
@@ -93,8 +98,7 @@ class Wired:
     def __neg__(self):
         if self.boolean:
             return self         # −x = x in Z2
-        from .smooth import Neg
-        return Neg(self.ty)(self)
+        return _generator("Neg")(self.ty)(self)
 
     def __sub__(self, other):
         other = self._lift(other)
@@ -106,27 +110,25 @@ class Wired:
     def __mul__(self, other):
         if self.boolean:
             return self & other
-        from .smooth import Mul, Scale
         if isinstance(other, Number):
-            return Scale(float(other), self.ty)(self)
-        return Mul(self.ty)(self, other) if isinstance(other, Wired) else NotImplemented
+            return _generator("Scale")(float(other), self.ty)(self)
+        return _generator("Mul")(self.ty)(self, other) if isinstance(other, Wired) \
+            else NotImplemented
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        from .smooth import Reciprocal
         if isinstance(other, Number):
             return self * (1.0 / other)
-        return self * Reciprocal(other.ty)(other) if isinstance(other, Wired) else NotImplemented
+        return self * _generator("Reciprocal")(other.ty)(other) if isinstance(other, Wired) \
+            else NotImplemented
 
 
 def _bit(value, ty: Ty):
     """The constant 0 or 1 on a Bool wire."""
     if value not in (0, 1):
         raise TypeError(f"a Bool wire takes the constants 0 and 1, got {value!r}")
-    from .boolean import One
-    from .structural import Zero
-    return One(ty)() if value else Zero(ty)()
+    return _generator("One")(ty)() if value else _generator("Zero")(ty)()
 
 
 class _Tape:
@@ -139,18 +141,21 @@ class _Tape:
         self.types.append(ty)
         return Wired(self, len(self.types) - 1, ty)
 
-
-_current: list[_Tape] = []
+    def apply(self, diagram: Diagram, *args: Wired):
+        """Record ``diagram`` applied to wires; returns its output wire(s)."""
+        return _record(self, diagram, args)
 
 
 def apply(diagram: Diagram, *args: Wired):
-    """Record ``diagram`` applied to wires; returns its output wire(s)."""
-    if not _current:
-        raise TypeError(f"{diagram} applied to wires outside of a traced function")
-    tape = _current[-1]
+    """Record ``diagram`` applied to wires in the traced function being run."""
+    if not tracing:
+        raise TypeError(f"{describe(diagram)} applied to wires outside of a traced function")
+    return _record(tracing[-1], diagram, args)
+
+
+def _record(tape: _Tape, diagram: Diagram, args):
     if len(args) == 1 and isinstance(args[0], tuple):
         args = args[0]
-    from .adapter import describe
     for k, a in enumerate(args):
         if not isinstance(a, Wired):
             raise TypeError(f"{describe(diagram)}: argument {k} is {a!r}, not a wire of "
@@ -174,13 +179,13 @@ def function(dom: Ty, cod: Ty):
     """Decorator: the diagram ``dom → cod`` that a Python function of wires describes."""
     def decorator(fn) -> Diagram:
         tape = _Tape()
-        _current.append(tape)
+        tracing.append(tape)
         try:
             with building():
                 inputs = [tape.new(Ty._of((w, ))) for w in dom.inside]
                 result = fn(*inputs)
         finally:
-            _current.pop()
+            tracing.pop()
         outputs = result if isinstance(result, tuple) else (result, )
         outputs = tuple(o for o in outputs if o is not None)
         for k, o in enumerate(outputs):
@@ -211,7 +216,6 @@ class Trace:
 
     def interpret(self, values: list, apply) -> list:
         """The values of the outputs, given those of the inputs (see ``adapter.interpret``)."""
-        from .adapter import interpret
         env = [None] * len(self.wires)
         for i, v in zip(self.inputs, values):
             env[i] = v
@@ -235,8 +239,7 @@ def _layout(trace: Trace) -> list:
     The stack holds one entry per wire, ``(value, token)``; an op is applied
     where its first input sits, after its other inputs are moved beside it.
     """
-    from .adapter import steps
-    from .structural import Copy, Discard, Permutation, Swap
+    Copy, Discard, Permutation, Swap = map(_generator, ("Copy", "Discard", "Permutation", "Swap"))
     uses = Counter(i for _, ins, _ in trace.ops for i in ins) + Counter(trace.outputs)
     tokens = iter(range(1 << 62))
     stack = [(v, next(tokens)) for v in trace.inputs]
