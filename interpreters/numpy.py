@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
-from .plan import flatten, last_uses, sum_over_batch
+from .plan import RuleTable, flatten, last_uses, sum_over_batch
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs"]
 
@@ -61,7 +61,7 @@ def _constant(value):
 
 #: generator name ↦ (box ↦ function on arrays); the helpers are those the generated
 #: code copies (``interpreters.kernels``)
-RULES = {
+RULES = RuleTable("NumPy rules", {
     "Add": lambda box: np.add if box.n == 2 else (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": _constant(0.0),
     "Neg": lambda box: np.negative,
@@ -89,7 +89,7 @@ RULES = {
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
     "OuterSum": lambda op: outer_sum,
-}
+})
 
 
 def _reader(plan, v: int) -> str:

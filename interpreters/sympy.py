@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy
 
-from .plan import flatten
+from .plan import RuleTable, flatten
 
 __all__ = ["RULES", "evaluate", "symbols", "exact"]
 
@@ -62,7 +62,7 @@ def _sigmoid(x):
 
 
 #: generator name ↦ (box ↦ function on SymPy values)
-RULES = {
+RULES = RuleTable("SymPy rules", {
     "Add": lambda box: (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": lambda box: (lambda: _full(box.cod.inside[0].shape, sympy.Integer(0))),
     "Neg": lambda box: (lambda x: -x),
@@ -88,7 +88,7 @@ RULES = {
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
-}
+})
 
 
 def symbols(ty, prefix: str):
