@@ -1,15 +1,17 @@
-"""Inputs that are not plain arrays get the checks arrays get: a wrong input is
-refused at the call, naming the input, the wire and the box that reads it, and
-nothing is cast silently."""
+"""Inputs that are not plain arrays get the checks arrays get, and the SymPy
+interpreter checks its inputs too: a wrong input is refused at the call, naming
+the input, the wire and the box that reads it, and nothing is cast silently."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 
-from categories import Bool, Linear, Real, Sigmoid, function
+from categories import Bool, Linear, Mul, Real, Sigmoid, function
 from interpreters import codegen
 from interpreters import numpy as inp
+from interpreters import sympy as isp
 from interpreters.boolean import BitSliced, Circuit
 from interpreters.boolean import compile as compile_circuit
 
@@ -115,3 +117,38 @@ def test_a_bool_wire_takes_only_bools(build, bad):
         build(inverter())(bad)
     message = str(error.value)
     assert "input 0 (wire Bool(1)) of XOR: expected dtype bool" in message, message
+
+
+# -- the SymPy interpreter checks its inputs ----------------------------------------------
+
+def test_sympy_evaluates_checked_inputs():
+    x = isp.symbols(Real(2), "x")
+    y = isp.evaluate(Sigmoid(Real(2)), x)
+    assert sympy.simplify(y[0] - 1 / (1 + sympy.exp(-x[0]))) == 0
+    assert isp.evaluate(Sigmoid(Real()), 0) == sympy.Rational(1, 2)     # a number, made exact
+
+
+@pytest.mark.parametrize("diagram, args, error, says", [
+    (Sigmoid(Real(2)), [isp.symbols(Real(3), "x")], ValueError,
+     "input 0 (wire Real(2)) of Sigmoid: expected a SymPy matrix of shape (2, 1), got a 3 × 1"),
+    (Sigmoid(Real(2)), [sympy.Matrix([[1, 2]])], ValueError, "shape (2, 1), got a 1 × 2"),
+    (Sigmoid(Real(2)), [np.ones(2)], TypeError,
+     "input 0 (wire Real(2)) of Sigmoid: expected a SymPy matrix of shape (2, 1), got a NumPy"),
+    (Sigmoid(Real()), [np.zeros(())], TypeError,
+     "expected a SymPy expression, got a NumPy array"),
+    (Sigmoid(Real()), [sympy.Matrix([1])], TypeError,
+     "input 0 (wire Real()) of Sigmoid: expected a SymPy expression, got a 1 × 1 matrix"),
+    (Sigmoid(Real()), ["x"], TypeError, "expected a SymPy expression, got 'x'"),
+    (Sigmoid(Real(2)), [[1, 2]], TypeError, "got a list"),
+    (Linear(3, 2), [isp.symbols(Real(2, 3), "W"), isp.symbols(Real(3), "x")], ValueError,
+     "input 0 (wire Real(3, 2)) of Linear: expected a SymPy matrix of shape (3, 2), got a 2 × 3"),
+    (Mul(Real(2)), [isp.symbols(Real(2), "x")], TypeError, "2 inputs expected"),
+    (Sigmoid(Real(2)), [isp.symbols(Real(2), "x")] * 2, TypeError, "1 inputs expected"),
+    (function(Bool(1), Bool(1))(lambda a: ~a), [sympy.Matrix([1])], TypeError,
+     "input 0 (wire Bool(1)) of XOR: the SymPy interpreter reads Real wires only"),
+], ids=["3 symbols for Real(2)", "a row", "an array", "a 0-d array", "a matrix for a scalar",
+        "a str", "a list", "W transposed", "too few", "too many", "a Bool wire"])
+def test_sympy_refuses_bad_inputs_naming_input_wire_and_box(diagram, args, error, says):
+    with pytest.raises(error) as caught:
+        isp.evaluate(diagram, *args)
+    assert says in str(caught.value), str(caught.value)
