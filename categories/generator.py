@@ -36,7 +36,7 @@ from __future__ import annotations
 from .adapter import Box, Diagram, Ty
 
 __all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type", "OPERATIONS",
-           "claim_name", "owner_of"]
+           "claim_name", "owner_of", "same_definition"]
 
 #: name ↦ a plan-level operation: not a generator (it has no type of its own nor a
 #: derivative) but an equation interpreters add to plans (``interpreters.plan.operation``:
@@ -48,18 +48,24 @@ def _path(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def same_definition(a: type, b: type) -> bool:
+    """Whether two classes come from one definition (the same module and qualified
+    name: a notebook cell run twice)."""
+    return a is b or _path(a) == _path(b)
+
+
 def owner_of(name: str):
     """The class that owns a rule-table key: a registered generator or a plan-level
     operation (None if neither)."""
     return Generator.registry.get(name) or OPERATIONS.get(name)
 
 
-def claim_name(cls, table: dict, what: str = "generator"):
+def claim_name(cls, table: dict):
     """Register ``cls`` in ``table`` under its name, refusing a name owned by a
     different class (another module or qualified name); the same definition run
     again replaces the old class."""
     name, owner = cls.__name__, owner_of(cls.__name__)
-    if owner is not None and owner is not cls and _path(owner) != _path(cls):
+    if owner is not None and not same_definition(owner, cls):
         kind = "generator" if Generator.registry.get(name) is owner else "plan-level operation"
         raise TypeError(f"a {kind} named {name} already exists ({_path(owner)}); "
                         f"give yours another name")

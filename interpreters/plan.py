@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from categories import Diagram, Generator, Ty, Wire
 from categories.adapter import interpret
-from categories.generator import OPERATIONS, claim_name, owner_of
+from categories.generator import OPERATIONS, claim_name, owner_of, same_definition
 
 __all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses",
            "RuleTable", "operation", "kind_of"]
@@ -47,18 +47,15 @@ def kind_of(cls) -> str:
     again), else its full path, which is the key of no rule."""
     name = cls.__name__
     owner = _registry.get(name) or OPERATIONS.get(name)
-    if owner is cls:
+    if owner is cls or owner is not None and same_definition(owner, cls):
         return name
-    path = f"{cls.__module__}.{cls.__qualname__}"
-    if owner is not None and f"{owner.__module__}.{owner.__qualname__}" == path:
-        return name
-    return path
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def operation(cls):
     """Declare a plan-level operation (a class decorator): an equation interpreters
     add to plans, which rule tables may name beside the generators."""
-    claim_name(cls, OPERATIONS, "plan-level operation")
+    claim_name(cls, OPERATIONS)
     return cls
 
 
