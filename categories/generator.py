@@ -11,7 +11,12 @@ redone in the backward half. Linear generators keep no residual (M = I).
 
 Every concrete generator class is registered in ``Generator.registry`` (by its
 name); interpreters keep one rule per registered name, and the law tests draw
-from the registry, so a new generator is picked up everywhere.
+from the registry, so a new generator is picked up everywhere. A name belongs
+to one class, so that two generators can never share a rule by accident: a
+different class (another module or qualified name) taking a name already
+taken is refused when it is defined, while the same definition run again (a
+notebook cell run twice) replaces it. A subclass has a name of its own, and
+with it no rule until one is registered under that name.
 
 >>> from categories import Sigmoid, Real
 >>> s = Sigmoid(Real(3))
@@ -19,13 +24,52 @@ from the registry, so a new generator is picked up everywhere.
 Real(3)
 >>> [box.name for box in s.backward().boxes if not hasattr(box, "wiring")]
 ['Mul', 'Neg', 'Constant(1)', 'Add', 'Mul']
+>>> class Sigmoid(Generator):     # a user's own, in another module
+...     pass
+Traceback (most recent call last):
+...
+TypeError: a generator named Sigmoid already exists (categories.smooth.Sigmoid); give yours another name
 """
 
 from __future__ import annotations
 
 from .adapter import Box, Diagram, Ty
 
-__all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type"]
+__all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type", "OPERATIONS",
+           "claim_name", "owner_of", "same_definition"]
+
+#: name ↦ a plan-level operation: not a generator (it has no type of its own nor a
+#: derivative) but an equation interpreters add to plans (``interpreters.plan.operation``:
+#: ``OuterSum``, ``Sub``); rule tables may be keyed by these names too
+OPERATIONS: dict[str, type] = {}
+
+
+def _path(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def same_definition(a: type, b: type) -> bool:
+    """Whether two classes come from one definition (the same module and qualified
+    name: a notebook cell run twice)."""
+    return a is b or _path(a) == _path(b)
+
+
+def owner_of(name: str):
+    """The class that owns a rule-table key: a registered generator or a plan-level
+    operation (None if neither)."""
+    return Generator.registry.get(name) or OPERATIONS.get(name)
+
+
+def claim_name(cls, table: dict):
+    """Register ``cls`` in ``table`` under its name, refusing a name owned by a
+    different class (another module or qualified name); the same definition run
+    again replaces the old class."""
+    name, owner = cls.__name__, owner_of(cls.__name__)
+    if owner is not None and not same_definition(owner, cls):
+        kind = "generator" if Generator.registry.get(name) is owner else "plan-level operation"
+        raise TypeError(f"a {kind} named {name} already exists ({_path(owner)}); "
+                        f"give yours another name")
+    table[name] = cls
 
 
 def as_type(x, dtype="float64") -> Ty:
@@ -52,7 +96,7 @@ class Generator(Box):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("abstract", False):
-            Generator.registry[cls.__name__] = cls
+            claim_name(cls, Generator.registry)
 
     abstract = True
 

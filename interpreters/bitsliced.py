@@ -26,14 +26,14 @@ import numpy as np
 from categories import Xor, Zero
 from categories.adapter import building
 
-from .circuit import BATCH_LEVEL, BitSliced, _check_bool, _Words, scatter_plan
+from .circuit import BATCH_LEVEL, BitSliced, _check_bool, _Words, is_oracle, scatter_plan
 from .kernels import popcount, scatter, vote_batch, xor_batch, count
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
-from .plan import Equation, flatten
+from .plan import Equation, RuleTable, flatten
 from .source import Dialect, chain, check_name, constant, define, emit, py, save, template
 
-__all__ = ["Z2", "fold_z2", "WORD_EMITTERS", "WORD_HELPERS", "WORDS", "CompiledCircuit",
-           "compile", "optimise"]
+__all__ = ["Z2", "fold_z2", "WORD_EMITTERS", "UNCOMPILED", "WORD_HELPERS", "WORDS",
+           "CompiledCircuit", "compile", "optimise"]
 
 
 # -- Z2's constants folded: x ⊕ 0 = x, x ∧ 0 = 0, x ∧ 1 = x ----------------------------
@@ -61,7 +61,7 @@ def _and_one(eq, facts):
 
 #: the constants of Z2 folded away (the backward halves are full of zeros, the
 #: cotangents of discarded wires)
-Z2 = {"Xor": [_xor_zero], "And": [_and_zero, _and_one]}
+Z2 = RuleTable("Z2 folds", {"Xor": [_xor_zero], "And": [_and_zero, _and_one]})
 
 
 def fold_z2(plan):
@@ -92,7 +92,7 @@ def _scatter(box, y):
               size=box.flat_size, shape=box.cod.inside[0].shape)
 
 
-WORD_EMITTERS = {
+WORD_EMITTERS = RuleTable("word emitters", {
     "And": template("a & b", "a", "b"),
     "Xor": lambda box, *xs: chain("^", xs),
     "Zero": lambda box: py("np.uint64(0)"),
@@ -106,7 +106,26 @@ WORD_EMITTERS = {
                                   ndim=len(box.dom.inside[0].shape)),
     "VoteBatch": lambda box, x, y: py("vote_batch(x, y, batch, ndim)", x=x, y=y,
                                       ndim=len(box.dom.inside[0].shape)),
-}
+})
+
+#: generators with no emitter, besides oracle generators (whose rule is a Python
+#: function on bits, not code): the Boolean difference of an oracle. A circuit with
+#: them runs in ``Circuit`` or ``BitSliced``, not compiled
+UNCOMPILED = frozenset({"BooleanDifference"})
+
+
+def _check_compiled(plan):
+    for eq in plan.equations:
+        if eq.kind in WORD_EMITTERS:
+            continue
+        if is_oracle(eq.box) or eq.kind in UNCOMPILED:
+            raise NotImplementedError(
+                f"{eq.box.name} ({eq.kind}): an oracle generator's rule is Python on bits, "
+                f"not compiled to source; run the circuit with interpreters.boolean.Circuit "
+                f"or BitSliced")
+        raise NotImplementedError(f"no word emitter for {eq.box.name} ({eq.kind}): "
+                                  f"{eq.box.dom!r} → {eq.box.cod!r}")
+
 
 #: the helpers the emitted code may call (``interpreters.kernels``)
 WORD_HELPERS = {f.__name__: f for f in (popcount, count, xor_batch, vote_batch, scatter)}
@@ -128,6 +147,7 @@ class CompiledCircuit(BitSliced):
         self.diagram, self.name = diagram, name
         with building():
             self.plan = optimise(flatten(diagram))
+            _check_compiled(self.plan)
             self.source = emit(self.plan, name, WORDS)
             self.function = define(self.source, name)
 

@@ -35,10 +35,10 @@ import numpy as np
 from . import kernels
 from .bits import pack, uniform, unpack
 from .numpy import check_inputs
-from .plan import flatten, last_uses
+from .plan import RuleTable, flatten, kind_of, last_uses
 
 __all__ = ["RULES", "Circuit", "BitSliced", "evaluate", "gate_count", "GATES", "BATCH_LEVEL",
-           "rule_of", "boolean_difference", "scatter_plan"]
+           "rule_of", "is_oracle", "boolean_difference", "scatter_plan"]
 
 #: the batch-level boxes: their rule (and the emitted function) takes the number of examples
 BATCH_LEVEL = {"SumBatch", "VoteBatch"}
@@ -201,7 +201,7 @@ def _on_bits(box, layout, fn):
     return rule
 
 
-RULES = {
+RULES = RuleTable("Boolean rules", {
     "And": lambda box, layout: np.bitwise_and,
     "Xor": _xor,
     "Zero": _zero,
@@ -214,15 +214,21 @@ RULES = {
     "SumBatch": _xor_batch,                         # Σ over the batch: XOR in Z2
     "VoteBatch": _vote,
     "BooleanDifference": _difference,
-}
+})
+
+
+def is_oracle(box) -> bool:
+    """Whether a box is an oracle generator: a Boolean one that declares its own
+    rule on bits, ``bits(*arrays)`` (no table holds its rule)."""
+    return getattr(box, "bits", None) is not None and getattr(box, "over", None) == "Bool"
 
 
 def rule_of(box, layout, rules=RULES):
     """The rule of a box: by its generator's name, or an oracle generator's own."""
-    name = type(box).__name__
+    name = kind_of(type(box))
     if name in rules:
         return rules[name](box, layout)
-    if getattr(box, "bits", None) is not None and getattr(box, "over", None) == "Bool":
+    if is_oracle(box):
         return _oracle(box, layout)
     raise NotImplementedError(f"no Boolean rule for {box.name} ({name}): "
                               f"{box.dom!r} → {box.cod!r}")
@@ -394,11 +400,11 @@ def evaluate(diagram, *args):
 
 
 #: generator name ↦ two-input gates per example (an n-input XOR or parity is n − 1)
-GATES = {
+GATES = RuleTable("gate counts", {
     "And": lambda box: box.cod.inside[0].size,
     "Xor": lambda box: max(box.n - 1, 0) * box.cod.inside[0].size,
     "Parity": lambda box: max(box.n - 1, 0) * max(box.cod.inside[0].size, 1),
-}
+})
 
 
 def gate_count(diagram) -> int:

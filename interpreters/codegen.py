@@ -36,7 +36,7 @@ from categories.adapter import building
 
 from . import bitsliced, kernels, numpy as interpreter
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
-from .plan import Equation, Plan, flatten, sum_over_batch
+from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
 from .source import (Dialect, chain, check_name, constant, define, dtype_of, literal,
                      py, save, template)
 from .source import emit as _emit
@@ -46,6 +46,7 @@ __all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "check
 # -- plan-level rewrites: tables of rules read by ``passes.rewrite`` --------------------
 
 
+@operation
 @dataclass(frozen=True)
 class Sub:
     """a − b (an addition of a negation, folded)."""
@@ -64,7 +65,7 @@ def _subtraction(eq, facts):
 
 
 #: Add(a, Neg(b)) ↦ Sub(a, b)
-SUBTRACTIONS = {"Add": [_subtraction]}
+SUBTRACTIONS = RuleTable("subtractions", {"Add": [_subtraction]})
 
 
 def _value(v, facts):
@@ -115,7 +116,8 @@ def _scale_of_scale(eq, facts):
 
 #: numbers kept numbers: a + a ↦ 2·a, a product with a number ↦ a scaling, c·(d·x) ↦ (c·d)·x
 #: (a constant spread to a shape is still that constant: NumPy broadcasts it)
-SCALARS = {"Add": [_double], "Mul": [_by_a_number], "Scale": [_scale_of_scale]}
+SCALARS = RuleTable("scalar folds", {"Add": [_double], "Mul": [_by_a_number],
+                                     "Scale": [_scale_of_scale]})
 
 
 def fold_subtractions(plan: Plan) -> Plan:
@@ -152,7 +154,7 @@ INLINE = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
 ARITHMETIC = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Reciprocal"}
 
-EMITTERS = {
+EMITTERS = RuleTable("NumPy emitters", {
     "Add": lambda box, *xs: chain("+", xs),
     "Bias": template("x + b", "b", "x"),
     "Sub": template("a - b", "a", "b"),
@@ -184,7 +186,7 @@ EMITTERS = {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
-}
+})
 
 #: helpers the emitted code may call, copied into the module when used
 HELPERS = {name: getattr(kernels, name)

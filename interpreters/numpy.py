@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
-from .plan import flatten, last_uses, sum_over_batch
+from .plan import RuleTable, flatten, last_uses, sum_over_batch
 
-__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs"]
+__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader"]
 
 
 def _dtype(box):
@@ -61,7 +61,7 @@ def _constant(value):
 
 #: generator name ↦ (box ↦ function on arrays); the helpers are those the generated
 #: code copies (``interpreters.kernels``)
-RULES = {
+RULES = RuleTable("NumPy rules", {
     "Add": lambda box: np.add if box.n == 2 else (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": _constant(0.0),
     "Neg": lambda box: np.negative,
@@ -89,17 +89,71 @@ RULES = {
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
     "OuterSum": lambda op: outer_sum,
-}
+})
 
 
-def _reader(plan, v: int) -> str:
+def reader(plan, v: int) -> str:
     """Who reads input value v, for error messages."""
     return plan.consumers.get(v, "the output" if v in plan.outputs else "a discard")
 
 
+def _where(plan, k: int) -> str:
+    v = plan.inputs[k]
+    return f"input {k} (wire {plan.wires[v]!r}) of {reader(plan, v)}"
+
+
+#: ndarray subclasses read as the plain array they view: that keeps every value, the
+#: shape and the dtype (any other subclass may carry what a plain array drops: refused)
+PLAIN_VIEWS = (np.matrix, np.memmap)
+
+
+def _as_array(plan, k: int, arg) -> np.ndarray:
+    """An input that is not a plain array, as the array it exactly is: NumPy's own
+    reading of it, never cast to the wire's dtype (checked next, as an array's is)."""
+    if isinstance(arg, np.ma.MaskedArray):
+        raise TypeError(f"{_where(plan, k)}: a masked array, whose mask would be dropped; "
+                        f"pass a plain array (x.filled(value), or np.asarray(x) to drop it)")
+    if isinstance(arg, np.ndarray):
+        if isinstance(arg, PLAIN_VIEWS):
+            return np.asarray(arg)
+        raise TypeError(f"{_where(plan, k)}: a {type(arg).__name__} (an ndarray subclass, "
+                        f"whose extras a plain array drops); pass np.asarray(x) to drop them")
+    if arg is None or isinstance(arg, (str, bytes)):
+        raise TypeError(f"{_where(plan, k)}: expected an array, got {arg!r}")
+    try:
+        return np.asarray(arg)
+    except ValueError:
+        raise ValueError(f"{_where(plan, k)}: a ragged {type(arg).__name__} (its rows differ "
+                         f"in length), not an array") from None
+
+
+def _values(array, given: type, dtype) -> str:
+    """What an input that was not an array holds, in words."""
+    kinds = {"O": "Python objects (None, mixed types…)", "U": "strings", "S": "bytes"}
+    what = f"a {given.__name__} ({array.dtype})" if array.ndim == 0 else \
+        f"a {given.__name__} of {kinds.get(array.dtype.kind, f'{array.dtype} values')}"
+    return what + (" (a Bool wire takes True and False only)" if dtype == bool else "")
+
+
 def check_inputs(plan, dom, args) -> list:
-    """The inputs as arrays of the right shape and dtype, or an error naming the wire
-    and the box that reads it (checked before anything is computed)."""
+    """The inputs as arrays of the right shape and dtype, or an error naming the input,
+    the wire and the box that reads it (checked before anything is computed).
+
+    A plain array is checked as it is; anything else is read as the array NumPy makes
+    of it, never cast, and checked the same way: a list of Python floats fits a float64
+    wire; ints, float32 values, or 0/1 ints on a Bool wire (which takes bools) do not.
+    ``np.matrix`` and ``np.memmap`` are read as the plain arrays they view (nothing is
+    lost); masked arrays and other subclasses, None, strings and ragged lists are refused.
+
+    >>> from categories import Bool, function
+    >>> circuit = flatten(function(Bool(1), Bool(1))(lambda a: ~a))
+    >>> check_inputs(circuit, None, [[[True], [False]]])[0].dtype
+    dtype('bool')
+    >>> check_inputs(circuit, None, [[[2], [0]]])
+    Traceback (most recent call last):
+    ...
+    TypeError: input 0 (wire Bool(1)) of XOR: expected dtype bool, got a list of int64 values (a Bool wire takes True and False only)
+    """
     if len(args) != len(plan.inputs):
         raise TypeError(f"{len(plan.inputs)} inputs expected ({dom!r}), got {len(args)}")
     spec = plan.__dict__.get("_input_spec")
@@ -109,24 +163,23 @@ def check_inputs(plan, dom, args) -> list:
     arrays, batch = [], None
     for k, (arg, (shape, n, dtype)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
-            arg = np.asarray(arg, dtype=dtype)
+            given, arg = type(arg), _as_array(plan, k, arg)
+            if arg.dtype != dtype:      # what a list holds says more than its shape
+                raise TypeError(f"{_where(plan, k)}: expected dtype {dtype}, got "
+                                f"{_values(arg, given, dtype)}")
         given = arg.shape
         if len(given) == n + 1 and given[1:] == shape:
             if batch is None:
                 batch = given[0]
             elif given[0] != batch:
-                raise ValueError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
-                                 f"{_reader(plan, plan.inputs[k])}: batch of {given[0]} "
-                                 f"examples, other inputs have {batch}")
+                raise ValueError(f"{_where(plan, k)}: batch of {given[0]} examples, "
+                                 f"other inputs have {batch}")
         elif given != shape:
             expected = ", ".join(map(str, shape))
-            raise ValueError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
-                             f"{_reader(plan, plan.inputs[k])}: expected an array of shape "
-                             f"{shape} or (batch, {expected}), got {given}")
+            raise ValueError(f"{_where(plan, k)}: expected an array of shape {shape} or "
+                             f"(batch, {expected}), got {given}")
         if arg.dtype != dtype:
-            raise TypeError(f"input {k} (wire {plan.wires[plan.inputs[k]]!r}) of "
-                            f"{_reader(plan, plan.inputs[k])}: expected dtype {dtype}, "
-                            f"got {arg.dtype}")
+            raise TypeError(f"{_where(plan, k)}: expected dtype {dtype}, got {arg.dtype}")
         arrays.append(arg)
     return arrays
 

@@ -4,7 +4,12 @@ A plan is a list of equations ``outs = box(ins)`` on numbered values, in an
 order where every value is defined before it is used. Wirings (copy, discard,
 swap, permutations) only renumber values and leave no equation. Every
 interpreter is a loop over the equations with a rule table from generator
-name to implementation; none walks DisCoPy's structure at run time.
+name to implementation (a :class:`RuleTable`, whose keys must each name a
+registered generator or a plan-level operation); none walks DisCoPy's
+structure at run time. An equation's ``kind``, the key its rules are found by,
+is its generator's name only if that generator owns the name: any other box
+(an unregistered class, a plain box) has its full path as its kind, the key
+of no rule.
 
 >>> from categories import Real, Sigmoid, Mul, copy
 >>> x = Real(3)
@@ -15,16 +20,73 @@ Plan(v0: Real(3) → v2)
   v2 = Sigmoid(v1)
 >>> plan.count("Sigmoid")
 1
+>>> RuleTable("NumPy rules", {"Sigmiod": None})
+Traceback (most recent call last):
+...
+LookupError: NumPy rules: Sigmiod is neither a generator nor a plan-level operation (did you mean Sigmoid?)
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
-from categories import Diagram, Ty, Wire
+from categories import Diagram, Generator, Ty, Wire
 from categories.adapter import interpret
+from categories.generator import OPERATIONS, claim_name, owner_of, same_definition
 
-__all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses"]
+__all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses",
+           "RuleTable", "operation", "kind_of"]
+
+_registry = Generator.registry
+
+
+def kind_of(cls) -> str:
+    """The rule-table key of a box's class: its name if it owns the name (a
+    registered generator, a plan-level operation, or the same definition run
+    again), else its full path, which is the key of no rule."""
+    name = cls.__name__
+    owner = _registry.get(name) or OPERATIONS.get(name)
+    if owner is cls or owner is not None and same_definition(owner, cls):
+        return name
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def operation(cls):
+    """Declare a plan-level operation (a class decorator): an equation interpreters
+    add to plans, which rule tables may name beside the generators."""
+    claim_name(cls, OPERATIONS)
+    return cls
+
+
+class RuleTable(dict):
+    """A rule table: generator (or plan-level operation) name ↦ rule. Every key is
+    checked when it is set, so that a misspelt or stale key fails loudly."""
+
+    def __init__(self, what: str, rules=()):
+        super().__init__()
+        self.what = what
+        self.update(rules)
+
+    def __setitem__(self, name, rule):
+        if not isinstance(name, str) or owner_of(name) is None:
+            close = difflib.get_close_matches(str(name), list(_registry) + list(OPERATIONS), 1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise LookupError(f"{self.what}: {name} is neither a generator nor a plan-level "
+                           f"operation{hint}")
+        super().__setitem__(name, rule)
+
+    def update(self, rules=(), **more):
+        for name, rule in dict(rules, **more).items():
+            self[name] = rule
+
+    def setdefault(self, name, rule=None):
+        if name not in self:
+            self[name] = rule
+        return self[name]
+
+    def __repr__(self):
+        return f"RuleTable({self.what!r}, {dict.__repr__(self)})"
 
 
 @dataclass(frozen=True)
@@ -35,8 +97,8 @@ class Equation:
 
     @property
     def kind(self) -> str:
-        """The generator's name, the key of every rule table."""
-        return type(self.box).__name__
+        """The generator's name, the key of every rule table (:func:`kind_of`)."""
+        return kind_of(type(self.box))
 
     def __str__(self):
         outs = ", ".join(f"v{i}" for i in self.outs) or "()"
@@ -89,6 +151,7 @@ def flatten(diagram: Diagram) -> Plan:
 
 # -- batch reductions ----------------------------------------------------------
 
+@operation
 @dataclass(frozen=True)
 class OuterSum:
     """Σ over the batch of a ⊗ b: an outer product fused with its batch sum (a
@@ -98,7 +161,7 @@ class OuterSum:
 
 
 #: generator name ↦ the operation that computes its output already summed over the batch
-FUSED_BATCH_SUM = {"Outer": OuterSum}
+FUSED_BATCH_SUM = RuleTable("fused batch sums", {"Outer": OuterSum})
 
 
 def _uses(equations, outputs) -> dict:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .circuit import Circuit, _check_bool, boolean_difference
-from .plan import flatten
+from .circuit import Circuit, _check_bool, boolean_difference, is_oracle
+from .plan import RuleTable, flatten
 
-__all__ = ["DEPENDENCY_RULES", "Unsafe", "dependencies", "unsafe_products", "CircuitReport",
-           "check"]
+__all__ = ["DEPENDENCY_RULES", "CONSTANTS", "BLACK_BOXES", "Unsafe", "dependencies",
+           "unsafe_products", "CircuitReport", "check"]
 
 def _any_of(deps):
     """Every output bit depends on every input bit the inputs depend on."""
@@ -43,7 +43,7 @@ def _dep_scatter(box, d):
     return out.reshape(*box.cod.inside[0].shape, n)
 
 
-DEPENDENCY_RULES = {
+DEPENDENCY_RULES = RuleTable("dependency rules", {
     "And": lambda box, a, b: a | b,
     "Xor": lambda box, *xs: np.logical_or.reduce(xs),
     "Parity": lambda box, x: x.any(axis=-2),
@@ -52,7 +52,14 @@ DEPENDENCY_RULES = {
     "Scatter": _dep_scatter,
     "SumBatch": lambda box, x: x,
     "VoteBatch": lambda box, x, y: x | y,
-}
+})
+
+#: generators read without a rule above: constants depend on nothing
+CONSTANTS = frozenset({"Zero", "One", "Bits"})
+#: … and black boxes, exact in their own inputs only (as is an oracle generator, one
+#: that declares its ``bits``): each output bit depends on every bit they read,
+#: and two of their input bits sharing an input of the circuit are a product
+BLACK_BOXES = frozenset({"BooleanDifference"})
 
 
 @dataclass
@@ -92,6 +99,11 @@ def dependencies(diagram):
                 inputs = sorted({locate(i) for i in np.flatnonzero(shared.reshape(-1, n).any(axis=0))})
                 unsafe.append(Unsafe(k, eq.box, bits.tolist(), inputs))
         rule = DEPENDENCY_RULES.get(eq.kind)
+        if rule is None and not (eq.kind in CONSTANTS or eq.kind in BLACK_BOXES
+                                 or is_oracle(eq.box)):
+            raise NotImplementedError(
+                f"no dependency rule for {eq.box.name} ({eq.kind}): {eq.box.dom!r} → "
+                f"{eq.box.cod!r}; add one to interpreters.safety.DEPENDENCY_RULES")
         if rule is None and args:
             # a black box (an oracle generator) is exact in its own inputs only:
             # two of its input bits that share an input of the circuit are a product too

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import sympy
 
-from .plan import flatten
+from .numpy import reader
+from .plan import RuleTable, flatten
 
-__all__ = ["RULES", "evaluate", "symbols", "exact"]
+__all__ = ["RULES", "evaluate", "check_inputs", "symbols", "exact"]
 
 
 def exact(c: float):
@@ -62,7 +63,7 @@ def _sigmoid(x):
 
 
 #: generator name ↦ (box ↦ function on SymPy values)
-RULES = {
+RULES = RuleTable("SymPy rules", {
     "Add": lambda box: (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": lambda box: (lambda: _full(box.cod.inside[0].shape, sympy.Integer(0))),
     "Neg": lambda box: (lambda x: -x),
@@ -88,7 +89,7 @@ RULES = {
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
-}
+})
 
 
 def symbols(ty, prefix: str):
@@ -108,12 +109,61 @@ def symbols(ty, prefix: str):
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def evaluate(diagram, *args):
-    """Evaluate a diagram on SymPy values (one example)."""
-    plan = flatten(diagram)
+def _describe(value) -> str:
+    if isinstance(value, sympy.MatrixBase):
+        return f"a {value.shape[0]} × {value.shape[1]} matrix"
+    if isinstance(value, sympy.Expr):
+        return f"the expression {value}"
+    if hasattr(value, "__array__"):
+        return (f"a NumPy array of shape {getattr(value, 'shape', '?')} (this interpreter "
+                f"computes on SymPy values: see interpreters.sympy.symbols)")
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return repr(value)
+    return f"a {type(value).__module__}.{type(value).__qualname__}" \
+        if type(value).__module__ != "builtins" else f"a {type(value).__name__}"
+
+
+def check_inputs(plan, dom, args) -> list:
+    """The inputs as SymPy values of their wires' shapes, or an error naming the input,
+    the wire and the box that reads it: a wire of shape () takes an expression (or a
+    Python number, made a SymPy one), of shape (n,) an n × 1 matrix, of shape (m, n)
+    an m × n matrix. NumPy arrays are refused: this interpreter computes on symbols.
+
+    >>> from categories import Sigmoid, Real
+    >>> evaluate(Sigmoid(Real(2)), sympy.Matrix(sympy.symbols("x0 x1 x2")))
+    Traceback (most recent call last):
+    ...
+    ValueError: input 0 (wire Real(2)) of Sigmoid: expected a SymPy matrix of shape (2, 1), got a 3 × 1 matrix
+    """
     if len(args) != len(plan.inputs):
-        raise TypeError(f"{len(plan.inputs)} inputs expected ({diagram.dom!r}), got {len(args)}")
-    env = dict(zip(plan.inputs, args))
+        raise TypeError(f"{len(plan.inputs)} inputs expected ({dom!r}), got {len(args)}")
+    values = []
+    for k, (v, arg) in enumerate(zip(plan.inputs, args)):
+        wire = plan.wires[v]
+        where = f"input {k} (wire {wire!r}) of {reader(plan, v)}"
+        if wire.kind != "Real":
+            raise TypeError(f"{where}: the SymPy interpreter reads Real wires only")
+        if not wire.shape:
+            if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+                arg = sympy.sympify(arg)
+            if not isinstance(arg, sympy.Expr):
+                raise TypeError(f"{where}: expected a SymPy expression, got {_describe(arg)}")
+        else:
+            shape = (wire.shape[0], 1) if len(wire.shape) == 1 else wire.shape
+            if not isinstance(arg, sympy.MatrixBase):
+                raise TypeError(f"{where}: expected a SymPy matrix of shape {shape}, got "
+                                f"{_describe(arg)}")
+            if arg.shape != shape and not (shape == (0, 1) and arg.shape == (0, 0)):
+                raise ValueError(f"{where}: expected a SymPy matrix of shape {shape}, got "
+                                 f"{_describe(arg)}")
+        values.append(arg)
+    return values
+
+
+def evaluate(diagram, *args):
+    """Evaluate a diagram on SymPy values (one example), checked first (:func:`check_inputs`)."""
+    plan = flatten(diagram)
+    env = dict(zip(plan.inputs, check_inputs(plan, diagram.dom, args)))
     for eq in plan.equations:
         if eq.kind not in RULES:
             raise NotImplementedError(f"no SymPy rule for {eq.box.name} ({eq.kind})")
