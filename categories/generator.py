@@ -33,7 +33,7 @@ TypeError: a generator named Sigmoid already exists (categories.smooth.Sigmoid);
 
 from __future__ import annotations
 
-from .adapter import Box, Diagram, Ty
+from .adapter import Box, Diagram, Real, Ty
 
 __all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type", "OPERATIONS",
            "claim_name", "owner_of", "same_definition"]
@@ -72,11 +72,16 @@ def claim_name(cls, table: dict):
     table[name] = cls
 
 
+def _structure(name: str) -> type:
+    """A structure generator (Copy, Discard), declared in ``categories.structural``,
+    which builds on this module: found through the registry, not imported."""
+    return Generator.registry[name]
+
+
 def as_type(x, dtype="float64") -> Ty:
     """``Real(x)`` for an int, the type itself for a type."""
     if isinstance(x, Ty):
         return x
-    from .adapter import Real
     return Real(x, dtype=dtype)
 
 
@@ -107,8 +112,7 @@ class Generator(Box):
 
     def forward(self) -> Diagram:
         """A → M ⊗ B: run the box and keep the residual (by default, its input)."""
-        from .structural import copy
-        return copy(self.dom) >> self.dom @ self
+        return _structure("Copy").of(self.dom) >> self.dom @ self
 
     def backward(self) -> Diagram:
         """M ⊗ B′ → A′: the reverse derivative, from the residual and the cotangent."""
@@ -153,5 +157,4 @@ class ConstantGenerator(Generator):
         return self
 
     def backward(self) -> Diagram:
-        from .structural import discard
-        return discard(self.cod)
+        return _structure("Discard").of(self.cod)

@@ -45,6 +45,11 @@ class Copy(LinearGenerator):
                          drawing_name="")
         self.wiring = (0, ) * n
 
+    @classmethod
+    def of(cls, x: Ty, n: int = 2) -> Diagram:
+        """A tensor of wires copied n times: :func:`copy`."""
+        return copy(x, n)
+
     def transpose(self) -> Diagram:
         return add(self.x, self.n)
 
@@ -64,6 +69,11 @@ class Discard(LinearGenerator):
         self.x = _atomic(x, "Discard")
         super().__init__("Discard", x, Ty(), draw_as_spider=True, color="black",
                          drawing_name="")
+
+    @classmethod
+    def of(cls, x: Ty) -> Diagram:
+        """A tensor of wires discarded: :func:`discard`."""
+        return discard(x)
 
     def transpose(self) -> Diagram:
         return Zero(self.x)

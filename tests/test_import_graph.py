@@ -1,0 +1,94 @@
+"""The architecture, checked: each package's import graph is acyclic, function-level
+imports included, and the packages depend one way only: ``categories`` imports
+nothing from ``lenses`` or ``interpreters``, ``lenses`` nothing from
+``interpreters`` (DESIGN.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("categories", "lenses", "interpreters")
+
+
+def modules() -> dict:
+    """module name ↦ source path, for every module of the three packages."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            found[name] = path
+    return found
+
+
+def imports(name: str, path: Path) -> set:
+    """The project modules a module imports, anywhere in it (functions included)."""
+    package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+    known, found = modules(), set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in known and t != name}
+    return found
+
+
+GRAPH = {name: imports(name, path) for name, path in modules().items()}
+
+
+def cycle(graph: dict, nodes: set):
+    """A cycle among ``nodes``, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(n):
+        state[n] = "open"
+        stack.append(n)
+        for m in sorted(graph[n] & nodes):
+            if state.get(m) == "open":
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        state[n] = "done"
+        stack.pop()
+        return None
+
+    for n in sorted(nodes):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_acyclically(package):
+    # a package's __init__ re-exports its modules: the modules among themselves
+    nodes = {n for n in GRAPH if n.startswith(package + ".")}
+    found = cycle(GRAPH, nodes)
+    assert found is None, " → ".join(found)
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("categories", ("lenses", "interpreters")), ("lenses", ("interpreters", ))])
+def test_packages_depend_one_way(package, forbidden):
+    wrong = sorted((n, m) for n, ms in GRAPH.items() if n.split(".")[0] == package
+                   for m in ms if m.split(".")[0] in forbidden)
+    assert not wrong, wrong
+
+
+def test_the_check_sees_function_level_imports():
+    tree = {"a": {"b"}, "b": {"a"}}
+    assert cycle(tree, {"a", "b"}) == ["a", "b", "a"]
+    assert "categories.adapter" in imports("categories.syntax", ROOT / "categories" / "syntax.py")
