@@ -425,3 +425,90 @@ def test_labels_for_one_hot_and_bits_are_checked():
         one_hot(np.array([0.5]), 2)
     with pytest.raises(ValueError, match=r"class index 4 .* 2 bits"):
         bits_of(np.array([1, 4]), 2)
+
+
+# -- 6. the command line answers a mistake in one line, status 2, before any work -------------
+
+MODELS = '''\
+open("imported", "a").close()
+from categories import Real, Sigmoid, dense
+from lenses.learner import Learner
+from lenses.losses import mse
+from lenses.optimisers import GD
+learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), GD())
+number = 3
+
+
+def make():
+    open("called", "w").close()
+    return learner
+'''
+
+#: (arguments, what the one line names); each run in its own folder holding models.py,
+#: broken.py (raises on import) and a file named "taken"
+MISTAKES = {
+    "steps -3": (["demo", "--steps", "-3"], ["--steps", "-3"]),
+    "steps 2.5": (["demo", "--steps", "2.5"], ["--steps", "'2.5'"]),
+    "lr nan": (["demo", "--lr", "nan"], ["--lr", "nan"]),
+    "lr -1": (["demo", "--lr", "-1"], ["--lr", "-1"]),
+    "lr 0": (["demo", "--lr", "0"], ["--lr", "0"]),
+    "out is a file": (["demo", "--out", "taken"], ["--out taken", "not a folder"]),
+    "digits steps 0": (["digits", "--steps", "0"], ["--steps", "0"]),
+    "circuits seed -1": (["circuits", "--seed", "-1"], ["--seed", "-1"]),
+    "no module": (["compile", "no_such_models:learner", "-o", "step.py"],
+                  ["no module named 'no_such_models'"]),
+    "no attribute": (["compile", "models:lerner", "-o", "step.py"],
+                     ["models has no attribute 'lerner'", "it has: learner"]),
+    "a function": (["compile", "models:make", "-o", "step.py"],
+                   ["models:make is a function", "not called"]),
+    "a number": (["compile", "models:number", "-o", "step.py"], ["models:number is of type int"]),
+    "no folder": (["compile", "models:learner", "-o", os.path.join("no", "such", "step.py")],
+                  ["-o " + os.path.join("no", "such", "step.py"), "cannot write"]),
+    "a folder": (["compile", "models:learner", "-o", "."], ["-o .", "is a folder"]),
+    "import fails": (["compile", "broken:x", "-o", "step.py"],
+                     ["importing broken failed", "ZeroDivisionError", "broken.py, line 2"]),
+    "no colon": (["compile", "models", "-o", "step.py"], ["module:attribute", "'models'"]),
+    "bad name": (["compile", "models:learner", "-o", "step.py", "--name", "class"], ["--name"]),
+}
+
+
+@pytest.fixture(scope="module")
+def command_runs(tmp_path_factory):
+    """Every mistake, and one good compile, run at once in separate processes."""
+    runs = {}
+    for key, (args, _) in {**MISTAKES, "good": (["compile", "models:learner", "-o", "step.py"],
+                                                None)}.items():
+        folder = tmp_path_factory.mktemp("cli")
+        (folder / "models.py").write_text(MODELS)
+        (folder / "broken.py").write_text("x = 1\ny = 1 / 0\n")
+        (folder / "taken").write_text("keep me")
+        process = subprocess.Popen([sys.executable, "-m", "interpreters.cli", *args], cwd=folder,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        runs[key] = folder, process
+    done = {}
+    for key, (folder, process) in runs.items():
+        out, err = process.communicate(timeout=300)
+        done[key] = folder, process.returncode, out, err
+    return done
+
+
+def test_the_good_compile_imports_the_module_and_writes(command_runs):
+    folder, status, out, err = command_runs["good"]
+    assert status == 0, err
+    assert (folder / "imported").exists() and (folder / "step.py").stat().st_size > 0
+
+
+@pytest.mark.parametrize("key", sorted(MISTAKES))
+def test_a_mistake_on_the_command_line_is_one_line_and_status_2(command_runs, key):
+    folder, status, out, err = command_runs[key]
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("paralens "), lines
+    for fragment in MISTAKES[key][1]:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert out == ""                                   # nothing started
+    assert (folder / "taken").read_text() == "keep me"
+    assert not (folder / "called").exists()            # a function is never called
+    assert not (folder / "step.py").exists() and not (folder / "paralens-output").exists()
+    if key in ("no folder", "a folder", "no colon", "bad name"):
+        assert not (folder / "imported").exists()      # refused before importing anything
