@@ -54,21 +54,19 @@ def _tuple(x):
 
 
 def _real(owner, name: str, value) -> float:
-    """``value`` if it is a finite real number (not a bool, not a string)."""
+    """``value`` if it is a real number (not a bool, not a string) and not NaN."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{type(owner).__name__}: {name} must be a real number, "
                         f"got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ValueError(f"{type(owner).__name__}: {name} must be finite, got {value!r}")
+    if math.isnan(value):
+        raise ValueError(f"{type(owner).__name__}: {name} must be a number, got {value!r}")
     return value
 
 
 def _rate(owner, name: str, value):
-    """A learning rate: finite and non-zero (its sign is the direction: a negative
-    rate climbs, which deep dreaming uses and training refuses)."""
-    if _real(owner, name, value) == 0:
-        raise ValueError(f"{type(owner).__name__}: {name} must not be 0, got {value!r} "
-                         f"(nothing would move)")
+    """A learning rate: any real number makes an optimiser's diagram (the sign is the
+    direction, and deep dreaming climbs); ``check_training`` asks for more."""
+    _real(owner, name, value)
 
 
 def _fraction(owner, name: str, value):
@@ -78,8 +76,9 @@ def _fraction(owner, name: str, value):
 
 
 def _positive(owner, name: str, value):
-    if not _real(owner, name, value) > 0:
-        raise ValueError(f"{type(owner).__name__}: {name} must be positive, got {value!r}")
+    if not 0 < _real(owner, name, value) < math.inf:
+        raise ValueError(f"{type(owner).__name__}: {name} must be finite and positive, "
+                         f"got {value!r}")
 
 
 def _split(wires, *sizes):
@@ -126,18 +125,21 @@ class Optimiser:
         return tuple(self.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
 
     def check_training(self):
-        """Raise unless this optimiser descends the loss. A negative learning rate
-        climbs it: meaningful for deep dreaming, never for training.
+        """Raise unless this optimiser descends the loss in finite steps: a learning
+        rate that is finite and positive (a negative one climbs the loss, which
+        deep dreaming uses; 0 moves nothing).
 
         >>> GD(lr=-0.1).check_training()
         Traceback (most recent call last):
         ...
-        ValueError: GD: lr must be positive to train, got -0.1 (a negative rate climbs the loss)
+        ValueError: GD: lr must be a finite positive number to train, got -0.1 (a negative rate climbs the loss)
         """
         lr = getattr(self, "lr", None)
-        if lr is not None and lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive to train, got {lr!r} "
-                             f"(a negative rate climbs the loss)")
+        if lr is not None and not 0 < lr < math.inf:
+            why = (" (a negative rate climbs the loss)" if lr < 0 else
+                   " (nothing would move)" if lr == 0 else "")
+            raise ValueError(f"{type(self).__name__}: lr must be a finite positive number to "
+                             f"train, got {lr!r}{why}")
 
     @property
     def rate_label(self) -> str:

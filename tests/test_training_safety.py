@@ -358,30 +358,33 @@ def test_inputs_and_labels_of_different_lengths_or_none_are_refused(untouched):
 
 
 @pytest.mark.parametrize("optimiser", sorted(OPTIMISERS))
-@pytest.mark.parametrize("name, value, error", [
-    ("lr", 0, ValueError), ("lr", 0.0, ValueError), ("lr", float("inf"), ValueError),
-    ("lr", float("nan"), ValueError), ("lr", "0.1", TypeError), ("lr", True, TypeError),
-    ("lr", None, TypeError)])
-def test_a_learning_rate_must_be_a_finite_non_zero_number(optimiser, name, value, error):
+@pytest.mark.parametrize("value, error", [
+    (float("nan"), ValueError), ("0.1", TypeError), (True, TypeError), (None, TypeError)])
+def test_a_learning_rate_must_be_a_real_number(optimiser, value, error):
     cls = type(OPTIMISERS[optimiser]())
     with pytest.raises(error) as raised:
-        cls(**{name: value})
+        cls(lr=value)
     assert f"{cls.__name__}: lr" in str(raised.value) and repr(value) in str(raised.value)
 
 
 @pytest.mark.parametrize("optimiser", sorted(OPTIMISERS))
-def test_a_negative_learning_rate_is_refused_for_training(optimiser):
-    """A negative rate climbs the loss: deep dreaming uses it (test_learners), training refuses it."""
+@pytest.mark.parametrize("value", [-0.5, 0, 0.0, float("inf"), -float("inf")])
+def test_training_needs_a_finite_positive_learning_rate(optimiser, value):
+    """A negative rate climbs the loss (deep dreaming uses it, test_learners), an
+    infinite one is a diagram the code generator must emit (test_codegen_robust):
+    both are optimisers, and training refuses them, before compiling."""
     cls = type(OPTIMISERS[optimiser]())
-    with pytest.raises(ValueError, match=r"lr must be positive to train, got -0\.5"):
-        Trainer(learner_with(cls(lr=-0.5)))
+    with pytest.raises(ValueError) as raised:
+        Trainer(learner_with(cls(lr=value)))
+    assert f"{cls.__name__}: lr must be a finite positive number to train, got {value!r}" \
+        in str(raised.value)
 
 
 @pytest.mark.parametrize("cls, name, value", [
     (Momentum, "gamma", 1.0), (Momentum, "gamma", -0.1), (Nesterov, "gamma", 1.5),
     (Adam, "beta1", 1.5), (Adam, "beta1", 1.0), (Adam, "beta2", -0.1), (Adam, "beta2", 1.0),
     (Adam, "delta", 0.0), (Adam, "delta", -1e-8), (Adagrad, "delta", 0.0),
-    (Adam, "beta1", float("nan"))])
+    (Adam, "beta1", float("nan")), (Adam, "delta", float("inf"))])
 def test_decays_lie_in_the_unit_interval_and_epsilons_are_positive(cls, name, value):
     with pytest.raises(ValueError) as raised:
         cls(**{name: value})
