@@ -8,17 +8,58 @@
 * ``paralens digits`` trains a softmax classifier on the 8×8 digits with Adam.
 * ``paralens compile module:attr -o step.py`` writes a diagram, Para map or
   learner as a module that imports nothing but NumPy.
+
+A mistake in the command (a bad value, a module or attribute that does not
+exist, a path that cannot be written) is reported in one line on stderr with
+exit status 2, before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import tempfile
 
 import numpy as np
 
-__all__ = ["main", "demo", "digits", "iris_split", "compile_target"]
+__all__ = ["main", "demo", "digits", "iris_split", "compile_target", "UsageError"]
+
+
+class UsageError(ValueError):
+    """A mistake in what was asked for, found before any work: one line, status 2."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _writable_folder(out: str, option: str = "--out"):
+    """Make the folder ``out`` if needed, and check that a file can be written in it."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"{option} {out}: is a file, not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(f"{option} {out}: cannot write there ({error.strerror})") from None
+
+
+def _writable_file(path: str, option: str = "-o"):
+    """Check that ``path`` can be written, leaving what is there untouched."""
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot write there ({error.strerror})") from None
+    if not existed:
+        os.remove(path)
 
 
 def iris_split(X, y):
@@ -40,6 +81,8 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidd
 
     from .training import NonFiniteLoss, Trainer
 
+    if draw:
+        _writable_folder(out)          # before training, not after it
     X, y, classes = iris()
     train, test = iris_split(X, y)
     mean, std = X[train].mean(axis=0), X[train].std(axis=0)
@@ -75,7 +118,6 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidd
     if draw:
         import matplotlib
         matplotlib.use("Agg")
-        os.makedirs(out, exist_ok=True)
         for name, diagram, size in (("model", model.diagram, (8, 7)),
                                     ("lens-forward", lens.forward, (14, 12)),
                                     ("lens-backward", lens.backward, (16, 16))):
@@ -217,61 +259,148 @@ def circuits(seed: int = 0) -> dict:
     return results
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its complaints in one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """A whole number ≥ 1 (``--steps``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A whole number ≥ 0 (``--seed``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A finite positive number (``--lr``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
+    return value
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="paralens", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="paralens", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="train an MLP on Iris through the lens functor")
     run.add_argument("--out", default="paralens-output", help="folder for the PNG drawings")
-    run.add_argument("--steps", type=int, default=2000)
-    run.add_argument("--lr", type=float, default=0.02)
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--steps", type=_count, default=2000)
+    run.add_argument("--lr", type=_rate, default=0.02)
+    run.add_argument("--seed", type=_seed, default=0)
     run_digits = commands.add_parser("digits", help="train a softmax classifier on 8×8 digits with Adam")
-    run_digits.add_argument("--steps", type=int, default=1500)
-    run_digits.add_argument("--seed", type=int, default=0)
+    run_digits.add_argument("--steps", type=_count, default=1500)
+    run_digits.add_argument("--seed", type=_seed, default=0)
     run_circuits = commands.add_parser(
         "circuits", help="Boolean circuits by RDA: the Iris table and digits with logic gates")
-    run_circuits.add_argument("--seed", type=int, default=0)
+    run_circuits.add_argument("--seed", type=_seed, default=0)
     emit = commands.add_parser("compile", help="write a diagram or learner as a NumPy module")
     emit.add_argument("target", help="module:attribute naming a diagram, a Para map or a learner")
     emit.add_argument("-o", "--output", required=True, help="the .py file to write")
     emit.add_argument("--name", default="step", help="the function's name in the module")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        result = demo(args.out, steps=args.steps, lr=args.lr, seed=args.seed)
-        return 0 if result["stopped"] is None else 1
-    if args.command == "digits":
-        digits(steps=args.steps, seed=args.seed)
-        return 0
-    if args.command == "circuits":
-        circuits(seed=args.seed)
-        return 0
     if args.command == "compile":
         return compile_target(args.target, args.output, args.name)
+    try:
+        if args.command == "demo":
+            result = demo(args.out, steps=args.steps, lr=args.lr, seed=args.seed)
+            return 0 if result["stopped"] is None else 1
+        if args.command == "digits":
+            digits(steps=args.steps, seed=args.seed)
+            return 0
+        if args.command == "circuits":
+            circuits(seed=args.seed)
+            return 0
+    except UsageError as error:
+        print(f"paralens {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def compile_target(target: str, output: str, name: str = "step") -> int:
     """``paralens compile pkg.module:attr -o step.py``: the NumPy source of a diagram
-    (or of a Para map's diagram, or a learner's step), importing nothing but NumPy."""
-    import importlib
-
-    from .source import check_name
+    (or of a Para map's diagram, or a learner's step), importing nothing but NumPy.
+    The target is never called; a mistake (the name, the target, the output path)
+    is reported in one line, status 2, before anything is imported or written."""
     try:
-        check_name(name)
-    except ValueError as error:         # before anything is imported or written
-        print(f"paralens compile: --name: {error}", file=sys.stderr)
+        diagram = _target(target, output, name)
+    except UsageError as error:
+        print(f"paralens compile: {error}", file=sys.stderr)
         return 2
     from . import codegen
-    module_name, _, attribute = target.partition(":")
-    if not attribute:
-        raise SystemExit(f"paralens compile: expected module:attribute, got {target!r}")
-    sys.path.insert(0, os.getcwd())
-    obj = getattr(importlib.import_module(module_name), attribute)
-    obj = obj() if callable(obj) and not hasattr(obj, "inside") and not hasattr(obj, "diagram") else obj
-    diagram = getattr(obj, "diagram", obj)
     codegen.compiler_for(diagram)(diagram, name=name).save(output)   # a circuit: bit-sliced
     print(f"wrote {output}: {name}{tuple(str(w) for w in diagram.dom.inside)} → "
           f"{', '.join(str(w) for w in diagram.cod.inside)}")
     return 0
+
+
+def _compilable(obj):
+    """The diagram of a diagram, a Para map or a learner; else None."""
+    from categories import Diagram
+    diagram = obj if isinstance(obj, Diagram) else getattr(obj, "diagram", None)
+    return diagram if isinstance(diagram, Diagram) else None
+
+
+def _target(target: str, output: str, name: str):
+    """The diagram ``module:attribute`` names, once the name, the target and the
+    output path are known to be good."""
+    import importlib
+    import traceback
+    import types
+
+    from .source import check_name
+    try:
+        check_name(name)
+    except ValueError as error:
+        raise UsageError(f"--name: {error}") from None
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(f"expected module:attribute, got {target!r}")
+    _writable_file(output)
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (module_name + ".").startswith(error.name + "."):
+            raise UsageError(f"no module named {error.name!r} (looked in {os.getcwd()} and on "
+                             f"the Python path)") from None
+        raise UsageError(f"importing {module_name} failed: {_first_line(error)}") from None
+    except Exception as error:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise UsageError(f"importing {module_name} failed: {type(error).__name__}: "
+                         f"{_first_line(error)} ({os.path.basename(where.filename)}, line "
+                         f"{where.lineno})") from None
+    if not hasattr(module, attribute):
+        found = sorted(k for k, v in vars(module).items()
+                       if not k.startswith("_") and _compilable(v) is not None)
+        raise UsageError(f"module {module_name} has no attribute {attribute!r}"
+                         + (f" (it has: {', '.join(found)})" if found else ""))
+    obj = getattr(module, attribute)
+    diagram = _compilable(obj)
+    if diagram is None:
+        kind = ("a function" if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType))
+                else f"of type {type(obj).__name__}")
+        hint = " (it is not called: name its result in the module)" if callable(obj) else ""
+        raise UsageError(f"{target} is {kind}, not a diagram, a Para map or a learner{hint}")
+    return diagram
 
 
 if __name__ == "__main__":

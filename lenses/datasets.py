@@ -46,14 +46,34 @@ def digits():
     return table[:, :64], table[:, 64].astype(int)
 
 
+def _classes(y, n: int, where: str, bound: str) -> np.ndarray:
+    """``y`` as class indices, each a whole number from 0 to n − 1."""
+    y = np.asarray(y)
+    if y.size == 0:
+        return y.astype(int)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{where}: class indices must be whole numbers, got dtype {y.dtype}")
+    bad = np.flatnonzero((y < 0) | (y >= n))
+    if bad.size:
+        raise ValueError(f"{where}: class index {y.flat[bad[0]]} (at position {bad[0]}) "
+                         f"{bound}")
+    return y
+
+
 def one_hot(y: np.ndarray, n: int) -> np.ndarray:
-    """Rows of the identity matrix: class k ↦ e_k."""
-    return np.eye(n)[y]
+    """Rows of the identity matrix: class k ↦ e_k, for k from 0 to n − 1.
+
+    >>> one_hot([2, 0], 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    return np.eye(n)[_classes(y, n, "one_hot", f"is outside 0 to {n - 1}")]
 
 
 def bits_of(y: np.ndarray, n_bits: int) -> np.ndarray:
     """Class indices as ``n_bits`` bits, least significant first."""
-    return ((np.asarray(y)[:, None] >> np.arange(n_bits)) & 1).astype(bool)
+    y = _classes(y, 2 ** n_bits, "bits_of", f"does not fit in {n_bits} bits")
+    return ((y[:, None] >> np.arange(n_bits)) & 1).astype(bool)
 
 
 def rda_iris(classes: int = 2, labels: str = "binary"):

@@ -36,6 +36,7 @@ Real(3) @ Real(3) @ Real() @ Real(3) @ Real(3)
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from categories import (
@@ -50,6 +51,34 @@ def _wires(P: Ty) -> list:
 
 def _tuple(x):
     return x if isinstance(x, tuple) else (x, )
+
+
+def _real(owner, name: str, value) -> float:
+    """``value`` if it is a real number (not a bool, not a string) and not NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{type(owner).__name__}: {name} must be a real number, "
+                        f"got {value!r} ({type(value).__name__})")
+    if math.isnan(value):
+        raise ValueError(f"{type(owner).__name__}: {name} must be a number, got {value!r}")
+    return value
+
+
+def _rate(owner, name: str, value):
+    """A learning rate: any real number makes an optimiser's diagram (the sign is the
+    direction, and deep dreaming climbs); ``check_training`` asks for more."""
+    _real(owner, name, value)
+
+
+def _fraction(owner, name: str, value):
+    """A decay factor in [0, 1)."""
+    if not 0 <= _real(owner, name, value) < 1:
+        raise ValueError(f"{type(owner).__name__}: {name} must be in [0, 1), got {value!r}")
+
+
+def _positive(owner, name: str, value):
+    if not 0 < _real(owner, name, value) < math.inf:
+        raise ValueError(f"{type(owner).__name__}: {name} must be finite and positive, "
+                         f"got {value!r}")
 
 
 def _split(wires, *sizes):
@@ -95,6 +124,23 @@ class Optimiser:
         dp = _tuple(backward(*residual, self.rate(L, loss)))[params]
         return tuple(self.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
 
+    def check_training(self):
+        """Raise unless this optimiser descends the loss in finite steps: a learning
+        rate that is finite and positive (a negative one climbs the loss, which
+        deep dreaming uses; 0 moves nothing).
+
+        >>> GD(lr=-0.1).check_training()
+        Traceback (most recent call last):
+        ...
+        ValueError: GD: lr must be a finite positive number to train, got -0.1 (a negative rate climbs the loss)
+        """
+        lr = getattr(self, "lr", None)
+        if lr is not None and not 0 < lr < math.inf:
+            why = (" (a negative rate climbs the loss)" if lr < 0 else
+                   " (nothing would move)" if lr == 0 else "")
+            raise ValueError(f"{type(self).__name__}: lr must be a finite positive number to "
+                             f"train, got {lr!r}{why}")
+
     @property
     def rate_label(self) -> str:
         return f"cap {self.cap:g}"
@@ -112,6 +158,9 @@ class GD(Optimiser):
 
     lr: float = 0.01
 
+    def __post_init__(self):
+        _rate(self, "lr", self.lr)
+
     @property
     def cap(self):
         return -self.lr
@@ -126,6 +175,10 @@ class Momentum(Optimiser):
 
     lr: float = 0.01
     gamma: float = 0.9
+
+    def __post_init__(self):
+        _rate(self, "lr", self.lr)
+        _fraction(self, "gamma", self.gamma)
 
     @property
     def cap(self):
@@ -155,6 +208,10 @@ class Adagrad(Optimiser):
     delta: float = 1e-7
     cap = -1.0
 
+    def __post_init__(self):
+        _rate(self, "lr", self.lr)
+        _positive(self, "delta", self.delta)
+
     def state(self, P):
         return P
 
@@ -168,13 +225,26 @@ class Adagrad(Optimiser):
 @dataclass(repr=False)
 class Adam(Optimiser):
     """Raw moments m, v and a step counter t (erratum 3: not the corrected ones);
-    with p′ = −∇ the stored m is minus the textbook moment, the trajectory is textbook."""
+    with p′ = −∇ the stored m is minus the textbook moment, the trajectory is textbook.
+    β = 0 is allowed (no averaging: 1 − β^t is 1 and nothing is corrected).
+
+    >>> Adam(beta1=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam: beta1 must be in [0, 1), got 1.5
+    """
 
     lr: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     delta: float = 1e-8
     cap = -1.0
+
+    def __post_init__(self):
+        _rate(self, "lr", self.lr)
+        _fraction(self, "beta1", self.beta1)
+        _fraction(self, "beta2", self.beta2)
+        _positive(self, "delta", self.delta)
 
     def state(self, P):
         dtype = P.inside[0].dtype if len(P) else "float64"
@@ -185,14 +255,17 @@ class Adam(Optimiser):
         m, v, (t, ) = s[:k], s[k:2 * k], s[2 * k:]
         scalar = t.ty
         t = t + 1.0
-        c1 = 1.0 - Exp(scalar)(math.log(self.beta1) * t)      # 1 − β1^t
-        c2 = 1.0 - Exp(scalar)(math.log(self.beta2) * t)      # 1 − β2^t
+
+        def correction(beta):                  # 1 − β^t, or None when it is 1 (β = 0)
+            return 1.0 - Exp(scalar)(math.log(beta) * t) if beta else None
+
+        c1, c2 = correction(self.beta1), correction(self.beta2)
         m = tuple(self.beta1 * a + (1 - self.beta1) * d for a, d in zip(m, dp))
         v = tuple(self.beta2 * a + (1 - self.beta2) * (d * d) for a, d in zip(v, dp))
         new = []
         for x, a, mk, vk in zip(_wires(P), p, m, v):
-            m_hat = mk / Spread(x)(c1)
-            v_hat = vk / Spread(x)(c2)
+            m_hat = mk if c1 is None else mk / Spread(x)(c1)
+            v_hat = vk if c2 is None else vk / Spread(x)(c2)
             new.append(a + self.lr * (m_hat / (Sqrt(x)(v_hat) + self.delta)))
         return m + v + (t, ) + tuple(new)
 
