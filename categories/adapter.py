@@ -113,8 +113,10 @@ class Wire(cat.Ob):
         self.shape = tuple(whole(n, f"{kind}({', '.join(map(repr, shape))}): a size")
                            for n in shape)
         self.dtype = _dtype(dtype, kind)
-        suffix = "" if self.dtype == DEFAULT_DTYPE[kind] else f", dtype='{self.dtype}'"
-        super().__init__(f"{kind}({', '.join(map(str, self.shape))}{suffix})")
+        words = [str(n) for n in self.shape]
+        if self.dtype != DEFAULT_DTYPE[kind]:
+            words.append(f"dtype='{self.dtype}'")
+        super().__init__(f"{kind}({', '.join(words)})")
 
     @property
     def size(self) -> int:

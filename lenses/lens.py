@@ -44,7 +44,11 @@ __all__ = ["Lens", "R"]
 
 
 class Lens:
-    """A lens in optic form: forward A → M ⊗ B, backward M ⊗ B′ → A′."""
+    """A lens in optic form: forward A → M ⊗ B, backward M ⊗ B′ → A′.
+
+    Both halves are diagrams (``forward``, ``backward``), built as trees of their
+    parts; the tuples ``forward_layers`` and ``backward_layers`` of earlier
+    versions are gone: ``lens.forward.inside`` lists DisCoPy's layers."""
 
     def __init__(self, dom: Ty, cod: Ty, residual: Ty, forward: Diagram = None,
                  backward: Diagram = None):

@@ -93,8 +93,11 @@ ARGUMENTS = st.one_of(
 #: what constructors may raise on bad arguments (CompositionError is a TypeError)
 DOCUMENTED = (TypeError, ValueError)
 
+from lenses.optimisers import RDA, Adagrad, Adam, Momentum, Nesterov  # noqa: E402
+
 CONSTRUCTORS = sorted(Generator.registry.items()) + [
-    ("dense", dense), ("Real", Real), ("Bool", Bool)]
+    ("dense", dense), ("Real", Real), ("Bool", Bool), ("GD", GD), ("Momentum", Momentum),
+    ("Nesterov", Nesterov), ("Adagrad", Adagrad), ("Adam", Adam), ("RDA", RDA)]
 
 
 def _arity(constructor) -> int:
@@ -118,6 +121,16 @@ def test_constructors_raise_nothing_but_documented_errors(name, constructor, dat
     # types are tensors of wires
     if isinstance(built, Para):
         built = built.diagram
+    if name in ("GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"):
+        # an optimiser built from these arguments closes a model into a learner,
+        # or says clearly why not
+        model = dense(2, 2, Sigmoid) if name != "RDA" else None
+        if model is not None:
+            try:
+                Learner(model, mse(Real(2)), built)
+            except DOCUMENTED:
+                pass
+        return
     if isinstance(built, Diagram):
         assert all(w.kind in ("Real", "Bool") for w in built.dom.inside + built.cod.inside)
     else:
