@@ -266,26 +266,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _count(text: str) -> int:
-    """A whole number ≥ 1 (``--steps``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {value}")
-    return value
+def _whole(least: int):
+    """An argparse type: a whole number ≥ least (``--steps`` 1, ``--seed`` 0)."""
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number ≥ {least}, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be a whole number ≥ {least}, got {value}")
+        return value
+    return whole
 
 
-def _seed(text: str) -> int:
-    """A whole number ≥ 0 (``--seed``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 0, got {value}")
-    return value
+_count, _seed = _whole(1), _whole(0)
 
 
 def _rate(text: str) -> float:
