@@ -357,6 +357,9 @@ class Diagram(symmetric.Diagram):
             left = left._then(other)
         return left
 
+    def __rshift__(self, other):
+        return self.then(other) if isinstance(other, Diagram) else NotImplemented
+
     def _then(self, other: Diagram) -> Diagram:
         """self >> other, for types known to fit."""
         if other.is_id:
@@ -484,6 +487,7 @@ def interpret(diagram: Diagram, values: list, apply) -> list:
     values of each box's outputs, wirings (boxes that declare ``wiring``) only
     move values, and a traced function runs op by op on its own values. One
     pass, no recursion in the depth of the diagram; returns the output values."""
+    _diagram(diagram)
     with building():
         return _interpret(diagram, values, apply)
 
@@ -519,8 +523,17 @@ def fold(diagram: Diagram, box, then, tensor, trace, identity):
     and ``tensor(F(f), F(g))`` on composites, ``trace(t)`` on traced functions and
     ``identity(x)`` on identities (DisCoPy layers are read as whiskered boxes).
     Iterative: any depth."""
+    _diagram(diagram)
     with building():
         return _fold(diagram, box, then, tensor, trace, identity)
+
+
+def _diagram(diagram):
+    """Refuse what is not a diagram, saying what it is (a Para map: its .diagram)."""
+    if not isinstance(diagram, Diagram):
+        hint = "; pass its .diagram" if isinstance(getattr(diagram, "diagram", None), Diagram) \
+            else ""
+        raise TypeError(f"expected a diagram, got {type(diagram).__name__} {diagram!r}{hint}")
 
 
 def _fold(diagram, box, then, tensor, trace, identity):

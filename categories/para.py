@@ -66,12 +66,16 @@ class Param:
     init: Callable = field(default=zeros, repr=False)
 
     def __post_init__(self):
-        if len(self.ty) != 1:
+        if not isinstance(self.ty, Ty) or len(self.ty) != 1:
             raise TypeError(f"a parameter is one wire, got {self.ty!r}")
 
     def initial(self, rng) -> np.ndarray:
         wire = self.ty.inside[0]
-        return np.ascontiguousarray(self.init(rng, wire.shape), dtype=wire.dtype)
+        value = np.array(self.init(rng, wire.shape), dtype=wire.dtype, order="C")
+        if value.shape != wire.shape:
+            raise ValueError(f"parameter {self.name} ({self.ty!r}): its init returned shape "
+                             f"{value.shape}, not {wire.shape}")
+        return value
 
     def __repr__(self):
         return f"Param({self.name}: {self.ty!r})"
@@ -83,12 +87,21 @@ class Para:
     def __init__(self, params, diagram: Diagram):
         self.params = tuple(params)
         self.diagram = diagram
+        wrong = next((p for p in self.params if not isinstance(p, Param)), None)
+        if wrong is not None:
+            raise TypeError(f"Para(params, diagram): params are Param handles "
+                            f"(Param(Real(3, 4), 'W')), got {wrong!r}")
+        if not isinstance(diagram, Diagram):
+            raise TypeError(f"Para(params, diagram): expected a diagram, got {diagram!r}")
         n = len(self.params)
         self.param_type = Ty().tensor(*(p.ty for p in self.params))
         if diagram.dom[:n] != self.param_type:
             raise TypeError(f"Para: the diagram's first wires {diagram.dom[:n]!r} are not "
                             f"the parameters' types {self.param_type!r}")
         self.dom = diagram.dom[n:]
+        shared = self._shared()         # a handle given twice is one parameter wire
+        self.params, self.diagram, self.param_type = \
+            shared.params, shared.diagram, shared.param_type
 
     @classmethod
     def _of(cls, params: tuple, diagram: Diagram, param_type: Ty, dom: Ty) -> Para:
@@ -112,7 +125,7 @@ class Para:
 
     def then(self, *others) -> Para:
         """Sequential composition; ``then(*many)`` builds a long chain in linear time."""
-        maps = [self] + [o if isinstance(o, Para) else Para.lift(o) for o in others]
+        maps = [self] + [_para(o, "compose") for o in others]
         for k, (first, second) in enumerate(zip(maps, maps[1:])):
             if first.cod != second.dom:
                 raise CompositionError(
@@ -146,20 +159,24 @@ class Para:
         return Para._of(unique, (share @ self.dom)._then(self.diagram), P, self.dom)
 
     def __rshift__(self, other):
-        return self.then(other)
+        return self.then(other) if isinstance(other, (Para, Diagram)) else NotImplemented
 
     def __rrshift__(self, other):
-        return Para.lift(other).then(self)
+        return Para.lift(other).then(self) if isinstance(other, Diagram) else NotImplemented
 
     def tensor(self, other) -> Para:
-        other = other if isinstance(other, Para) else Para.lift(other)
+        other = _para(other, "tensor")
         P, A, Q = self.param_type, self.dom, other.param_type
         interchange = P @ swap(Q, A) @ other.dom
         return Para._of(self.params + other.params, interchange >> self.diagram @ other.diagram,
                         P @ Q, A @ other.dom)._shared()
 
     def __matmul__(self, other):
-        return self.tensor(other)
+        return self.tensor(other) if isinstance(other, (Para, Diagram, Ty)) else NotImplemented
+
+    def __rmatmul__(self, other):
+        return _para(other, "tensor").tensor(self) if isinstance(other, (Diagram, Ty)) \
+            else NotImplemented
 
     def reparametrise(self, params, alpha: Diagram) -> Para:
         """(P̃, (α ⊗ 1_A) ; f) for α : P̃ → P, P̃ given by the new ``params``."""
@@ -179,6 +196,18 @@ class Para:
         return f"Para({params}{'; ' if params else ''}{self.dom!r} → {self.cod!r})"
 
 
+def _para(other, verb: str) -> Para:
+    """A Para map, a diagram (no parameters) or a type (its identity) as a Para map."""
+    if isinstance(other, Para):
+        return other
+    if isinstance(other, Ty):
+        return Para.id(other)
+    if isinstance(other, Diagram):
+        return Para.lift(other)
+    raise TypeError(f"cannot {verb} a Para map with {type(other).__name__} {other!r}: "
+                    "it takes Para maps, diagrams and types")
+
+
 def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
     """linear ; bias ; activation: x ↦ activation(x @ W + b), W: Real(n_in, n_out), b: Real(n_out)."""
     if activation is not None and not callable(activation):
@@ -191,5 +220,14 @@ def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
     @function(W.ty @ b.ty @ x, y)
     def layer(w, bias, a):
         z = Bias(y)(bias, linear(w, a))
-        return activation(y)(z) if activation is not None else z
+        if activation is None:
+            return z
+        try:
+            act = activation(y)
+        except (TypeError, ValueError) as error:
+            act = error
+        if not isinstance(act, Diagram):
+            raise TypeError(f"dense: the activation must be a generator such as Sigmoid or "
+                            f"Tanh, called on a type; {activation!r}({y!r}) gave {act!r}")
+        return act(z)
     return Para((W, b), layer)

@@ -117,8 +117,16 @@ class Wired:
 
     __rmul__ = __mul__
 
+    def __bool__(self):
+        raise TypeError(f"a wire ({self.ty!r}) has no truth value while the diagram is "
+                        "traced: use & and | (AND, OR) on Bool wires, not `and`, `or` or `if`")
+
+    __array_ufunc__ = None      # np.tanh(wire) is refused: use the generator, Tanh(x)(wire)
+
     def __truediv__(self, other):
         if isinstance(other, Number):
+            if other == 0:
+                raise ZeroDivisionError(f"a wire ({self.ty!r}) divided by the number 0")
             return self * (1.0 / other)
         return self * _generator("Reciprocal")(other.ty)(other) if isinstance(other, Wired) \
             else NotImplemented

@@ -29,6 +29,7 @@ LookupError: NumPy rules: Sigmiod is neither a generator nor a plan-level operat
 from __future__ import annotations
 
 import difflib
+import numbers
 from dataclasses import dataclass
 
 from categories import Diagram, Generator, Ty, Wire
@@ -171,6 +172,20 @@ def _uses(equations, outputs) -> dict:
     return uses
 
 
+def _positions(positions, n: int) -> list:
+    """The output positions to sum over the batch: whole numbers in 0 … n − 1."""
+    try:
+        positions = list(positions)
+    except TypeError:
+        raise TypeError(f"summed: the positions of outputs to sum over the batch, as a list "
+                        f"or range, got {positions!r}") from None
+    for p in positions:
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral) or not 0 <= p < n:
+            raise ValueError(f"summed: {p!r} is not the position of an output; the diagram "
+                             f"has {n} output{'s' if n != 1 else ''} (0 … {n - 1})")
+    return positions
+
+
 def sum_over_batch(plan: Plan, positions=()) -> Plan:
     """The plan with the outputs at ``positions`` summed over the batch, and every
     batch sum (``SumBatch``) fused where it can be.
@@ -183,6 +198,7 @@ def sum_over_batch(plan: Plan, positions=()) -> Plan:
     from categories import SumBatch
     wires, outputs = list(plan.wires), list(plan.outputs)
     equations = list(plan.equations)
+    positions = _positions(positions, len(outputs))
     for position in positions:       # requested sums become SumBatch equations
         v = outputs[position]
         wires.append(wires[v])

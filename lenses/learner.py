@@ -70,6 +70,9 @@ class Learner:
             raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
                             f"dense(…) and mse(…)), got {type(model).__name__} and "
                             f"{type(loss).__name__}")
+        if len(loss.cod) != 1:
+            raise TypeError(f"the loss must give one wire (a number per example), got "
+                            f"{loss.cod!r}; add the losses up first")
         if model.cod != loss.dom:
             raise CompositionError(f"the loss does not fit the model: the model's output is "
                                    f"{model.cod!r}, the loss takes {loss.dom!r}")

@@ -86,6 +86,9 @@ class Lens:
     def then(self, *others: Lens) -> Lens:
         result = self
         for other in others:
+            if not isinstance(other, Lens):
+                raise TypeError(f"a lens composes with a lens (R(diagram)), not "
+                                f"{type(other).__name__} {other!r}")
             if result.cod != other.dom:
                 raise CompositionError(
                     f"cannot compose the lens {result.dom!r} → {result.cod!r} with the lens "
@@ -103,11 +106,13 @@ class Lens:
                     (M @ other.backward)._then(self.backward))
 
     def __rshift__(self, other):
-        return self.then(other)
+        return self.then(other) if isinstance(other, Lens) else NotImplemented
 
     def tensor(self, other: Lens | Ty) -> Lens:
         if isinstance(other, Ty):
             return self.whisker(Ty(), other)
+        if not isinstance(other, Lens):
+            return NotImplemented
         if not len(other.dom) and not len(other.cod) and not len(other.residual):
             return self
         if not len(self.dom) and not len(self.cod) and not len(self.residual):

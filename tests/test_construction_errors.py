@@ -151,3 +151,82 @@ def test_the_symmetry_is_declared_once_whatever_the_import_order():
     import categories.structural as structural
     assert [m for m in (adapter, structural)
             if "braid_factory" in inspect.getsource(m)] == [structural]
+
+
+# -- found by the adversarial pass ------------------------------------------------------
+
+def test_and_or_if_on_wires_are_refused_not_silently_wrong():
+    b = Bool(1)
+    for f in (lambda p, q: p and q, lambda p, q: p or q, lambda p, q: p if q else q):
+        with pytest.raises(TypeError, match="no truth value.*& and |"):
+            function(b @ b, b)(f)
+    with pytest.raises(TypeError, match="ufunc"):
+        function(Real(2), Real(2))(lambda a: np.tanh(a))
+    with pytest.raises(ZeroDivisionError, match="divided by the number 0"):
+        function(Real(2), Real(2))(lambda a: a / 0)
+
+
+def test_a_scalar_parameter_keeps_its_shape_and_trains():
+    from categories import Param, Spread, normal
+    scale, x = Param(Real(), "scale", normal(1.0)), Real(3)
+    model = Para((scale, ), function(Real() @ x, x)(lambda s, v: Spread(x)(s) * v))
+    value = model.init()[scale]
+    assert value.shape == () and value.dtype == np.float64
+    v = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_allclose(compile(model.diagram)(value, v), value * v, rtol=1e-15)
+    bad = Param(Real(2), "w", lambda rng, shape: np.zeros(3))
+    with pytest.raises(ValueError, match="parameter w .*shape \\(3,\\), not \\(2,\\)"):
+        Para((bad, ), function(Real(2) @ Real(2), Real(2))(lambda w, a: w * a)).init()
+
+
+@pytest.mark.parametrize("summed, error", [([-1], ValueError), ([True], ValueError),
+                                           ([3], ValueError), (0, TypeError),
+                                           (["a"], ValueError), ([1.0], ValueError)])
+def test_summed_takes_output_positions_only(summed, error):
+    from interpreters import codegen
+    lens = R(dense(3, 2).diagram)
+    for compiler in (compile, codegen.compile):
+        with pytest.raises(error, match="summed"):
+            compiler(lens.backward, summed=summed)
+
+
+def test_a_para_map_where_a_diagram_is_expected_says_so():
+    from interpreters import codegen
+    for use in (compile, codegen.compile, R):
+        with pytest.raises(TypeError, match="got Para .*pass its .diagram"):
+            use(dense(3, 2))
+    with pytest.raises(TypeError, match="expected a diagram, got int"):
+        R(3)
+
+
+def test_mixing_lenses_para_maps_diagrams_and_types():
+    x = Real(4)
+    for bad in (lambda: R(Tanh(x)) @ 3, lambda: R(Tanh(x)) >> Tanh(x),
+                lambda: dense(2, 2) >> Real(2), lambda: dense(2, 2) >> 3,
+                lambda: dense(2, 2) @ 3):
+        with pytest.raises(TypeError):
+            bad()
+    assert (Sigmoid(x) >> dense(4, 2)).dom == x             # a diagram lifts to Para
+    assert (Sigmoid(x) @ dense(4, 2)).dom == x @ x
+    assert (Real(2) @ dense(4, 2)).dom == Real(2) @ x
+    with pytest.raises(TypeError, match="Param handles"):
+        Para([Real(2)], Diagram.id(Real(2)))
+
+
+def test_a_handle_given_twice_to_para_is_one_parameter():
+    from categories import Param, lecun
+    W = Param(Real(2, 2), "W", lecun)
+    two = function(Real(2, 2) @ Real(2, 2) @ Real(2), Real(2))(
+        lambda w1, w2, v: Linear(2, 2)(w2, Linear(2, 2)(w1, v)))
+    model = Para((W, W), two)
+    assert model.params == (W, ) and model.dom == Real(2)
+    w, v = model.init()[W], np.random.default_rng(1).normal(size=(3, 2))
+    np.testing.assert_allclose(compile(model.diagram)(w, v), v @ w @ w, rtol=1e-14)
+    Learner(model, mse(Real(2)), GD(lr=0.1))               # closes into a learner
+
+
+def test_a_loss_of_two_wires_and_an_activation_that_is_not_a_generator():
+    with pytest.raises(TypeError, match="one wire"):
+        Learner(dense(3, 2), mse(Real(2)) @ mse(Real(2)), GD(lr=0.1))
+    with pytest.raises(TypeError, match="dense: the activation .*tanh"):
+        dense(2, 2, np.tanh)
