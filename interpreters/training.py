@@ -118,6 +118,17 @@ def _whole(name: str, value, high: int | None = None, what: str = "") -> int:
     return int(value)
 
 
+def _rows(data, what: str):
+    """Data as an array of rows (so that mini-batches can be picked), if it is a list."""
+    if isinstance(data, (list, tuple)):
+        try:
+            return np.asarray(data)
+        except ValueError:
+            raise ValueError(f"the {what} are a ragged list: every example must have the "
+                             f"same shape") from None
+    return data
+
+
 def _examples(x, label) -> int:
     """The number of examples, once the inputs and labels agree on it."""
     try:
@@ -145,6 +156,7 @@ class Trainer:
         self.step_function = compile(learner.diagram)
         self.history = []
         self.checkpoint: Checkpoint | None = None
+        self._recorded = None       # where the current run's losses start in history
 
     def step(self, state: list, params: dict, x, label):
         """One step on a batch: (new state, new parameters, mean loss before the step)."""
@@ -162,10 +174,13 @@ class Trainer:
         data's own order, every epoch (as RDA's single pass does). Returns
         (state, parameters); ``checkpoint`` follows every step, and
         :meth:`resume` continues from it."""
+        x, label = _rows(x, "inputs"), _rows(label, "labels")
         n = _examples(x, label)
         _whole("steps", steps)
         if batch_size is not None:
             _whole("batch_size", batch_size, n, f"the {n} examples")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise TypeError(f"seed must be a whole number ≥ 0, got {seed!r}")
         self._check_values(state, params)
         batches = None if batch_size is None else Batches.start(n, int(batch_size), shuffle, seed)
         return self._run(Checkpoint(list(state), dict(params), 0, batches), x, label, steps, show)
@@ -178,6 +193,7 @@ class Trainer:
         checkpoint = checkpoint or self.checkpoint
         if checkpoint is None:
             raise ValueError("nothing to resume: call fit first, or load a checkpoint")
+        x, label = _rows(x, "inputs"), _rows(label, "labels")
         n = _examples(x, label)
         _whole("steps", steps)
         if checkpoint.batches is not None and len(checkpoint.batches.order) != n:
@@ -188,6 +204,13 @@ class Trainer:
 
     def _check_values(self, state, params):
         model, S = self.learner.model, self.learner.state_type
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be the dict of parameter values (handle ↦ array) "
+                            f"that learner.init() gives, got {type(params).__name__}; "
+                            f"fit takes (state, params, x, label, steps)")
+        if not isinstance(state, (list, tuple)):
+            raise TypeError(f"state must be the list of optimiser state values that "
+                            f"learner.init() gives, got {type(state).__name__}")
         missing = [p for p in model.params if p not in params]
         if missing:
             raise ValueError(f"no value for the model's parameter {missing[0].name} "
@@ -203,8 +226,14 @@ class Trainer:
             rng.bit_generator.state = batches.rng
             order, position, drawn = batches.order, batches.position, batches.rng
             size, n = batches.size, len(batches.order)
+        if start is self.checkpoint and self._recorded is not None:
+            # continuing this trainer's run: after a NaN the history holds the loss of
+            # the step the checkpoint rolled back, which is about to run again
+            del self.history[self._recorded + start.step:]
+        else:
+            self._recorded = len(self.history) - start.step
+        recorded = self._recorded                       # history[recorded + k - 1]: step k's loss
         previous = current = self.checkpoint = start
-        recorded = len(self.history) - start.step      # history[recorded + k - 1]: step k's loss
         bar = progress(steps, "training") if show else None
         try:
             for k in range(first, first + steps):
@@ -267,6 +296,7 @@ class Trainer:
             raise CheckpointError(f"{name}: holds parameters and state but not where training "
                                   f"stands (save() wrote it, not Trainer.save()); start from it "
                                   f"with trainer.fit(*load(path, learner), ...)")
+        self._recorded = None
         self.checkpoint = Checkpoint(state, params, _count(name, arrays, "step", 0),
                                      _batches(name, arrays))
         return self.checkpoint

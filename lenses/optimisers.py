@@ -58,7 +58,12 @@ def _real(owner, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{type(owner).__name__}: {name} must be a real number, "
                         f"got {value!r} ({type(value).__name__})")
-    if math.isnan(value):
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueError(f"{type(owner).__name__}: {name} is too large for a float, "
+                         f"got {value!r}") from None
+    if math.isnan(as_float):
         raise ValueError(f"{type(owner).__name__}: {name} must be a number, got {value!r}")
     return value
 

@@ -230,3 +230,12 @@ def test_a_loss_of_two_wires_and_an_activation_that_is_not_a_generator():
         Learner(dense(3, 2), mse(Real(2)) @ mse(Real(2)), GD(lr=0.1))
     with pytest.raises(TypeError, match="dense: the activation .*tanh"):
         dense(2, 2, np.tanh)
+
+
+def test_finite_differences_sample_inside_a_partial_generators_domain():
+    from categories import Log, Sqrt, laws
+    for g in (Log(Real(3)), Sqrt(Real(3))):
+        assert laws.check_finite_differences(g, compile).ok
+    with np.errstate(invalid="ignore"):
+        with pytest.raises(ValueError, match="not finite at the sampled point"):
+            laws.check_finite_differences(Log(Real(3)), compile, sample=laws.uniform(-2, -1))

@@ -515,3 +515,53 @@ def test_a_mistake_on_the_command_line_is_one_line_and_status_2(command_runs, ke
     assert not (folder / "step.py").exists() and not (folder / "paralens-output").exists()
     if key in ("no folder", "a folder", "no colon", "bad name"):
         assert not (folder / "imported").exists()      # refused before importing anything
+
+
+def test_resuming_after_a_non_finite_loss_keeps_one_loss_per_step():
+    """The history after a NaN holds the loss of the kept parameters; resuming runs
+    that step again, and the history still has exactly one loss per step done."""
+    from categories import Real, dense
+    from interpreters.training import NonFiniteLoss, Trainer
+    from lenses.learner import Learner
+    from lenses.losses import mse
+    from lenses.optimisers import GD
+    rng = np.random.default_rng(0)
+    X, T = 100 * rng.normal(size=(8, 3)), rng.uniform(size=(8, 2))
+    trainer = Trainer(Learner(dense(3, 2), mse(Real(2)), GD(lr=1e3)))
+    state, params = trainer.learner.init(0)
+    with pytest.raises(NonFiniteLoss) as raised:
+        trainer.fit(state, params, X, T, steps=200, show=False)
+    k = raised.value.step
+    assert len(trainer.history) == k - 1 and trainer.checkpoint.step == k - 2
+    kept_loss = trainer.history[-1]              # the loss of the parameters kept
+    trainer.resume(X, T, steps=1, show=False)    # runs step k − 1 again, from them
+    assert trainer.checkpoint.step == k - 1 and len(trainer.history) == k - 1
+    assert trainer.history[-1] == kept_loss
+
+
+def test_fit_takes_lists_with_mini_batches_and_refuses_swapped_arguments():
+    from categories import Real, dense
+    from interpreters.training import Trainer
+    from lenses.learner import Learner
+    from lenses.losses import mse
+    from lenses.optimisers import GD, Adam
+    rng = np.random.default_rng(1)
+    X, T = rng.normal(size=(10, 3)), rng.uniform(size=(10, 2))
+    trainer = Trainer(Learner(dense(3, 2), mse(Real(2)), Adam()))
+    state, params = trainer.learner.init(0)
+    from_lists = trainer.fit(state, params, X.tolist(), T.tolist(), steps=3, batch_size=5,
+                             show=False)
+    again = Trainer(trainer.learner).fit(state, params, X, T, steps=3, batch_size=5, show=False)
+    for a, b in zip(from_lists[1].values(), again[1].values()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="params must be the dict"):
+        trainer.fit(state, list(params.values()), X, T, steps=2, show=False)
+    with pytest.raises(TypeError, match="params must be the dict.*fit takes \\(state, params"):
+        trainer.fit(params, state, X, T, steps=2, show=False)
+    with pytest.raises(TypeError, match="state must be the list"):
+        trainer.fit(None, params, X, T, steps=2, show=False)
+    for seed in ("a", 1.5, -1, True):
+        with pytest.raises(TypeError, match="seed"):
+            trainer.fit(state, params, X, T, steps=2, batch_size=5, seed=seed, show=False)
+    with pytest.raises(ValueError, match="too large"):
+        GD(lr=10 ** 400)
