@@ -178,9 +178,23 @@ def _record(tape: _Tape, diagram: Diagram, args):
                       for k, (a, w) in enumerate(zip(args, wires))
                       if len(args) == len(wires) and a.ty.inside[0] != w), "")
         raise TypeError(f"{describe(diagram)} applied to wires {dom!r}{wrong}")
-    outs = tuple(tape.new(Ty._of((w, ))) for w in diagram.cod.inside)
-    tape.ops.append((diagram, tuple(a.index for a in args), tuple(o.index for o in outs)))
+    if diagram._kind == "trace":      # a traced function applied here: its ops, inlined
+        outs = _inline(tape, diagram._parts, args)
+    else:
+        outs = tuple(tape.new(Ty._of((w, ))) for w in diagram.cod.inside)
+        tape.ops.append((diagram, tuple(a.index for a in args), tuple(o.index for o in outs)))
     return outs[0] if len(outs) == 1 else outs
+
+
+def _inline(tape: _Tape, inner: Trace, args) -> tuple:
+    """Record the ops of a traced function on the tape's own wires, so that traced
+    functions never nest (however deep their definitions go)."""
+    wired = {i: a for i, a in zip(inner.inputs, args)}
+    for diagram, ins, outs in inner.ops:
+        news = [tape.new(Ty._of((inner.wires[o], ))) for o in outs]
+        tape.ops.append((diagram, tuple(wired[i].index for i in ins), tuple(n.index for n in news)))
+        wired.update(zip(outs, news))
+    return tuple(wired[o] for o in inner.outputs)
 
 
 def function(dom: Ty, cod: Ty):

@@ -239,3 +239,17 @@ def test_finite_differences_sample_inside_a_partial_generators_domain():
     with np.errstate(invalid="ignore"):
         with pytest.raises(ValueError, match="not finite at the sampled point"):
             laws.check_finite_differences(Log(Real(3)), compile, sample=laws.uniform(-2, -1))
+
+
+def test_traced_functions_nest_to_any_depth():
+    """A traced function applied inside another is inlined: no recursion in depth."""
+    x = Real(2)
+    f = function(x, x)(lambda a: a * 1.5)
+    for _ in range(600):
+        f = function(x, x)(lambda a, g=f: g(a) * 1.0)
+    v = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(compile(f)(v), 1.5 * v)
+    lens = R(f)
+    *residual, y = compile(lens.forward)(v)
+    np.testing.assert_allclose(compile(lens.backward)(*residual, np.ones(2)), [1.5, 1.5])
+    assert R(f) == R(f) and str(f)
