@@ -393,11 +393,11 @@ def _check(name: str, arrays: dict, learner) -> tuple:
     model, S, optimiser = learner.model, learner.state_type, type(learner.optimiser).__name__
     found = {}
     for key in arrays:
-        match = re.fullmatch(r"param(\d+)_(.*)|state(\d+)", key)
+        match = re.fullmatch(r"param(\d+)_(.*)|state(\d+)", key, re.DOTALL)
         if match:
             found[key] = match
     other = sorted(k for k in arrays if k not in found and k not in (*_TRAINING, "optimiser"))
-    if not found:
+    if not found and (model.params or len(S) or "optimiser" not in arrays):
         raise CheckpointError(f"{name}: not a paralens checkpoint: it holds arrays "
                               f"{', '.join(sorted(arrays)) or '(none)'}, no parameters (param0_"
                               f"{model.params[0].name if model.params else '…'}, …)")

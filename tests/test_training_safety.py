@@ -565,3 +565,21 @@ def test_fit_takes_lists_with_mini_batches_and_refuses_swapped_arguments():
             trainer.fit(state, params, X, T, steps=2, batch_size=5, seed=seed, show=False)
     with pytest.raises(ValueError, match="too large"):
         GD(lr=10 ** 400)
+
+
+def test_checkpoints_of_a_learner_without_parameters_and_of_odd_names_load_back(tmp_path):
+    from categories import Linear, Para, Param, Real, Sigmoid, function, lecun
+    from interpreters.training import Trainer
+    from lenses.learner import Learner
+    from lenses.losses import mse
+    from lenses.optimisers import GD
+    W = Param(Real(2, 2), "W\nweird name", lecun)
+    tied = Para((W, ), function(Real(2, 2) @ Real(2), Real(2))(lambda w, v: Linear(2, 2)(w, v)))
+    for model in (Para.lift(Sigmoid(Real(2))), tied):
+        learner = Learner(model, mse(Real(2)), GD(lr=0.1))
+        trainer = Trainer(learner)
+        trainer.fit(*learner.init(), np.ones((4, 2)), np.zeros((4, 2)), steps=2, show=False)
+        back = Trainer(learner).load(trainer.save(tmp_path / "ckpt"))
+        assert back.step == 2
+        for p in model.params:
+            np.testing.assert_array_equal(back.params[p], trainer.checkpoint.params[p])
