@@ -252,8 +252,11 @@ class Adam(Optimiser):
         _positive(self, "delta", self.delta)
 
     def state(self, P):
-        dtype = P.inside[0].dtype if len(P) else "float64"
-        return P @ P @ Real(dtype=dtype)
+        dtypes = sorted({str(w.dtype) for w in P.inside})
+        if len(dtypes) > 1:
+            raise TypeError(f"Adam: the parameters mix {' and '.join(dtypes)} ({P!r}); its "
+                            f"step counter has one dtype: give every layer the same dtype")
+        return P @ P @ Real(dtype=dtypes[0] if dtypes else "float64")
 
     def _put(self, P, s, p, dp):
         k = len(P)

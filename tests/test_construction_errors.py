@@ -254,3 +254,10 @@ def test_traced_functions_nest_to_any_depth():
     np.testing.assert_array_equal(compile(lens.forward)(v), 1.5 * v)
     np.testing.assert_allclose(compile(lens.backward)(np.ones(2)), [1.5, 1.5])
     assert R(f) == R(f) and str(f)
+
+
+def test_adam_refuses_parameters_of_two_dtypes():
+    from lenses.optimisers import Adam
+    with pytest.raises(TypeError, match="Adam: the parameters mix float32 and float64"):
+        Adam().state(Real(2, dtype="float32") @ Real(2))
+    assert Adam().state(Real(2, dtype="float32"))[-1:] == Real(dtype="float32")
