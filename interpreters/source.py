@@ -375,7 +375,7 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
         header.append("\n".join(ast.unparse(_constant_statement(n, v)) for n, v in constants))
     text = "\n\n".join(header) + "\n\n\n"
     text += "".join(dialect.helper(h)[0] + "\n\n\n" for h in helpers)
-    return text + ast.unparse(ast.fix_missing_locations(function)) + "\n"
+    return text + ast.unparse(function) + "\n"     # unparse needs no locations
 
 
 def _free_dead_values(body: list, reads: list, kept: set) -> list:
