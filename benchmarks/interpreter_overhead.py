@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import types
 
 import numpy as np
 
@@ -50,14 +51,30 @@ def hand_backward(weights, x, dy):
 
 
 def median_ratio(ours, baseline, rounds):
+    """Median of per-round ratios, the order of the two alternating every round."""
     ratios, times = [], []
-    for _ in range(rounds):
-        t0 = time.perf_counter(); ours(); t1 = time.perf_counter()
-        baseline(); t2 = time.perf_counter()
-        ratios.append((t1 - t0) / (t2 - t1))
-        times.append((t1 - t0, t2 - t1))
+    for r in range(rounds):
+        if r % 2:
+            t0 = time.perf_counter(); baseline(); t1 = time.perf_counter()
+            ours(); t2 = time.perf_counter()
+            mine, theirs = t2 - t1, t1 - t0
+        else:
+            t0 = time.perf_counter(); ours(); t1 = time.perf_counter()
+            baseline(); t2 = time.perf_counter()
+            mine, theirs = t1 - t0, t2 - t1
+        ratios.append(mine / theirs)
+        times.append((mine, theirs))
     return statistics.median(ratios), statistics.median(t for t, _ in times), \
         statistics.median(t for _, t in times)
+
+
+def _copy(f):
+    """A second function object with f's very code: the A/A control."""
+    return types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_copy", f.__defaults__,
+                              f.__closure__)
+
+
+hand_forward_copy, hand_backward_copy = _copy(hand_forward), _copy(hand_backward)
 
 
 def run(depth=100, width=20, batch=150, rounds=30):
@@ -103,7 +120,13 @@ def run(depth=100, width=20, batch=150, rounds=30):
     rows = [("forward", *median_ratio(lambda: forward(*args, x), lambda: hand_forward(layers, x), rounds)),
             ("forward + backward (lens)", *median_ratio(ours_train, lambda: hand_backward(layers, x, dy), rounds)),
             ("forward + backward, compiled to NumPy source (interpreters.codegen)",
-             *median_ratio(compiled_train, lambda: hand_backward(layers, x, dy), rounds))]
+             *median_ratio(compiled_train, lambda: hand_backward(layers, x, dy), rounds)),
+            ("A/A: the hand forward against a copy of itself",
+             *median_ratio(lambda: hand_forward_copy(layers, x), lambda: hand_forward(layers, x),
+                           rounds)),
+            ("A/A: the hand backprop against a copy of itself",
+             *median_ratio(lambda: hand_backward_copy(layers, x, dy),
+                           lambda: hand_backward(layers, x, dy), rounds))]
     return build, rows
 
 
