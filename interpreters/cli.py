@@ -81,6 +81,8 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidd
 
     from .training import NonFiniteLoss, Trainer
 
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"demo: steps must be a whole number ≥ 1, got {steps!r}")
     if draw:
         _writable_folder(out)          # before training, not after it
     X, y, classes = iris()

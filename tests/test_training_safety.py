@@ -583,3 +583,11 @@ def test_checkpoints_of_a_learner_without_parameters_and_of_odd_names_load_back(
         assert back.step == 2
         for p in model.params:
             np.testing.assert_array_equal(back.params[p], trainer.checkpoint.params[p])
+
+
+def test_the_demo_refuses_bad_steps_before_any_work(tmp_path):
+    from interpreters.cli import demo
+    for steps in (-3, 0, 2.5, True):
+        with pytest.raises(ValueError, match="steps must be a whole number"):
+            demo(out=str(tmp_path / "never"), steps=steps)
+    assert not (tmp_path / "never").exists()
