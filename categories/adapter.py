@@ -47,6 +47,7 @@ pass and at any depth:
 from __future__ import annotations
 
 import gc
+import itertools
 import numbers
 from contextlib import contextmanager
 
@@ -59,7 +60,7 @@ from discopy.utils import AxiomError
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
     "CompositionError", "describe", "Category", "Functor", "interpret", "fold", "building",
-    "whole",
+    "whole", "equations",
 ]
 
 
@@ -490,6 +491,20 @@ def interpret(diagram: Diagram, values: list, apply) -> list:
     _diagram(diagram)
     with building():
         return _interpret(diagram, values, apply)
+
+
+def equations(diagram: Diagram) -> tuple:
+    """``(equations, outputs)``: the boxes a diagram applies, as ``(box, ins, outs)``
+    on values numbered in order (its inputs first), and the values it returns."""
+    found, count = [], itertools.count(len(diagram.dom))
+
+    def apply(box, ins):
+        outs = tuple(next(count) for _ in range(len(box.cod)))
+        found.append((box, tuple(ins), outs))
+        return outs
+
+    outputs = interpret(diagram, list(range(len(diagram.dom))), apply)
+    return tuple(found), tuple(outputs)
 
 
 def _interpret(diagram: Diagram, values: list, apply) -> list:

@@ -154,13 +154,6 @@ class _Tape:
         return _record(self, diagram, args)
 
 
-def apply(diagram: Diagram, *args: Wired):
-    """Record ``diagram`` applied to wires in the traced function being run."""
-    if not tracing:
-        raise TypeError(f"{describe(diagram)} applied to wires outside of a traced function")
-    return _record(tracing[-1], diagram, args)
-
-
 def _record(tape: _Tape, diagram: Diagram, args):
     if len(args) == 1 and isinstance(args[0], tuple):
         args = args[0]

@@ -33,7 +33,7 @@ import numbers
 from dataclasses import dataclass
 
 from categories import Diagram, Generator, Ty, Wire
-from categories.adapter import interpret
+from categories.adapter import equations
 from categories.generator import OPERATIONS, claim_name, owner_of, same_definition
 
 __all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses",
@@ -47,7 +47,7 @@ def kind_of(cls) -> str:
     registered generator, a plan-level operation, or the same definition run
     again), else its full path, which is the key of no rule."""
     name = cls.__name__
-    owner = _registry.get(name) or OPERATIONS.get(name)
+    owner = owner_of(name)
     if owner is cls or owner is not None and same_definition(owner, cls):
         return name
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -117,11 +117,6 @@ class Plan:
     wires: list[Wire]
     consumers: dict   # value ↦ the name of the first box that reads it
 
-    def __eq__(self, other):
-        """Equal plans: the same equations on the same values (consumers aside)."""
-        return isinstance(other, Plan) and (self.inputs, self.outputs, self.wires) == (
-            other.inputs, other.outputs, other.wires) and self.equations == other.equations
-
     def count(self, kind: str) -> int:
         """How many equations apply the generator named ``kind``."""
         return sum(eq.kind == kind for eq in self.equations)
@@ -135,19 +130,14 @@ class Plan:
 def flatten(diagram: Diagram) -> Plan:
     """The SSA plan of a diagram, in one pass over its parts (no recursion in its
     depth, and linear in its size: traced functions are read op by op)."""
-    wires = list(diagram.dom.inside)
-    inputs, equations, consumers = tuple(range(len(wires))), [], {}
-
-    def apply(box, ins):
-        outs = tuple(range(len(wires), len(wires) + len(box.cod)))
+    found, outputs = equations(diagram)
+    wires, consumers = list(diagram.dom.inside), {}
+    for box, ins, _ in found:
         wires.extend(box.cod.inside)
-        equations.append(Equation(box, tuple(ins), outs))
         for v in ins:
             consumers.setdefault(v, box.name)
-        return outs
-
-    outputs = interpret(diagram, list(inputs), apply)
-    return Plan(inputs, equations, tuple(outputs), wires, consumers)
+    return Plan(tuple(range(len(diagram.dom))), [Equation(*eq) for eq in found], outputs,
+                wires, consumers)
 
 
 # -- batch reductions ----------------------------------------------------------

@@ -33,11 +33,10 @@ True
 
 from __future__ import annotations
 
-import itertools
 from functools import cached_property
 
 from categories import CompositionError, Diagram, Id, Ty, add, describe, discard, swap, zero
-from categories.adapter import Category, Functor, fold, interpret
+from categories.adapter import Category, Functor, equations, fold
 from categories.syntax import Trace
 
 __all__ = ["Lens", "R"]
@@ -144,7 +143,7 @@ class Lens:
 
     @cached_property
     def _equations(self):
-        return _equations(self.forward), _equations(self.backward)
+        return equations(self.forward), equations(self.backward)
 
     def __eq__(self, other):
         """Equal types, and halves that apply the same boxes to the same values (in
@@ -172,19 +171,6 @@ def _lens_of(box) -> Lens:
         if len(_generator_lenses) < 10_000:
             _generator_lenses[box] = lens
     return lens
-
-
-def _equations(diagram: Diagram) -> tuple:
-    """The boxes a diagram applies, on values numbered in order, and its outputs."""
-    equations, count = [], itertools.count(len(diagram.dom))
-
-    def apply(box, ins):
-        outs = tuple(next(count) for _ in range(len(box.cod)))
-        equations.append((box, tuple(ins), outs))
-        return outs
-
-    outputs = interpret(diagram, list(range(len(diagram.dom))), apply)
-    return tuple(equations), tuple(outputs)
 
 
 def _lens_of_trace(trace) -> Lens:
