@@ -1,6 +1,6 @@
 """Boolean circuits, bit-sliced (64 examples per uint64 word), against the per-example interpreter.
 
-Two circuits, both built with the tracer ``categories.function``:
+Two circuits, both built with the tracer ``paralens.categories.function``:
 
 * a deep logic-gate network: 64 input bits, 6 layers of 512 gates; each gate
   reads two wires of the previous layer (fixed random wiring: two ``Gather``s)
@@ -37,8 +37,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from categories import Bool, Gather, function  # noqa: E402
-from interpreters.boolean import (  # noqa: E402
+from paralens.categories import Bool, Gather, function  # noqa: E402
+from paralens.interpreters.boolean import (  # noqa: E402
     BitSliced, Circuit, _Words, compile, gate_count, pack, unpack)
 
 BATCHES = (1 << 10, 1 << 16)

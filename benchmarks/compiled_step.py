@@ -1,8 +1,8 @@
 """A compiled supervised training step against the conventional hand-written NumPy step.
 
 The learner is sigmoid MLP ; MSE ; cap −ε ; gradient descent, closed into one
-diagram (``lenses.learner.Learner``) and compiled to NumPy source
-(``interpreters.codegen``). It is called as users call it, ``step(*params, x,
+diagram (``paralens.lenses.learner.Learner``) and compiled to NumPy source
+(``paralens.interpreters.codegen``). It is called as users call it, ``step(*params, x,
 t)`` (the inputs checked), and its new parameters are fed back as the next
 call's parameters, as in a training loop.
 
@@ -38,11 +38,11 @@ import types
 
 import numpy as np
 
-from categories import Para, Real, Sigmoid, dense
-from interpreters import codegen
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD
+from paralens.categories import Para, Real, Sigmoid, dense
+from paralens.interpreters import codegen
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD
 
 LR = 0.01
 SIZES = [("4-20-3", [4, 20, 3], 150), ("784-128-10", [784, 128, 10], 256),

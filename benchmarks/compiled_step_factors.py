@@ -33,8 +33,8 @@ import numpy as np
 
 from compiled_step import (LR, SIZES, hand_step, hand_step_functional, interleaved, setup, sigmoid,
                            twin)
-from interpreters import codegen
-from interpreters import numpy as interpreter
+from paralens.interpreters import codegen
+from paralens.interpreters import numpy as interpreter
 
 
 def hand_step_library_layout(Ws, bs, x, y, lr):

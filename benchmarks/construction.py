@@ -59,12 +59,12 @@ def _rss_mb():
 
 def learner_pipeline(depth):
     """Yields (stage, thunk) in order; each thunk runs one stage on the previous ones' results."""
-    from categories import Para, Real, Sigmoid, dense
-    from interpreters import codegen
-    from interpreters.plan import flatten
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD
+    from paralens.categories import Para, Real, Sigmoid, dense
+    from paralens.interpreters import codegen
+    from paralens.interpreters.plan import flatten
+    from paralens.lenses.learner import Learner
+    from paralens.lenses.losses import mse
+    from paralens.lenses.optimisers import GD
     box = {}
 
     def build():
@@ -83,10 +83,10 @@ def learner_pipeline(depth):
 
 
 def chain_pipeline(n):
-    from categories import Diagram, Real, Tanh
-    from interpreters import codegen
-    from interpreters.plan import flatten
-    from lenses import R
+    from paralens.categories import Diagram, Real, Tanh
+    from paralens.interpreters import codegen
+    from paralens.interpreters.plan import flatten
+    from paralens.lenses import R
     box = {}
     x = Real(WIDTH, dtype=DTYPE)
 
@@ -113,7 +113,7 @@ def chain_pipeline(n):
 
 def child(family, size, repeats, budget, use_tracemalloc):
     """Run one row; print one JSON line: per-stage median seconds, peak RSS MB, checks."""
-    import categories, interpreters.codegen, lenses.learner  # noqa: F401  (imports outside the timing)
+    import paralens.categories, paralens.interpreters.codegen, paralens.lenses.learner  # noqa: F401  (imports outside the timing)
     pipeline = learner_pipeline if family == "learner" else chain_pipeline
     base = _rss_mb()
     times, rss, checks, errors = {}, {}, {}, {}

@@ -40,7 +40,7 @@ def main():
         t = statistics.median(times[m])
         print(f"| `{m}` | {t:.3f} | {t / base:.2f}× |")
     total = statistics.median(times["interpreters"])
-    print(f"\n* `import interpreters`: {total:.2f} s (target ≤ 1.0 s: {'met' if total <= 1.0 else 'NOT met'})")
+    print(f"\n* `import paralens.interpreters`: {total:.2f} s (target ≤ 1.0 s: {'met' if total <= 1.0 else 'NOT met'})")
 
 
 if __name__ == "__main__":

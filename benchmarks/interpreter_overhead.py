@@ -2,7 +2,7 @@
 
 A 100-layer sigmoid MLP (dense = linear ; bias ; sigmoid) is evaluated
 
-* forward: ``interpreters.numpy.compile(model.diagram)`` vs a hand-written loop,
+* forward: ``paralens.interpreters.numpy.compile(model.diagram)`` vs a hand-written loop,
 * forward + backward through the lens R(model): both halves vs hand-written
   backpropagation (per-example parameter cotangents summed over the batch),
 
@@ -21,9 +21,9 @@ import types
 
 import numpy as np
 
-from categories import Para, Real, Sigmoid, dense
-from interpreters.numpy import compile
-from lenses import R
+from paralens.categories import Para, Real, Sigmoid, dense
+from paralens.interpreters.numpy import compile
+from paralens.lenses import R
 
 
 def sigmoid(x):
@@ -106,7 +106,7 @@ def run(depth=100, width=20, batch=150, rounds=30):
         assert np.allclose(ours[2 * k], dW, rtol=1e-9, atol=1e-12)
         assert np.allclose(ours[2 * k + 1], db, rtol=1e-9, atol=1e-12)
 
-    from interpreters import codegen
+    from paralens.interpreters import codegen
     compiled_forward = codegen.compile(lens.forward)
     compiled_backward = codegen.compile(lens.backward, summed=range(len(model.params)))
 
@@ -119,7 +119,7 @@ def run(depth=100, width=20, batch=150, rounds=30):
 
     rows = [("forward", *median_ratio(lambda: forward(*args, x), lambda: hand_forward(layers, x), rounds)),
             ("forward + backward (lens)", *median_ratio(ours_train, lambda: hand_backward(layers, x, dy), rounds)),
-            ("forward + backward, compiled to NumPy source (interpreters.codegen)",
+            ("forward + backward, compiled to NumPy source (paralens.interpreters.codegen)",
              *median_ratio(compiled_train, lambda: hand_backward(layers, x, dy), rounds)),
             ("A/A: the hand forward against a copy of itself",
              *median_ratio(lambda: hand_forward_copy(layers, x), lambda: hand_forward(layers, x),

@@ -23,3 +23,16 @@ from .circuits import (
     PseudoLinear, gate_layer, logic_gate_network, lookup_table, pseudo_linear, random_bits,
     zero_bits)
 from . import laws
+
+__all__ = [
+    "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
+    "CompositionError", "Constant", "Copy", "copy", "Cos", "dense", "describe", "Diagram",
+    "Discard", "discard", "Exp", "forward_derivative", "function", "gate_layer", "Gather",
+    "Generator", "Id", "laws", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
+    "logic_gate_network", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
+    "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parity",
+    "Permutation", "pseudo_linear", "PseudoLinear", "random_bits", "Real", "Reciprocal",
+    "Relu", "reverse", "Scale", "Scatter", "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt",
+    "Step", "Sum", "sum_batch", "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch",
+    "Wire", "Xor", "Zero", "zero", "zero_bits", "zeros",
+]

@@ -37,7 +37,7 @@ out only when asked for (``inside``: drawing, equality, DisCoPy's own
 algorithms); :func:`interpret` and :func:`fold` read the tree directly, in one
 pass and at any depth:
 
->>> from categories import Tanh
+>>> from paralens.categories import Tanh
 >>> x = Real(2)
 >>> chain = Diagram.id(x).then(*[Tanh(x)] * 10_000)
 >>> chain.size, len(interpret(chain, ["a"], lambda box, ins: [box.name + "(" + ins[0] + ")"])[0])

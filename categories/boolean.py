@@ -18,7 +18,7 @@ NOT and OR are derived: ¬x = x ⊕ 1 and x ∨ y = x ⊕ y ⊕ (x ∧ y), so
 R[¬](x, δ) = δ and R[∨](x, y, δ) = (δ ∧ ¬y, δ ∧ ¬x). In a traced function,
 ``^`` (or ``+``) is XOR, ``&`` (or ``*``) is AND, ``~`` is NOT and ``|`` is OR.
 
->>> from categories import Bool, Real, Exp, function
+>>> from paralens.categories import Bool, Real, Exp, function
 >>> x = Bool(3)
 >>> majority = function(x @ x @ x, x)(lambda a, b, c: (a & b) ^ (a & c) ^ (b & c))
 >>> sorted({box.name for box in majority.boxes if not hasattr(box, "wiring")})

@@ -13,11 +13,11 @@
   uses the compositional R, as published.
 
 >>> import numpy as np
->>> from categories import Bool
+>>> from paralens.categories import Bool
 >>> lut = lookup_table(2, 1)
 >>> lut.dom, lut.cod, lut.param_type
 (Bool(2), Bool(1), Bool(1, 4))
->>> from interpreters.boolean import Circuit, unsafe_products
+>>> from paralens.interpreters.boolean import Circuit, unsafe_products
 >>> table = np.array([[False, True, True, False]])            # XOR of the two bits
 >>> x = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=bool)  # x_0 is bit 0 of k
 >>> Circuit(lut.diagram)(table, x)[:, 0].astype(int).tolist()

@@ -18,7 +18,7 @@ taken is refused when it is defined, while the same definition run again (a
 notebook cell run twice) replaces it. A subclass has a name of its own, and
 with it no rule until one is registered under that name.
 
->>> from categories import Sigmoid, Real
+>>> from paralens.categories import Sigmoid, Real
 >>> s = Sigmoid(Real(3))
 >>> s.residual()
 Real(3)
@@ -28,7 +28,7 @@ Real(3)
 ...     pass
 Traceback (most recent call last):
 ...
-TypeError: a generator named Sigmoid already exists (categories.smooth.Sigmoid); give yours another name
+TypeError: a generator named Sigmoid already exists (paralens.categories.smooth.Sigmoid); give yours another name
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ module depends on no semantics.
 * the functor R into lenses: preserves composition and tensor, and its
   put is the combinator R[f]  (see ``lens_laws``, which takes R as argument)
 
->>> from categories import Real, Sigmoid, Tanh
+>>> from paralens.categories import Real, Sigmoid, Tanh
 >>> x = Real(2)
 >>> [law.name for law in category_laws(Sigmoid(x), Tanh(x), Sigmoid(x))]
 ['identity (left)', 'identity (right)', 'associativity']

@@ -9,7 +9,7 @@ compared by identity, which also says how to initialise it.
 * (P, f) @ (P′, f′) = (P ⊗ P′, interchange ; f ⊗ f′)
 * reparametrisation by α : P̃ → P: (P̃, (α ⊗ 1_A) ; f)
 
->>> from categories import Real, Sigmoid
+>>> from paralens.categories import Real, Sigmoid
 >>> layer1, layer2 = dense(4, 20, Sigmoid), dense(20, 3, Sigmoid)
 >>> model = layer1 >> layer2
 >>> [p.name for p in model.params]

@@ -19,7 +19,7 @@ the residuals its forward half kept.
 ``forward_derivative(f)`` is D[f] = (ι0 × 1) ; R[R[f]] ; π1 : A ⊗ A → B, the
 Jacobian–vector product recovered by reverse-over-reverse.
 
->>> from categories import Real, Sigmoid, Mul, copy
+>>> from paralens.categories import Real, Sigmoid, Mul, copy
 >>> x = Real(2)
 >>> reverse(Sigmoid(x)).dom, reverse(Sigmoid(x)).cod
 (Real(2) @ Real(2), Real(2))

@@ -6,7 +6,7 @@ derivative, in optic form, as a diagram of other generators (written with
 the input for a polynomial, the output where the derivative is a function of
 it (exp, sigmoid, tanh, softmax), nothing for a linear map.
 
->>> from categories import Real, function
+>>> from paralens.categories import Real, function
 >>> x = Real(3)
 >>> Sigmoid(x).forward().cod          # residual y = σ(x), then the output
 Real(3) @ Real(3)

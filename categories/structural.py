@@ -7,7 +7,7 @@ gives Add on a Real wire and XOR on a Bool wire, so over Z2 R[Copy] is XOR).
 Copy, discard and swap only move values: they declare a ``wiring`` (output k is
 input ``wiring[k]``), so interpreters never apply them.
 
->>> from categories import Real
+>>> from paralens.categories import Real
 >>> x = Real(2)
 >>> Copy(x).backward() == Add(x)
 True

@@ -8,7 +8,7 @@ a number times a wire is Scale, a number alone is a Constant). On Bool wires
 the ring is Z2: ``^`` and ``+`` are XOR, ``&`` and ``*`` are AND, ``~`` is NOT
 (x ⊕ 1), ``|`` is OR (x ⊕ y ⊕ x∧y), and the numbers 0 and 1 are constants.
 
->>> from categories import Real
+>>> from paralens.categories import Real
 >>> x = Real(3)
 >>> square_plus_one = function(x, x)(lambda a: a * a + 1)
 >>> [box.name for box in square_plus_one.boxes]

@@ -7,7 +7,7 @@ equation is written by its emitter on uint64 words (``WORDS``, a dialect of
 NumPy; calling a :class:`CompiledCircuit` packs, runs and unpacks.
 
 >>> import numpy as np
->>> from categories import Bool, function
+>>> from paralens.categories import Bool, function
 >>> x = Bool(1)
 >>> xor3 = compile(function(x @ x @ x, x)(lambda a, b, c: a ^ b ^ c), name="xor3")
 >>> print(xor3.source.split("def ")[-1])
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import Xor, Zero
-from categories.adapter import building
+from ..categories import Xor, Zero
+from ..categories.adapter import building
 
 from .circuit import BATCH_LEVEL, BitSliced, _check_bool, _Words, is_oracle, scatter_plan
 from .kernels import popcount, scatter, vote_batch, xor_batch, count

@@ -12,7 +12,7 @@ This module gathers three smaller ones, each with one job:
 and the safety analysis of ``interpreters.safety`` (:func:`check`).
 
 >>> import numpy as np
->>> from categories import Bool, function
+>>> from paralens.categories import Bool, function
 >>> x = Bool(2)
 >>> half_adder = function(x @ x, x @ x)(lambda a, b: (a ^ b, a & b))
 >>> a = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=bool)

@@ -14,7 +14,7 @@ the vote, ``VoteBatch``) are told how many examples are real, so the padding
 of the last word never counts.
 
 >>> import numpy as np
->>> from categories import Bool, function
+>>> from paralens.categories import Bool, function
 >>> x = Bool(2)
 >>> half_adder = function(x @ x, x @ x)(lambda a, b: (a ^ b, a & b))
 >>> a = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=bool)

@@ -73,11 +73,11 @@ def iris_split(X, y):
 
 def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidden: int = 16,
          seed: int = 0, draw: bool = True) -> dict:
-    from categories import Para, Real, Sigmoid, dense
-    from lenses.datasets import iris, one_hot
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD
+    from ..categories import Para, Real, Sigmoid, dense
+    from ..lenses.datasets import iris, one_hot
+    from ..lenses.learner import Learner
+    from ..lenses.losses import mse
+    from ..lenses.optimisers import GD
 
     from .training import NonFiniteLoss, Trainer
 
@@ -141,11 +141,11 @@ def _accuracy(model, params, splits) -> dict:
 def digits(steps: int = 1500, batch_size: int = 128, lr: float = 1e-3, hidden: int = 64,
            seed: int = 0) -> dict:
     """A softmax classifier with one hidden layer on the 8×8 digits, trained with Adam."""
-    from categories import Para, Real, Tanh, dense
-    from lenses.datasets import digits as load_digits, one_hot
-    from lenses.learner import Learner
-    from lenses.losses import softmax_cross_entropy
-    from lenses.optimisers import Adam
+    from ..categories import Para, Real, Tanh, dense
+    from ..lenses.datasets import digits as load_digits, one_hot
+    from ..lenses.learner import Learner
+    from ..lenses.losses import softmax_cross_entropy
+    from ..lenses.optimisers import Adam
 
     from .training import Trainer
 
@@ -175,11 +175,11 @@ PUBLISHED_RDA_IRIS = {(2, "binary"): 98.0, (2, "one-hot"): 98.0, (3, "binary"): 
 def rda_iris_table() -> dict:
     """The RDA Iris protocol (reference §7.1): a lookup table 4 → b trained by RDA
     in one class-ordered pass; exact-match test accuracy, %, per configuration."""
-    from categories import lookup_table
-    from lenses.datasets import rda_iris
-    from lenses.learner import Learner
-    from lenses.losses import xor
-    from lenses.optimisers import RDA
+    from ..categories import lookup_table
+    from ..lenses.datasets import rda_iris
+    from ..lenses.learner import Learner
+    from ..lenses.losses import xor
+    from ..lenses.optimisers import RDA
 
     from . import boolean
     from .training import Trainer
@@ -202,11 +202,11 @@ def gate_network_digits(classes, widths, bits: int, code: str, epochs: int, batc
     """A deep logic-gate network on the binarised 8×8 digits, trained by RDA:
     a fixed permutation (``seed``), 80 % to train, 20 % held out; each class a
     code word of ``bits`` output bits, the prediction the nearest code word."""
-    from categories import logic_gate_network
-    from lenses.datasets import binary_digits
-    from lenses.learner import Learner
-    from lenses.losses import codewords, nearest, xor
-    from lenses.optimisers import RDA
+    from ..categories import logic_gate_network
+    from ..lenses.datasets import binary_digits
+    from ..lenses.learner import Learner
+    from ..lenses.losses import codewords, nearest, xor
+    from ..lenses.optimisers import RDA
 
     from . import boolean
     from .training import Trainer
@@ -351,7 +351,7 @@ def compile_target(target: str, output: str, name: str = "step") -> int:
 
 def _compilable(obj):
     """The diagram of a diagram, a Para map or a learner; else None."""
-    from categories import Diagram
+    from ..categories import Diagram
     diagram = obj if isinstance(obj, Diagram) else getattr(obj, "diagram", None)
     return diagram if isinstance(diagram, Diagram) else None
 

@@ -17,8 +17,8 @@ Passes, in order:
 * constants are scalar literals, never materialised as arrays, and
   single-use arithmetic is inlined into one expression (of bounded depth).
 
->>> from categories import Real, Sigmoid
->>> from lenses import R
+>>> from paralens.categories import Real, Sigmoid
+>>> from paralens.lenses import R
 >>> step = compile(R(Sigmoid(Real(3))).backward)
 >>> print(step.source.split("def ")[-1])
 diagram(x0, x1):
@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from categories import Scale, Ty
-from categories.adapter import building
+from ..categories import Scale, Ty
+from ..categories.adapter import building
 
 from . import bitsliced, kernels, numpy as interpreter
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite

@@ -7,7 +7,7 @@ reverse of sharing a value with every example is a sum over the batch
 (:func:`unbroadcast`).
 
 >>> import numpy as np
->>> from categories import Real, Sigmoid, Mul, copy
+>>> from paralens.categories import Real, Sigmoid, Mul, copy
 >>> x = Real(2)
 >>> square = compile(copy(x) >> Mul(x))
 >>> square(np.array([[1., 2.], [3., 4.]]))
@@ -145,7 +145,7 @@ def check_inputs(plan, dom, args) -> list:
     ``np.matrix`` and ``np.memmap`` are read as the plain arrays they view (nothing is
     lost); masked arrays and other subclasses, None, strings and ragged lists are refused.
 
-    >>> from categories import Bool, function
+    >>> from paralens.categories import Bool, function
     >>> circuit = flatten(function(Bool(1), Bool(1))(lambda a: ~a))
     >>> check_inputs(circuit, None, [[[True], [False]]])[0].dtype
     dtype('bool')

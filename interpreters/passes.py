@@ -6,7 +6,7 @@ reads (:class:`Facts`: who made them, how often they are read) and returns a
 replacement equation, an existing value the output equals, or None. One pass,
 :func:`rewrite`, reads any table (tinygrad's pattern tables, in plan form):
 
->>> from categories import Real, Neg, Scale
+>>> from paralens.categories import Real, Neg, Scale
 >>> from .plan import flatten
 >>> x = Real(3)
 >>> twice = {"Neg": [lambda eq, facts: facts.single(eq.ins[0], "Neg") and

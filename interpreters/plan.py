@@ -11,7 +11,7 @@ is its generator's name only if that generator owns the name: any other box
 (an unregistered class, a plain box) has its full path as its kind, the key
 of no rule.
 
->>> from categories import Real, Sigmoid, Mul, copy
+>>> from paralens.categories import Real, Sigmoid, Mul, copy
 >>> x = Real(3)
 >>> plan = flatten(copy(x) >> Mul(x) >> Sigmoid(x))
 >>> plan
@@ -32,9 +32,9 @@ import difflib
 import numbers
 from dataclasses import dataclass
 
-from categories import Diagram, Generator, Ty, Wire
-from categories.adapter import equations
-from categories.generator import OPERATIONS, claim_name, owner_of, same_definition
+from ..categories import Diagram, Generator, Ty, Wire
+from ..categories.adapter import equations
+from ..categories.generator import OPERATIONS, claim_name, owner_of, same_definition
 
 __all__ = ["Equation", "Plan", "flatten", "OuterSum", "sum_over_batch", "last_uses",
            "RuleTable", "operation", "kind_of"]
@@ -185,7 +185,7 @@ def sum_over_batch(plan: Plan, positions=()) -> Plan:
     ``FUSED_BATCH_SUM`` (an outer product becomes one matrix product); any
     other value keeps a ``SumBatch`` equation, right after the one that makes it.
     """
-    from categories import SumBatch
+    from ..categories import SumBatch
     wires, outputs = list(plan.wires), list(plan.outputs)
     equations = list(plan.equations)
     positions = _positions(positions, len(outputs))

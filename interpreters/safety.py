@@ -10,7 +10,7 @@ other interpreter's: a value of shape s is a bool array (*s, n) whose entry
 [k, i] says whether bit k depends on input bit i. ``check`` compares R with
 the Boolean difference by brute force and explains a disagreement.
 
->>> from categories import Bool, function
+>>> from paralens.categories import Bool, function
 >>> x = Bool(1)
 >>> print(unsafe_products(function(x, x)(lambda a: a & a))[0])
 AND #0 (Bool(1) @ Bool(1) → Bool(1)) at output bit(s) [0]: its operands both depend on input 0 bit 0
@@ -172,7 +172,7 @@ def check(diagram, points: int = 256, seed: int = 0, exhaustive_bits: int = 10) 
     Boolean difference, and find the unsafe ANDs. With at most ``exhaustive_bits``
     input bits every input is tried, with δ each unit vector (R is linear in δ,
     so that is complete); otherwise ``points`` random (x, δ)."""
-    from categories.reverse import reverse
+    from ..categories.reverse import reverse
     _check_bool(diagram)
     dom, cod = diagram.dom, diagram.cod
     n, m = sum(w.size for w in dom.inside), sum(w.size for w in cod.inside)

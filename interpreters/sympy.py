@@ -5,8 +5,8 @@ matrix, of shape (m, n) a matrix. Constants are made exact (0.5 ↦ 1/2), so
 symbolic identities can be checked by simplifying to zero.
 
 >>> import sympy
->>> from categories import Real, Sigmoid
->>> from lenses import R
+>>> from paralens.categories import Real, Sigmoid
+>>> from paralens.lenses import R
 >>> x = sympy.Matrix(sympy.symbols("x0 x1"))
 >>> dy = sympy.Matrix(sympy.symbols("d0 d1"))
 >>> dx = evaluate(R(Sigmoid(Real(2))).put, x, dy)
@@ -116,7 +116,7 @@ def _describe(value) -> str:
         return f"the expression {value}"
     if hasattr(value, "__array__"):
         return (f"a NumPy array of shape {getattr(value, 'shape', '?')} (this interpreter "
-                f"computes on SymPy values: see interpreters.sympy.symbols)")
+                f"computes on SymPy values: see paralens.interpreters.sympy.symbols)")
     if value is None or isinstance(value, (bool, str, bytes)):
         return repr(value)
     return f"a {type(value).__module__}.{type(value).__qualname__}" \
@@ -129,7 +129,7 @@ def check_inputs(plan, dom, args) -> list:
     Python number, made a SymPy one), of shape (n,) an n × 1 matrix, of shape (m, n)
     an m × n matrix. NumPy arrays are refused: this interpreter computes on symbols.
 
-    >>> from categories import Sigmoid, Real
+    >>> from paralens.categories import Sigmoid, Real
     >>> evaluate(Sigmoid(Real(2)), sympy.Matrix(sympy.symbols("x0 x1 x2")))
     Traceback (most recent call last):
     ...

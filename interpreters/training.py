@@ -23,10 +23,10 @@ learning rate's sign. Nothing is lost when training stops:
 all loading checks the file against the learner and refuses a file that does
 not fit with :class:`CheckpointError`, naming the wire and what differs.
 
->>> from categories import Real, dense
->>> from lenses.learner import Learner
->>> from lenses.losses import mse
->>> from lenses.optimisers import Momentum
+>>> from paralens.categories import Real, dense
+>>> from paralens.lenses.learner import Learner
+>>> from paralens.lenses.losses import mse
+>>> from paralens.lenses.optimisers import Momentum
 >>> learner = Learner(dense(2, 1), mse(Real(1)), Momentum(lr=0.1))
 >>> x, t = np.arange(12.0).reshape(6, 2) / 10, np.ones((6, 1))
 >>> trainer = Trainer(learner)

@@ -2,3 +2,5 @@
 reverse-derivative functor R into it, and learning."""
 
 from .lens import Lens, R
+
+__all__ = ["Lens", "R"]

@@ -31,7 +31,7 @@ __all__ = ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "bits_of"]
 
 def iris():
     """Features (150, 4), class indices (150,), class names."""
-    with resources.files("lenses").joinpath("data/iris.csv").open() as file:
+    with resources.files(__package__).joinpath("data/iris.csv").open() as file:
         rows = list(csv.reader(file))[1:]
     classes = tuple(sorted({row[4] for row in rows}))
     X = np.array([[float(v) for v in row[:4]] for row in rows])
@@ -41,7 +41,7 @@ def iris():
 
 def digits():
     """Pixels (1797, 64) as floats 0–16, labels (1797,) in 0–9."""
-    with resources.files("lenses").joinpath("data/digits.csv.gz").open("rb") as file:
+    with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as file:
         table = np.loadtxt(gzip.open(file, "rt"), delimiter=",")
     return table[:, :64], table[:, 64].astype(int)
 

@@ -32,8 +32,8 @@ decidable: compare them with :func:`evaluate` at points. The numeric meaning of
 a diagram is not this module's business: pass the interpreter's ``compile``.
 
 >>> import numpy as np
->>> from categories import Real, dense
->>> from interpreters.numpy import compile
+>>> from paralens.categories import Real, dense
+>>> from paralens.interpreters.numpy import compile
 >>> L = functor(0.5, quadratic, compile)
 >>> line = L(dense(1, 1))                      # I((W, b), a) = W a + b
 >>> p, a, t = (np.array([[2.]]), np.array([0.])), (np.array([1.]),), (np.array([3.]),)
@@ -57,7 +57,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from categories import Diagram, Para, Ty
+from ..categories import Diagram, Para, Ty
 
 from .lens import R
 

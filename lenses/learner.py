@@ -11,9 +11,9 @@ the changes of the examples of a batch add (Σ_batch, the reverse of sharing
 the parameters with every example). The step also returns the loss of each
 example, so that training can watch it.
 
->>> from categories import Real, Sigmoid, dense
->>> from lenses.losses import mse
->>> from lenses.optimisers import GD
+>>> from paralens.categories import Real, Sigmoid, dense
+>>> from paralens.lenses.losses import mse
+>>> from paralens.lenses.optimisers import GD
 >>> learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), GD(lr=0.1))
 >>> learner.diagram.dom        # state (none for GD) ⊗ parameters ⊗ input ⊗ label
 Real(4, 3) @ Real(3) @ Real(4) @ Real(3)
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import Box, CompositionError, Para, Ty, discard, function
-from categories.adapter import building
+from ..categories import Box, CompositionError, Para, Ty, discard, function
+from ..categories.adapter import building
 
 from .lens import R
 

@@ -19,7 +19,7 @@ k times added, those of a wire never read zero). Halves are diagrams built as
 trees of their parts, so R of a deep or wide diagram costs linear time; two
 lenses are equal when their halves flatten to the same plan.
 
->>> from categories import Real, Sigmoid, Linear, Mul, copy
+>>> from paralens.categories import Real, Sigmoid, Linear, Mul, copy
 >>> x = Real(3)
 >>> f, g = Sigmoid(x), copy(x) >> Mul(x)
 >>> R(f >> g) == R(f) >> R(g)
@@ -35,9 +35,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from categories import CompositionError, Diagram, Id, Ty, add, describe, discard, swap, zero
-from categories.adapter import Category, Functor, equations, fold
-from categories.syntax import Trace
+from ..categories import CompositionError, Diagram, Id, Ty, add, describe, discard, swap, zero
+from ..categories.adapter import Category, Functor, equations, fold
+from ..categories.syntax import Trace
 
 __all__ = ["Lens", "R"]
 

@@ -14,7 +14,7 @@ fed the cap's cotangent α, is (b_t′, b_p′):
 The cross-entropy is computed as logsumexp(b_p)·Σb_t − b_t·b_p, with a
 LogSumExp that never overflows (logits of ±1e3 are fine).
 
->>> from categories import Real
+>>> from paralens.categories import Real
 >>> loss = mse(Real(3))
 >>> loss.params[0].name, loss.dom, loss.cod
 ('label', Real(3), Real())
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from categories import LogSumExp, Param, Para, Real, Sum, Ty, function
+from ..categories import LogSumExp, Param, Para, Real, Sum, Ty, function
 
 __all__ = ["mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest"]
 

@@ -25,7 +25,7 @@ the loss (the constant cap, or for RDA the loss value δ itself), and
 ``batch_sum(x, d)``, how the examples' changes combine (Σ over the batch; for
 RDA its XOR, or optionally a majority vote).
 
->>> from categories import Real
+>>> from paralens.categories import Real
 >>> adam = Adam()
 >>> adam.state(Real(3) @ Real(2, 3))
 Real(3) @ Real(2, 3) @ Real(3) @ Real(2, 3) @ Real()
@@ -39,7 +39,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from categories import (
+from ..categories import (
     Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, VoteBatch, function)
 
 __all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"]

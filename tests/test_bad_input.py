@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import interpreters.numpy as inp
-from categories import (
+import paralens.interpreters.numpy as inp
+from paralens.categories import (
     Box, CompositionError, Copy, Diagram, Linear, Mul, Real, Sigmoid, Tanh, dense,
     forward_derivative, reverse)
-from lenses import R
+from paralens.lenses import R
 
 
 # -- ill-typed composition raises at construction, naming both types ---------------

@@ -18,17 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from categories import (
+from paralens.categories import (
     Add, And, Bits, Bool, BooleanDifference, Broadcast, CompositionError, Copy, Discard, Exp,
     Gather, Generator, Id, MajorityBatch, Not, One, OracleGenerator, Or, Parity, Permutation,
     Real, Scatter, SumBatch, Swap, VoteBatch, Xor, Zero, function, laws, reverse)
-from categories.strategies import circuit_programs, circuits, composable_circuits
-from interpreters.boolean import (
+from paralens.categories.strategies import circuit_programs, circuits, composable_circuits
+from paralens.interpreters.boolean import (
     BitSliced, Circuit, boolean_difference, compile, fold_z2, gate_count, pack, unpack,
     unsafe_products)
-from interpreters.boolean import check as check_circuit
-from interpreters.plan import last_uses
-from lenses import R
+from paralens.interpreters.boolean import check as check_circuit
+from paralens.interpreters.plan import last_uses
+from paralens.lenses import R
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BATCHES = [1, 63, 64, 65, 200]
@@ -249,7 +249,7 @@ def test_oracle_generator_R_is_the_boolean_difference():
     traced = function(x @ x @ x, x)(lambda a, b, c: (a & b) ^ (a & c) ^ (b & c))
     assert isinstance(box.backward(), BooleanDifference)
     inputs = all_bits(x, x, x, x)
-    from interpreters.boolean import RULES
+    from paralens.interpreters.boolean import RULES
     assert "Majority3" not in RULES
     for evaluator in (Circuit, BitSliced):
         assert_bits_equal(evaluator(box)(*inputs[:3]), evaluator(traced)(*inputs[:3]))
@@ -288,7 +288,7 @@ def test_the_oracle_catches_a_wrong_boolean_derivative():
         def backward(self):
             return function(x @ x @ x, x @ x)(lambda a, b, d: (a & d, b & d))   # swapped
 
-    from interpreters.boolean import RULES
+    from paralens.interpreters.boolean import RULES
     RULES["BadAnd"] = RULES["And"]
     try:
         box = BadAnd(x)
@@ -460,7 +460,7 @@ class Folded(Circuit):
 
     def __init__(self, diagram):
         super().__init__(diagram)
-        from interpreters.boolean import rule_of
+        from paralens.interpreters.boolean import rule_of
         self.plan = fold_z2(self.plan)
         self.steps = []
         for eq, dead in zip(self.plan.equations, last_uses(self.plan)):
@@ -601,7 +601,7 @@ def test_blocked_evaluation_equals_the_whole_batch(diagram, block, batch, seed):
 
 
 def test_a_wide_circuit_runs_in_blocks_by_default():
-    from categories import logic_gate_network
+    from paralens.categories import logic_gate_network
     net = logic_gate_network(64, [512, 512], seed=0)
     evaluator = compile(net.diagram)
     assert 16 <= evaluator.block_words < 1024        # 2**16 examples are 1024 words
@@ -614,7 +614,7 @@ def test_a_wide_circuit_runs_in_blocks_by_default():
 # -- found in review ------------------------------------------------------------------------
 
 def test_check_handles_discarded_inputs_and_empty_outputs():
-    from categories import Discard
+    from paralens.categories import Discard
     x = Bool(2)
     for diagram in (function(x @ x, x)(lambda a, b: a), function(x @ x, x)(lambda a, b: a ^ a ^ 1),
                     Discard(x)):
@@ -625,7 +625,7 @@ def test_check_handles_discarded_inputs_and_empty_outputs():
 def test_an_oracle_fed_two_copies_of_a_bit_is_unsafe():
     """An oracle generator's R is exact in its own inputs only: copy ; oracle(a, a)
     is as unsafe as x ∧ x, and the report says so (not 'a derivative is wrong')."""
-    from categories import OracleGenerator
+    from paralens.categories import OracleGenerator
 
     class AndOracle(OracleGenerator):
         def __init__(self, x):
@@ -649,7 +649,7 @@ def test_an_oracle_fed_two_copies_of_a_bit_is_unsafe():
 
 
 def test_bad_boolean_generators_are_refused_at_construction():
-    from categories import Bits
+    from paralens.categories import Bits
     with pytest.raises(ValueError, match="XOR takes at least one input"):
         Xor(Bool(3), 0)
     with pytest.raises(ValueError, match=r"Bits: a pattern of shape \(2,\) does not fit the wire Bool\(3\)"):

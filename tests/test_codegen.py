@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from categories import Real, Sigmoid, Tanh, copy, dense, discard, laws
-from categories.strategies import diagrams
-from interpreters import codegen, numpy as interpreter
-from lenses import R
+from paralens.categories import Real, Sigmoid, Tanh, copy, dense, discard, laws
+from paralens.categories.strategies import diagrams
+from paralens.interpreters import codegen, numpy as interpreter
+from paralens.lenses import R
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

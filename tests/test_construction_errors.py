@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from categories import (
+from paralens.categories import (
     Add, Bool, Copy, Diagram, Generator, Linear, Mul, Outer, Para, Real, Sigmoid, Tanh, Ty,
     dense, function)
-from categories.adapter import CompositionError
-from interpreters.numpy import compile
-from lenses import R
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD
+from paralens.categories.adapter import CompositionError
+from paralens.interpreters.numpy import compile
+from paralens.lenses import R
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD
 
 
 @pytest.mark.parametrize("build, error, words", [
@@ -93,7 +93,7 @@ ARGUMENTS = st.one_of(
 #: what constructors may raise on bad arguments (CompositionError is a TypeError)
 DOCUMENTED = (TypeError, ValueError)
 
-from lenses.optimisers import RDA, Adagrad, Adam, Momentum, Nesterov  # noqa: E402
+from paralens.lenses.optimisers import RDA, Adagrad, Adam, Momentum, Nesterov  # noqa: E402
 
 CONSTRUCTORS = sorted(Generator.registry.items()) + [
     ("dense", dense), ("Real", Real), ("Bool", Bool), ("GD", GD), ("Momentum", Momentum),
@@ -142,13 +142,13 @@ def test_the_symmetry_is_declared_once_whatever_the_import_order():
     when only the adapter was imported first."""
     import subprocess
     import sys
-    code = ("import categories.adapter as a; import categories.structural as s; "
-            "from categories import Real; d = a.Diagram.swap(Real(1), Real(2)); "
+    code = ("import paralens.categories.adapter as a; import paralens.categories.structural as s; "
+            "from paralens.categories import Real; d = a.Diagram.swap(Real(1), Real(2)); "
             "assert type(d) is s.Swap, type(d); print(d.transpose())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    import categories.adapter as adapter
-    import categories.structural as structural
+    import paralens.categories.adapter as adapter
+    import paralens.categories.structural as structural
     assert [m for m in (adapter, structural)
             if "braid_factory" in inspect.getsource(m)] == [structural]
 
@@ -167,7 +167,7 @@ def test_and_or_if_on_wires_are_refused_not_silently_wrong():
 
 
 def test_a_scalar_parameter_keeps_its_shape_and_trains():
-    from categories import Param, Spread, normal
+    from paralens.categories import Param, Spread, normal
     scale, x = Param(Real(), "scale", normal(1.0)), Real(3)
     model = Para((scale, ), function(Real() @ x, x)(lambda s, v: Spread(x)(s) * v))
     value = model.init()[scale]
@@ -183,7 +183,7 @@ def test_a_scalar_parameter_keeps_its_shape_and_trains():
                                            ([3], ValueError), (0, TypeError),
                                            (["a"], ValueError), ([1.0], ValueError)])
 def test_summed_takes_output_positions_only(summed, error):
-    from interpreters import codegen
+    from paralens.interpreters import codegen
     lens = R(dense(3, 2).diagram)
     for compiler in (compile, codegen.compile):
         with pytest.raises(error, match="summed"):
@@ -191,7 +191,7 @@ def test_summed_takes_output_positions_only(summed, error):
 
 
 def test_a_para_map_where_a_diagram_is_expected_says_so():
-    from interpreters import codegen
+    from paralens.interpreters import codegen
     for use in (compile, codegen.compile, R):
         with pytest.raises(TypeError, match="got Para .*pass its .diagram"):
             use(dense(3, 2))
@@ -214,7 +214,7 @@ def test_mixing_lenses_para_maps_diagrams_and_types():
 
 
 def test_a_handle_given_twice_to_para_is_one_parameter():
-    from categories import Param, lecun
+    from paralens.categories import Param, lecun
     W = Param(Real(2, 2), "W", lecun)
     two = function(Real(2, 2) @ Real(2, 2) @ Real(2), Real(2))(
         lambda w1, w2, v: Linear(2, 2)(w2, Linear(2, 2)(w1, v)))
@@ -233,7 +233,7 @@ def test_a_loss_of_two_wires_and_an_activation_that_is_not_a_generator():
 
 
 def test_finite_differences_sample_inside_a_partial_generators_domain():
-    from categories import Log, Sqrt, laws
+    from paralens.categories import Log, Sqrt, laws
     for g in (Log(Real(3)), Sqrt(Real(3))):
         assert laws.check_finite_differences(g, compile).ok
     with np.errstate(invalid="ignore"):
@@ -257,7 +257,7 @@ def test_traced_functions_nest_to_any_depth():
 
 
 def test_adam_refuses_parameters_of_two_dtypes():
-    from lenses.optimisers import Adam
+    from paralens.lenses.optimisers import Adam
     with pytest.raises(TypeError, match="Adam: the parameters mix float32 and float64"):
         Adam().state(Real(2, dtype="float32") @ Real(2))
     assert Adam().state(Real(2, dtype="float32"))[-1:] == Real(dtype="float32")

@@ -17,12 +17,12 @@ import tracemalloc
 
 import pytest
 
-from categories import Diagram, Para, Real, Sigmoid, Tanh, dense
-from interpreters.plan import flatten
-from lenses import R
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD, Adam
+from paralens.categories import Diagram, Para, Real, Sigmoid, Tanh, dense
+from paralens.interpreters.plan import flatten
+from paralens.lenses import R
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD, Adam
 
 
 def work(build) -> tuple[int, int]:

@@ -19,7 +19,7 @@ def modules() -> dict:
     found = {}
     for package in PACKAGES:
         for path in sorted((ROOT / package).glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            name = f"paralens.{package}" + ("" if path.stem == "__init__" else f".{path.stem}")
             found[name] = path
     return found
 
@@ -75,7 +75,7 @@ def cycle(graph: dict, nodes: set):
 @pytest.mark.parametrize("package", PACKAGES)
 def test_each_package_imports_acyclically(package):
     # a package's __init__ re-exports its modules: the modules among themselves
-    nodes = {n for n in GRAPH if n.startswith(package + ".")}
+    nodes = {n for n in GRAPH if n.startswith(f"paralens.{package}.")}
     found = cycle(GRAPH, nodes)
     assert found is None, " → ".join(found)
 
@@ -83,12 +83,27 @@ def test_each_package_imports_acyclically(package):
 @pytest.mark.parametrize("package, forbidden", [
     ("categories", ("lenses", "interpreters")), ("lenses", ("interpreters", ))])
 def test_packages_depend_one_way(package, forbidden):
-    wrong = sorted((n, m) for n, ms in GRAPH.items() if n.split(".")[0] == package
-                   for m in ms if m.split(".")[0] in forbidden)
+    wrong = sorted((n, m) for n, ms in GRAPH.items() if n.split(".")[1] == package
+                   for m in ms if m.split(".")[1] in forbidden)
     assert not wrong, wrong
+
+
+def test_the_packages_import_each_other_relatively():
+    # ``categories``, ``lenses`` and ``interpreters`` are installed as paralens.…; an
+    # absolute ``from lenses import …`` would reach another distribution of that name
+    absolute = sorted((name, ast.unparse(node)) for name, path in modules().items()
+                      for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, (ast.Import, ast.ImportFrom))
+                      and any(target.split(".")[0] in PACKAGES for target in (
+                          [a.name for a in node.names] if isinstance(node, ast.Import)
+                          else [node.module or ""] if not node.level else [])))
+    assert not absolute, absolute
 
 
 def test_the_check_sees_function_level_imports():
     tree = {"a": {"b"}, "b": {"a"}}
     assert cycle(tree, {"a", "b"}) == ["a", "b", "a"]
-    assert "categories.adapter" in imports("categories.syntax", ROOT / "categories" / "syntax.py")
+    assert "paralens.categories.adapter" in imports("paralens.categories.syntax",
+                                                    ROOT / "categories" / "syntax.py")
+    assert "paralens.categories.adapter" in imports("paralens.lenses.lens",
+                                                    ROOT / "lenses" / "lens.py")

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import sympy
 
-from categories import Bool, Linear, Mul, Real, Sigmoid, function
-from interpreters import codegen
-from interpreters import numpy as inp
-from interpreters import sympy as isp
-from interpreters.boolean import BitSliced, Circuit
-from interpreters.boolean import compile as compile_circuit
+from paralens.categories import Bool, Linear, Mul, Real, Sigmoid, function
+from paralens.interpreters import codegen
+from paralens.interpreters import numpy as inp
+from paralens.interpreters import sympy as isp
+from paralens.interpreters.boolean import BitSliced, Circuit
+from paralens.interpreters.boolean import compile as compile_circuit
 
 REAL = [inp.compile, codegen.compile]
 BOOL = [Circuit, BitSliced, compile_circuit]

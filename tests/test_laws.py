@@ -3,10 +3,10 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from categories import Generator, Linear, LinearGenerator, Mul, Real, laws
-from categories.strategies import composable, diagrams
-from interpreters.numpy import RULES, compile
-from lenses import R
+from paralens.categories import Generator, Linear, LinearGenerator, Mul, Real, laws
+from paralens.categories.strategies import composable, diagrams
+from paralens.interpreters.numpy import RULES, compile
+from paralens.lenses import R
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -66,7 +66,7 @@ def test_rd_6_and_7_on_small_composites(chain):
 @pytest.fixture
 def wrong_generators():
     """Two user generators with wrong reverse derivatives, registered for the test only."""
-    from categories import copy, function
+    from paralens.categories import copy, function
 
     class SkewMul(Mul):
         """x ⊗ y ↦ x ⊙ y with a wrong reverse derivative: (dz ⊙ y, 2 dz ⊙ x)."""
@@ -111,7 +111,7 @@ def test_nonlinear_cotangent_breaks_rd_2_and_rd_6(wrong_generators):
 
 def test_finite_differences_catch_a_consistent_but_wrong_derivative():
     """A backward that forgets (1 − y) still satisfies RD.1–RD.7; the oracle does not."""
-    from categories import Sigmoid, function
+    from paralens.categories import Sigmoid, function
 
     class Forgetful(Sigmoid):
         def backward(self):
@@ -143,7 +143,7 @@ def test_laws_in_single_precision(box):
 
 
 def test_softmax_is_for_vector_wires():
-    from categories import Softmax
+    from paralens.categories import Softmax
     for bad in (Real(), Real(2, 3), Real(0)):
         with pytest.raises(TypeError, match="Softmax acts on a vector wire"):
             Softmax(bad)

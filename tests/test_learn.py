@@ -20,12 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from categories import Mul, Para, Param, Real, Scale, Sigmoid, Tanh, dense, function, normal
-from interpreters.numpy import compile
-from lenses.learn import Error, LearnMap, evaluate, functor, quadratic, run
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD
+from paralens.categories import Mul, Para, Param, Real, Scale, Sigmoid, Tanh, dense, function, normal
+from paralens.interpreters.numpy import compile
+from paralens.lenses.learn import Error, LearnMap, evaluate, functor, quadratic, run
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 EPS = 0.3

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import sympy
 
-from categories import Real, Sigmoid, dense, laws
-from interpreters import codegen, numpy as interpreter
-from interpreters import sympy as symbolic
-from lenses import R
-from lenses.learner import Learner, dreamer
-from lenses.losses import dot, mse, softmax_cross_entropy
-from lenses.optimisers import GD, Adagrad, Adam, Momentum, Nesterov
+from paralens.categories import Real, Sigmoid, dense, laws
+from paralens.interpreters import codegen, numpy as interpreter
+from paralens.interpreters import sympy as symbolic
+from paralens.lenses import R
+from paralens.lenses.learner import Learner, dreamer
+from paralens.lenses.losses import dot, mse, softmax_cross_entropy
+from paralens.lenses.optimisers import GD, Adagrad, Adam, Momentum, Nesterov
 
 rng = np.random.default_rng(0)
 X, T = rng.normal(size=(6, 3)), rng.uniform(size=(6, 2))
@@ -76,7 +76,7 @@ def test_each_optimiser_follows_the_textbook_algorithm(name, compile):
 
 
 def test_the_learner_is_one_diagram_whose_loss_type_must_match():
-    from categories import CompositionError
+    from paralens.categories import CompositionError
     with pytest.raises(CompositionError, match=r"Real\(2\).*Real\(3\)"):
         Learner(dense(3, 2, Sigmoid), mse(Real(3)), GD())
 
@@ -142,8 +142,8 @@ def test_mse_and_dot_reverse_maps_match_the_reference_exactly(loss):
 
 from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
 
-from categories import Param, Para  # noqa: E402
-from categories.strategies import diagrams  # noqa: E402
+from paralens.categories import Param, Para  # noqa: E402
+from paralens.categories.strategies import diagrams  # noqa: E402
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -168,12 +168,12 @@ def test_paralens_compile_writes_a_module_that_imports_only_numpy(tmp_path, monk
     import importlib.util
     import re
 
-    from interpreters.cli import main
+    from paralens.interpreters.cli import main
     (tmp_path / "my_models.py").write_text(
-        "from categories import Real, Sigmoid, dense\n"
-        "from lenses.learner import Learner\n"
-        "from lenses.losses import mse\n"
-        "from lenses.optimisers import Adam\n"
+        "from paralens.categories import Real, Sigmoid, dense\n"
+        "from paralens.lenses.learner import Learner\n"
+        "from paralens.lenses.losses import mse\n"
+        "from paralens.lenses.optimisers import Adam\n"
         "learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), Adam())\n")
     monkeypatch.chdir(tmp_path)
     assert main(["compile", "my_models:learner", "-o", "step.py"]) == 0

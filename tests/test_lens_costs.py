@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import interpreters.numpy as inp
-from categories import Diagram, Neg, Para, Real, Sigmoid, Tanh, dense
-from interpreters.numpy import unbroadcast
-from lenses import R
+import paralens.interpreters.numpy as inp
+from paralens.categories import Diagram, Neg, Para, Real, Sigmoid, Tanh, dense
+from paralens.interpreters.numpy import unbroadcast
+from paralens.lenses import R
 
 DEPTH, WIDTH, BATCH = 33, 20, 5
 

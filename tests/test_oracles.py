@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import sympy
 
-import interpreters.numpy as inp
-import interpreters.sympy as isp
-from categories import (
+import paralens.interpreters.numpy as inp
+import paralens.interpreters.sympy as isp
+from paralens.categories import (
     Cos, Copy, Diagram, Exp, Generator, Linear, LinearT, Log, Mul, Outer, Para, Permutation,
     Real, Sigmoid, Sin, Softmax, Spread, Sum, Tanh, dense, forward_derivative, function,
     reverse)
-from categories.structural import Add
-from lenses import R
+from paralens.categories.structural import Add
+from paralens.lenses import R
 
 H = 1e-6          # finite-difference step
 RTOL = 1e-6       # central differences in float64 are good to ~1e-9 here

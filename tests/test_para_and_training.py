@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from categories import Linear, Para, Param, Real, Sigmoid, Tanh, copy, dense, function
-from categories.adapter import CompositionError
-from interpreters.numpy import compile
-from interpreters.training import NonFiniteLoss, Trainer, load, save
-from lenses.learner import Learner
-from lenses.optimisers import GD, Adam
-from lenses.losses import mse
+from paralens.categories import Linear, Para, Param, Real, Sigmoid, Tanh, copy, dense, function
+from paralens.categories.adapter import CompositionError
+from paralens.interpreters.numpy import compile
+from paralens.interpreters.training import NonFiniteLoss, Trainer, load, save
+from paralens.lenses.learner import Learner
+from paralens.lenses.optimisers import GD, Adam
+from paralens.lenses.losses import mse
 
 
 def values_of(para, values):
@@ -135,7 +135,7 @@ def test_loss_must_match_the_models_output():
 
 
 def test_the_demo_reaches_95_percent_held_out_and_draws(tmp_path):
-    from interpreters.cli import demo
+    from paralens.interpreters.cli import demo
     result = demo(out=str(tmp_path), draw=True)
     assert result["stopped"] is None
     assert result["accuracy"]["held-out"] >= 0.95
@@ -147,7 +147,7 @@ def test_the_demo_stops_on_a_non_finite_loss_keeping_the_last_good_parameters(
         monkeypatch, capsys, tmp_path):
     """Make the third evaluation of the loss NaN: the demo stops at step 3 and keeps
     the parameters evaluated at step 2 (whose loss was finite)."""
-    from interpreters import cli, training
+    from paralens.interpreters import cli, training
     seen, real_step = [], training.Trainer.step
 
     def step(self, state, params, x, label):
@@ -185,7 +185,7 @@ def test_saved_parameters_and_optimiser_state_round_trip_bit_for_bit(tmp_path):
 
 
 def test_the_digits_demo_reaches_95_percent_held_out():
-    from interpreters.cli import digits
+    from paralens.interpreters.cli import digits
     result = digits()
     assert result["accuracy"]["held-out"] >= 0.95
 
@@ -193,7 +193,7 @@ def test_the_digits_demo_reaches_95_percent_held_out():
 def test_tied_weights_are_one_parameter_receiving_the_sum_of_their_cotangents():
     """layer >> layer uses W and b twice: they are one parameter each, and the
     gradient is the sum over both uses (checked against central differences)."""
-    from lenses import R
+    from paralens.lenses import R
     layer = dense(3, 3, Tanh)
     model = layer >> layer
     assert model.params == layer.params

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from categories import Copy, Linear, Mul, Outer, Real, Sigmoid, copy, dense, function
-from interpreters.numpy import compile
-from interpreters.plan import flatten, last_uses, sum_over_batch
-from lenses import R
+from paralens.categories import Copy, Linear, Mul, Outer, Real, Sigmoid, copy, dense, function
+from paralens.interpreters.numpy import compile
+from paralens.interpreters.plan import flatten, last_uses, sum_over_batch
+from paralens.lenses import R
 
 
 def test_wirings_leave_no_equation():
@@ -88,7 +88,7 @@ def test_a_parameter_used_twice_through_products_is_summed_in_order():
 
 
 def test_constants_are_shared_read_only():
-    from categories import Constant
+    from paralens.categories import Constant
     c = compile(Constant(1.0, Real(2)))
     with pytest.raises(ValueError):
         c()[0] = 5.0
@@ -96,10 +96,10 @@ def test_constants_are_shared_read_only():
 
 
 def test_zero_width_wires_train():
-    from interpreters.training import Trainer
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD
+    from paralens.interpreters.training import Trainer
+    from paralens.lenses.learner import Learner
+    from paralens.lenses.losses import mse
+    from paralens.lenses.optimisers import GD
     model = dense(0, 3, Sigmoid)
     _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=0.5))).step(
         [], model.init(0), np.ones((4, 0)), np.ones((4, 3)))
@@ -107,7 +107,7 @@ def test_zero_width_wires_train():
 
 
 def test_sum_batch_in_a_diagram_sums_the_examples_and_its_reverse_shares_back():
-    from categories import SumBatch, sum_batch
+    from paralens.categories import SumBatch, sum_batch
     x = Real(3)
     rng = np.random.default_rng(4)
     a, dy = rng.normal(size=(5, 3)), rng.normal(size=3)

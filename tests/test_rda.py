@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from categories import Bool, Real, Sigmoid, dense, logic_gate_network, lookup_table, pseudo_linear
-from interpreters import boolean
-from interpreters.training import Trainer
-from lenses import R
-from lenses.datasets import rda_iris
-from lenses.learner import Learner
-from lenses.losses import mse, xor
-from lenses.optimisers import GD, RDA
+from paralens.categories import Bool, Real, Sigmoid, dense, logic_gate_network, lookup_table, pseudo_linear
+from paralens.interpreters import boolean
+from paralens.interpreters.training import Trainer
+from paralens.lenses import R
+from paralens.lenses.datasets import rda_iris
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse, xor
+from paralens.lenses.optimisers import GD, RDA
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -221,7 +221,7 @@ def test_rda_learner_rejects_non_boolean_data():
 # -- the reproductions the command line reports ------------------------------------------
 
 def test_the_cli_iris_table_equals_the_published_one():
-    from interpreters.cli import PUBLISHED_RDA_IRIS, rda_iris_table
+    from paralens.interpreters.cli import PUBLISHED_RDA_IRIS, rda_iris_table
     assert rda_iris_table() == PUBLISHED_RDA_IRIS
 
 
@@ -230,7 +230,7 @@ def test_logic_gate_networks_learn_the_digits():
     gets 71 of 72 held-out images right (0.986), the ten classes 301 of 360
     (0.836); chance is 0.5 and 0.1. Training is deterministic (seeded wiring,
     tables and batch order; bitwise arithmetic), so the counts are exact."""
-    from interpreters.cli import DIGITS_NETWORKS, gate_network_digits
+    from paralens.interpreters.cli import DIGITS_NETWORKS, gate_network_digits
     pair = gate_network_digits(*DIGITS_NETWORKS["digits 0 vs 1"], show=False)
     assert round(pair["held-out"] * pair["held-out examples"]) == 71 and pair["gates"] == 400
     ten = gate_network_digits(*DIGITS_NETWORKS["digits, ten classes"], show=False)

@@ -19,13 +19,13 @@ import time
 import numpy as np
 import pytest
 
-from categories import Real, Sigmoid, dense, normal, zeros
-from interpreters.numpy import compile
-from interpreters.training import Trainer
-from lenses.datasets import iris, one_hot
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD
+from paralens.categories import Real, Sigmoid, dense, normal, zeros
+from paralens.interpreters.numpy import compile
+from paralens.interpreters.training import Trainer
+from paralens.lenses.datasets import iris, one_hot
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD
 
 LR = 0.01
 STD = 0.01

@@ -16,17 +16,17 @@ import types
 import numpy as np
 import pytest
 
-from categories import Bool, Box, Generator, Real, Relu
-from categories.generator import OPERATIONS
-from interpreters import bitsliced, circuit, codegen, safety
-from interpreters import numpy as inp
-from interpreters import sympy as isp
-from interpreters.plan import FUSED_BATCH_SUM, RuleTable, flatten
+from paralens.categories import Bool, Box, Generator, Real, Relu
+from paralens.categories.generator import OPERATIONS
+from paralens.interpreters import bitsliced, circuit, codegen, safety
+from paralens.interpreters import numpy as inp
+from paralens.interpreters import sympy as isp
+from paralens.interpreters.plan import FUSED_BATCH_SUM, RuleTable, flatten
 
 # -- one name, one class ---------------------------------------------------------------
 
 LEAKY_RELU = '''
-from categories import Generator, Real
+from paralens.categories import Generator, Real
 
 class {name}(Generator):
     """A user's leaky ReLU: max(x, x / 10)."""
@@ -57,7 +57,7 @@ def test_a_users_class_named_like_a_built_in_is_refused_at_its_definition(regist
     with pytest.raises(TypeError) as error:
         define(LEAKY_RELU.format(name="Relu"))
     assert str(error.value) == ("a generator named Relu already exists "
-                                "(categories.smooth.Relu); give yours another name")
+                                "(paralens.categories.smooth.Relu); give yours another name")
     assert registry["Relu"] is Relu
     y = inp.compile(Relu(Real(2)))(np.array([-1.0, 2.0]))
     np.testing.assert_array_equal(y, [0.0, 2.0])       # the built-in keeps its rule
@@ -65,7 +65,7 @@ def test_a_users_class_named_like_a_built_in_is_refused_at_its_definition(regist
 
 def test_a_plan_level_operation_name_is_taken_too(registry):
     with pytest.raises(TypeError, match=r"a plan-level operation named Sub already exists "
-                                        r"\(interpreters\.codegen\.Sub\)"):
+                                        r"\(paralens\.interpreters\.codegen\.Sub\)"):
         define(LEAKY_RELU.format(name="Sub"))
     assert "Sub" not in registry
 
@@ -111,7 +111,7 @@ def test_a_box_whose_class_does_not_own_its_name_has_no_rule(registry):
     with pytest.raises(NotImplementedError, match=r"no NumPy rule for σ\?"):
         inp.compile(box)
     del registry["Relu"]                # a generator taken out of the registry
-    assert flatten(Relu(Real(2))).equations[0].kind == "categories.smooth.Relu"
+    assert flatten(Relu(Real(2))).equations[0].kind == "paralens.categories.smooth.Relu"
 
 
 @pytest.mark.parametrize("table", [inp.RULES, isp.RULES, codegen.EMITTERS, circuit.RULES],

@@ -19,12 +19,12 @@ import sys
 import numpy as np
 import pytest
 
-from categories import Real, Sigmoid, dense, lookup_table
-from interpreters.training import CheckpointError, NonFiniteLoss, Trainer, load, save
-from lenses.datasets import bits_of, one_hot, rda_iris
-from lenses.learner import Learner
-from lenses.losses import mse, xor
-from lenses.optimisers import GD, RDA, Adagrad, Adam, Momentum, Nesterov
+from paralens.categories import Real, Sigmoid, dense, lookup_table
+from paralens.interpreters.training import CheckpointError, NonFiniteLoss, Trainer, load, save
+from paralens.lenses.datasets import bits_of, one_hot, rda_iris
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse, xor
+from paralens.lenses.optimisers import GD, RDA, Adagrad, Adam, Momentum, Nesterov
 
 rng = np.random.default_rng(0)
 X, T = rng.normal(size=(10, 3)), rng.uniform(size=(10, 2))
@@ -434,10 +434,10 @@ def test_labels_for_one_hot_and_bits_are_checked():
 
 MODELS = '''\
 open("imported", "a").close()
-from categories import Real, Sigmoid, dense
-from lenses.learner import Learner
-from lenses.losses import mse
-from lenses.optimisers import GD
+from paralens.categories import Real, Sigmoid, dense
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD
 learner = Learner(dense(4, 3, Sigmoid), mse(Real(3)), GD())
 number = 3
 
@@ -485,7 +485,7 @@ def command_runs(tmp_path_factory):
         (folder / "models.py").write_text(MODELS)
         (folder / "broken.py").write_text("x = 1\ny = 1 / 0\n")
         (folder / "taken").write_text("keep me")
-        process = subprocess.Popen([sys.executable, "-m", "interpreters.cli", *args], cwd=folder,
+        process = subprocess.Popen([sys.executable, "-m", "paralens.interpreters.cli", *args], cwd=folder,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         runs[key] = folder, process
     done = {}
@@ -520,11 +520,11 @@ def test_a_mistake_on_the_command_line_is_one_line_and_status_2(command_runs, ke
 def test_resuming_after_a_non_finite_loss_keeps_one_loss_per_step():
     """The history after a NaN holds the loss of the kept parameters; resuming runs
     that step again, and the history still has exactly one loss per step done."""
-    from categories import Real, dense
-    from interpreters.training import NonFiniteLoss, Trainer
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD
+    from paralens.categories import Real, dense
+    from paralens.interpreters.training import NonFiniteLoss, Trainer
+    from paralens.lenses.learner import Learner
+    from paralens.lenses.losses import mse
+    from paralens.lenses.optimisers import GD
     rng = np.random.default_rng(0)
     X, T = 100 * rng.normal(size=(8, 3)), rng.uniform(size=(8, 2))
     trainer = Trainer(Learner(dense(3, 2), mse(Real(2)), GD(lr=1e3)))
@@ -540,11 +540,11 @@ def test_resuming_after_a_non_finite_loss_keeps_one_loss_per_step():
 
 
 def test_fit_takes_lists_with_mini_batches_and_refuses_swapped_arguments():
-    from categories import Real, dense
-    from interpreters.training import Trainer
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD, Adam
+    from paralens.categories import Real, dense
+    from paralens.interpreters.training import Trainer
+    from paralens.lenses.learner import Learner
+    from paralens.lenses.losses import mse
+    from paralens.lenses.optimisers import GD, Adam
     rng = np.random.default_rng(1)
     X, T = rng.normal(size=(10, 3)), rng.uniform(size=(10, 2))
     trainer = Trainer(Learner(dense(3, 2), mse(Real(2)), Adam()))
@@ -568,11 +568,11 @@ def test_fit_takes_lists_with_mini_batches_and_refuses_swapped_arguments():
 
 
 def test_checkpoints_of_a_learner_without_parameters_and_of_odd_names_load_back(tmp_path):
-    from categories import Linear, Para, Param, Real, Sigmoid, function, lecun
-    from interpreters.training import Trainer
-    from lenses.learner import Learner
-    from lenses.losses import mse
-    from lenses.optimisers import GD
+    from paralens.categories import Linear, Para, Param, Real, Sigmoid, function, lecun
+    from paralens.interpreters.training import Trainer
+    from paralens.lenses.learner import Learner
+    from paralens.lenses.losses import mse
+    from paralens.lenses.optimisers import GD
     W = Param(Real(2, 2), "W\nweird name", lecun)
     tied = Para((W, ), function(Real(2, 2) @ Real(2), Real(2))(lambda w, v: Linear(2, 2)(w, v)))
     for model in (Para.lift(Sigmoid(Real(2))), tied):
@@ -586,7 +586,7 @@ def test_checkpoints_of_a_learner_without_parameters_and_of_odd_names_load_back(
 
 
 def test_the_demo_refuses_bad_steps_before_any_work(tmp_path):
-    from interpreters.cli import demo
+    from paralens.interpreters.cli import demo
     for steps in (-3, 0, 2.5, True):
         with pytest.raises(ValueError, match="steps must be a whole number"):
             demo(out=str(tmp_path / "never"), steps=steps)
