@@ -5,7 +5,8 @@ reverse derivative as a lens of diagrams, Para, the reverse-derivative
 combinator R, and executable laws.
 """
 
-from .adapter import Bool, Box, CompositionError, Diagram, Id, Real, Ty, Wire, describe
+from .adapter import (
+    Bool, Box, CompositionError, Diagram, Id, Real, Seq, Ty, Wire, describe, step_of)
 from .generator import Generator, LinearGenerator
 from .structural import (
     Add, Copy, Discard, Permutation, SumBatch, Swap, Zero, add, copy, discard, sum_batch, swap,
@@ -22,13 +23,15 @@ from .para import Para, Param, dense, lecun, normal, zeros
 from .circuits import (
     PseudoLinear, gate_layer, logic_gate_network, lookup_table, pseudo_linear, random_bits,
     zero_bits)
+from .stateful import Loop, Machine, delay, dtrace, machine
+from .cells import elman, gru
 from . import laws
 
 __all__ = [
     "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
     "CompositionError", "Constant", "Copy", "copy", "Cos", "dense", "describe", "Diagram",
     "Discard", "discard", "Exp", "forward_derivative", "function", "gate_layer", "Gather",
-    "Generator", "Id", "laws", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
+    "Generator", "Id", "laws", "elman", "gru", "Loop", "Machine", "machine", "delay", "dtrace", "Seq", "step_of", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
     "logic_gate_network", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
     "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parity",
     "Permutation", "pseudo_linear", "PseudoLinear", "random_bits", "Real", "Reciprocal",

@@ -60,7 +60,7 @@ from discopy.utils import AxiomError
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
     "CompositionError", "describe", "Category", "Functor", "interpret", "fold", "building",
-    "whole", "equations",
+    "whole", "equations", "Seq", "step_of",
 ]
 
 
@@ -109,26 +109,33 @@ class Wire(cat.Ob):
     ('Real', (2, 3), dtype('float64'), 6)
     """
 
-    def __init__(self, kind: str, shape: tuple = (), dtype="float64"):
+    def __init__(self, kind: str, shape: tuple = (), dtype="float64", time: bool = False):
         self.kind = kind
         self.shape = tuple(whole(n, f"{kind}({', '.join(map(repr, shape))}): a size")
                            for n in shape)
         self.dtype = _dtype(dtype, kind)
+        self.time = bool(time)
         words = [str(n) for n in self.shape]
         if self.dtype != DEFAULT_DTYPE[kind]:
             words.append(f"dtype='{self.dtype}'")
-        super().__init__(f"{kind}({', '.join(words)})")
+        name = f"{kind}({', '.join(words)})"
+        super().__init__(f"Seq({name})" if self.time else name)
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=int))
 
+    def over_time(self, time: bool = True) -> Wire:
+        """The same wire carrying a sequence (``time=True``) or one step of it."""
+        return self if self.time == time else Wire(self.kind, self.shape, self.dtype, time)
+
     def __eq__(self, other):
         return self is other or isinstance(other, Wire) and (
-            self.kind, self.shape, self.dtype) == (other.kind, other.shape, other.dtype)
+            self.kind, self.shape, self.dtype, self.time) == (
+            other.kind, other.shape, other.dtype, other.time)
 
     def __hash__(self):
-        return hash((self.kind, self.shape, self.dtype))
+        return hash((self.kind, self.shape, self.dtype, self.time))
 
     def __repr__(self):
         return self.name
@@ -287,6 +294,30 @@ def Real(*shape: int, dtype="float64") -> Ty:
 def Bool(*shape: int) -> Ty:
     """The type of Boolean arrays (elements of Z2) of the given per-example shape."""
     return Ty(Wire("Bool", shape, "bool"))
+
+
+def Seq(x: Ty) -> Ty:
+    """The type of sequences of ``x``: each wire carries arrays (batch, time, *shape),
+    the time axis explicit and second. Only wirings and loops (``categories.stateful``)
+    act on sequence wires; a generator acts on one step.
+
+    >>> Seq(Real(3) @ Real(2))
+    Seq(Real(3)) @ Seq(Real(2))
+    >>> Seq(Real(3)) == Real(3), step_of(Seq(Real(3))) == Real(3)
+    (False, True)
+    """
+    return Ty._of(tuple(w.over_time(True) for w in _ty(x, "Seq").inside))
+
+
+def step_of(x: Ty) -> Ty:
+    """The type of one step of sequences of ``x`` (the inverse of :func:`Seq`)."""
+    return Ty._of(tuple(w.over_time(False) for w in _ty(x, "step_of").inside))
+
+
+def _ty(x, what: str) -> Ty:
+    if not isinstance(x, Ty):
+        raise TypeError(f"{what}: expected a type such as Real(3), got {x!r}")
+    return x
 
 
 class CompositionError(AxiomError, TypeError):

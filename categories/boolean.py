@@ -51,6 +51,9 @@ def bool_wire(x, who: str) -> Ty:
     x = Bool(x) if isinstance(x, int) else x
     if not isinstance(x, Ty) or len(x) != 1 or x.inside[0].kind != "Bool":
         raise TypeError(f"{who} acts on one Bool wire, got {x!r}")
+    if x.inside[0].time:
+        raise TypeError(f"{who} acts on one step, not on the sequence {x!r}: put it in the "
+                        f"stage of a machine (categories.stateful), which runs it at every step")
     return x
 
 

@@ -131,6 +131,7 @@ class LinearGenerator(Generator):
     """A generator that is linear in its input: no residual, backward is its transpose."""
 
     abstract = True
+    linear = True           # its tangent is itself, on the tangent (lenses.tangent)
 
     def residual(self) -> Ty:
         return Ty()

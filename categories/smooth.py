@@ -34,6 +34,9 @@ def _real(x: Ty, who: str) -> Ty:
     x = as_type(x)
     if len(x) != 1 or x.inside[0].kind != "Real":
         raise TypeError(f"{who} acts on one Real wire, got {x!r}")
+    if x.inside[0].time:
+        raise TypeError(f"{who} acts on one step, not on the sequence {x!r}: put it in the "
+                        f"stage of a machine (categories.stateful), which runs it at every step")
     return x
 
 

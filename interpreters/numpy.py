@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
+from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader"]
@@ -89,7 +90,50 @@ RULES = RuleTable("NumPy rules", {
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
     "OuterSum": lambda op: outer_sum,
+    # the loop over time (categories.stateful): its stage compiled once, run at every step
+    "Loop": lambda box: _loop(box),
 })
+
+
+def stage_plan(box):
+    """The plan a loop runs at every step: its stage, the batch-summed outputs summed,
+    dead code and common subexpressions gone (a stage built by R or by the forward
+    mode computes more than its outputs need)."""
+    offset = len(box.state) + len(box.ys)
+    plan = sum_over_batch(flatten(box.stage), [offset + k for k in box.batch_summed])
+    return eliminate_common_subexpressions(eliminate_dead_code(plan))
+
+
+def _loop(box):
+    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: a Python loop over the once-compiled stage."""
+    stage = Evaluator(box.stage, plan=stage_plan(box)).run
+    nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
+    ys, sums, reverse = box.ys.inside, box.sums.inside, box.reverse
+
+    def run(*args):
+        consts, state, xs = list(args[:nC]), list(args[nC:nC + nS]), args[nC + nS:]
+        batch, steps = xs[0].shape[:2]
+        stacked = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in ys]
+        totals = [None] * len(sums)
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            out = stage(consts + state + [x[:, t] for x in xs])
+            state = list(out[:nS])
+            for array, y in zip(stacked, out[nS:nS + len(ys)]):
+                array[:, t] = y
+            for k, z in enumerate(out[nS + len(ys):]):
+                total = totals[k]
+                if total is None:
+                    totals[k] = np.array(z, copy=True)
+                elif total.shape == np.shape(z):
+                    total += z
+                else:
+                    totals[k] = total + z
+        for k, w in enumerate(sums):
+            if totals[k] is None:       # no steps: the empty sum
+                totals[k] = np.zeros(w.shape, dtype=w.dtype)
+        result = tuple(state) + tuple(stacked) + tuple(totals)
+        return result[0] if len(result) == 1 else result
+    return run
 
 
 def reader(plan, v: int) -> str:
@@ -159,16 +203,32 @@ def check_inputs(plan, dom, args) -> list:
     spec = plan.__dict__.get("_input_spec")
     if spec is None:
         spec = plan._input_spec = [(plan.wires[v].shape, len(plan.wires[v].shape),
-                                    plan.wires[v].dtype) for v in plan.inputs]
-    arrays, batch = [], None
-    for k, (arg, (shape, n, dtype)) in enumerate(zip(args, spec)):
+                                    plan.wires[v].dtype, plan.wires[v].time)
+                                   for v in plan.inputs]
+    arrays, batch, steps = [], None, None
+    for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
             given, arg = type(arg), _as_array(plan, k, arg)
             if arg.dtype != dtype:      # what a list holds says more than its shape
                 raise TypeError(f"{_where(plan, k)}: expected dtype {dtype}, got "
                                 f"{_values(arg, given, dtype)}")
         given = arg.shape
-        if len(given) == n + 1 and given[1:] == shape:
+        if time:                        # a sequence: (batch, time, *shape), both axes explicit
+            if len(given) != n + 2 or given[2:] != shape:
+                expected = ", ".join(map(str, ("batch", "time") + shape))
+                raise ValueError(f"{_where(plan, k)}: a sequence, expected an array of shape "
+                                 f"({expected}), got {given}")
+            if batch is None:
+                batch = given[0]
+            elif given[0] != batch:
+                raise ValueError(f"{_where(plan, k)}: batch of {given[0]} sequences, "
+                                 f"other inputs have {batch}")
+            if steps is None:
+                steps = given[1]
+            elif given[1] != steps:
+                raise ValueError(f"{_where(plan, k)}: {given[1]} steps, other sequences "
+                                 f"have {steps}")
+        elif len(given) == n + 1 and given[1:] == shape:
             if batch is None:
                 batch = given[0]
             elif given[0] != batch:
@@ -187,9 +247,10 @@ def check_inputs(plan, dom, args) -> list:
 class Evaluator:
     """A diagram flattened once, with each equation bound to its NumPy rule."""
 
-    def __init__(self, diagram, rules=None, summed=()):
+    def __init__(self, diagram, rules=None, summed=(), plan=None):
         rules = RULES if rules is None else rules
-        self.diagram, self.plan = diagram, sum_over_batch(flatten(diagram), summed)
+        self.diagram = diagram
+        self.plan = sum_over_batch(flatten(diagram), summed) if plan is None else plan
         steps = []
         for eq, dead in zip(self.plan.equations, last_uses(self.plan)):
             if eq.kind not in rules:
@@ -203,8 +264,13 @@ class Evaluator:
         return check_inputs(self.plan, self.diagram.dom, args)
 
     def __call__(self, *args):
+        outputs = self.run(self.check(args))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def run(self, arrays) -> tuple:
+        """The outputs, as a tuple, of inputs already checked (a loop's stage)."""
         env = [None] * self.size
-        for v, array in zip(self.plan.inputs, self.check(args)):
+        for v, array in zip(self.plan.inputs, arrays):
             env[v] = array
         for fn, ins, outs, dead in self.steps:
             result = fn(*[env[i] for i in ins])
@@ -215,8 +281,7 @@ class Evaluator:
                     env[o] = r
             for v in dead:          # free what no later step reads
                 env[v] = None
-        outputs = tuple(env[v] for v in self.plan.outputs)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return tuple(env[v] for v in self.plan.outputs)
 
 
 def compile(diagram, summed=()) -> Evaluator:

@@ -208,6 +208,13 @@ def sum_over_batch(plan: Plan, positions=()) -> Plan:
             if eq is not None and eq.kind in FUSED_BATCH_SUM:
                 equations[k] = Equation(FUSED_BATCH_SUM[eq.kind](), eq.ins, eq.outs)
                 done[v] = v
+            elif eq is not None and eq.kind == "Loop" and \
+                    eq.outs.index(v) >= len(eq.outs) - len(eq.box.sums):
+                # Σ_batch Σ_time = Σ_time Σ_batch: the loop's stage sums it at every step
+                position = eq.outs.index(v) - (len(eq.outs) - len(eq.box.sums))
+                eq = equations[k] = Equation(eq.box.summing_over_batch([position]), eq.ins,
+                                             eq.outs)
+                done[v] = v
             elif eq is not None and getattr(eq.box, "sums_inputs", False) \
                     and all(uses[i] == 1 for i in eq.ins):
                 if ready:

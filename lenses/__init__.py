@@ -2,5 +2,6 @@
 reverse-derivative functor R into it, and learning."""
 
 from .lens import Lens, R
+from .tangent import tangent
 
-__all__ = ["Lens", "R"]
+__all__ = ["Lens", "R", "tangent"]

@@ -163,6 +163,10 @@ _generator_lenses: dict = {}     # equal generators have equal lenses: build eac
 
 
 def _lens_of(box) -> Lens:
+    optic = getattr(box, "optic", None)
+    if optic is not None:           # a box whose lens is built from R of its parts (a loop)
+        forward, backward, residual = optic(R)
+        return Lens.of(forward, backward, residual, describe(box))
     if not hasattr(box, "backward"):
         raise TypeError(f"{describe(box)} is not a generator: it declares no reverse derivative")
     lens = _generator_lenses.get(box)
