@@ -92,6 +92,7 @@ RULES = RuleTable("NumPy rules", {
     "OuterSum": lambda op: outer_sum,
     # the loop over time (categories.stateful): its stage compiled once, run at every step
     "Loop": lambda box: _loop(box),
+    "Recompute": lambda box: _recompute(box),
 })
 
 
@@ -108,14 +109,21 @@ def _loop(box):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: a Python loop over the once-compiled stage."""
     stage = Evaluator(box.stage, plan=stage_plan(box)).run
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
-    ys, sums, reverse = box.ys.inside, box.sums.inside, box.reverse
+    ys, sums, reverse, every = box.ys.inside, box.sums.inside, box.reverse, box.snapshots
 
     def run(*args):
         consts, state, xs = list(args[:nC]), list(args[nC:nC + nS]), args[nC + nS:]
         batch, steps = xs[0].shape[:2]
+        _same_length(box, xs, steps)
         stacked = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in ys]
         totals = [None] * len(sums)
+        snaps = [] if every is None else [
+            np.empty((batch, -(-steps // every)) + w.shape, dtype=w.dtype)
+            for w in box.state.inside]
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            if snaps and t % every == 0:
+                for array, s in zip(snaps, state):
+                    array[:, t // every] = s
             out = stage(consts + state + [x[:, t] for x in xs])
             state = list(out[:nS])
             for array, y in zip(stacked, out[nS:nS + len(ys)]):
@@ -131,9 +139,71 @@ def _loop(box):
         for k, w in enumerate(sums):
             if totals[k] is None:       # no steps: the empty sum
                 totals[k] = np.zeros(w.shape, dtype=w.dtype)
-        result = tuple(state) + tuple(stacked) + tuple(totals)
+        result = tuple(state) + tuple(stacked) + tuple(totals) + tuple(snaps)
         return result[0] if len(result) == 1 else result
     return run
+
+
+def _recompute(box):
+    """The backward half of a checkpointed loop: each segment rerun from its stored
+    state, its residuals kept for its backward steps only."""
+    keeping = Evaluator(box.keeping, plan=_optimised(flatten(box.keeping))).run
+    backward = Evaluator(box.backward, plan=_optimised(
+        sum_over_batch(flatten(box.backward), box.batch_summed))).run
+    C, S, X, Y, Z = (len(box.consts), len(box.state), len(box.xs), len(box.ys),
+                     len(box.sums))
+    nM, every, source = len(box.kept), box.every, box.source
+
+    def run(*args):
+        c = list(args[:C])
+        xs = args[C:C + X]
+        snaps = args[C + X:C + X + S]
+        ds = list(args[C + X + S:C + X + 2 * S])
+        dys = args[C + X + 2 * S:C + X + 2 * S + Y]
+        dz = list(args[C + X + 2 * S + Y:])
+        batch, steps = xs[0].shape[:2]
+        _same_length(box, xs + dys, steps)
+        if snaps and snaps[0].shape[1] != -(-steps // every):
+            raise ValueError(f"{box.name}: {snaps[0].shape[1]} stored states for {steps} steps "
+                             f"stored every {every}: they come from another sequence")
+        dxs = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in box.xs.inside]
+        dc = [None] * C
+        for start in range(((steps - 1) // every) * every if steps else -1, -1, -every):
+            end = min(start + every, steps)
+            s, kept = [snap[:, start // every] for snap in snaps], []
+            for t in range(start, end):
+                x = [a[:, t] for a in xs]
+                out = keeping(c + s + x)
+                s, mv = list(out[:S]), out[S:S + nM]
+                kept.append((x, mv))
+            for t in range(end - 1, start - 1, -1):
+                x, mv = kept[t - start]
+                m = [c[i] if kind == "c" else x[i] if kind == "x" else mv[i]
+                     for kind, i in source]
+                out = backward(m + ds + [a[:, t] for a in dys] + dz)
+                grads, ds, dx = out[:C], list(out[C:C + S]), out[C + S:]
+                for array, d in zip(dxs, dx):
+                    array[:, t] = d
+                for k, g in enumerate(grads):
+                    dc[k] = np.array(g, copy=True) if dc[k] is None else dc[k] + g
+            del kept
+        for k, w in enumerate(box.consts.inside):
+            if dc[k] is None:
+                dc[k] = np.zeros(w.shape, dtype=w.dtype)
+        result = tuple(dc) + tuple(ds) + tuple(dxs)
+        return result[0] if len(result) == 1 else result
+    return run
+
+
+def _same_length(box, sequences, steps):
+    for k, x in enumerate(sequences):
+        if x.shape[1] != steps:
+            raise ValueError(f"sequence {k} of {box.name}: {x.shape[1]} steps, its first "
+                             f"sequence has {steps} (the sequences of one call have one length)")
+
+
+def _optimised(plan):
+    return eliminate_common_subexpressions(eliminate_dead_code(plan))
 
 
 def reader(plan, v: int) -> str:
@@ -205,7 +275,7 @@ def check_inputs(plan, dom, args) -> list:
         spec = plan._input_spec = [(plan.wires[v].shape, len(plan.wires[v].shape),
                                     plan.wires[v].dtype, plan.wires[v].time)
                                    for v in plan.inputs]
-    arrays, batch, steps = [], None, None
+    arrays, batch = [], None
     for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
             given, arg = type(arg), _as_array(plan, k, arg)
@@ -223,11 +293,6 @@ def check_inputs(plan, dom, args) -> list:
             elif given[0] != batch:
                 raise ValueError(f"{_where(plan, k)}: batch of {given[0]} sequences, "
                                  f"other inputs have {batch}")
-            if steps is None:
-                steps = given[1]
-            elif given[1] != steps:
-                raise ValueError(f"{_where(plan, k)}: {given[1]} steps, other sequences "
-                                 f"have {steps}")
         elif len(given) == n + 1 and given[1:] == shape:
             if batch is None:
                 batch = given[0]
