@@ -141,7 +141,8 @@ class Wire(cat.Ob):
         return self.name
 
 
-DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool")}
+DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool"),
+                 "Finite": np.dtype("int64")}
 
 
 def _dtype(dtype, kind: str) -> np.dtype:
