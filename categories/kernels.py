@@ -15,7 +15,9 @@ the root, then guided samples and marginals pushed forward.
 | ``Stochastic(K)`` | a finite state x′ ~ K[x, ·] (rows sum to one) |
 | ``Categorical(p)`` | a finite state x ~ p, out of the unit |
 | ``Emit(E, y)`` | a symbol y ~ E[x, ·] observed (None: missing) |
+| ``Transition(f, Q, auxiliary)`` | x′ ~ N(f(x), Q) for a nonlinear f; the filter uses the linear ``auxiliary``, guiding weights the mismatch |
 | ``Chain(prior, A, beta, Q, L, b, R, ys)`` | a state-space chain: T steps of one stage (kernel and observation), the data a stream |
+| ``HiddenMarkov(p, K, E, ys)`` | a hidden Markov chain, the symbols a stream |
 
 A finite state space of S states is the wire ``Finite(S)``.
 
@@ -40,8 +42,8 @@ import numpy as np
 from .adapter import Box, Real, Ty, Wire
 from .generator import KERNELS, claim_name
 
-__all__ = ["Kernel", "Gaussian", "Prior", "Observe", "Stochastic", "Categorical", "Emit",
-           "Chain", "Finite", "KERNELS"]
+__all__ = ["Kernel", "Gaussian", "Prior", "Observe", "Transition", "Stochastic", "Categorical",
+           "Emit", "Chain", "HiddenMarkov", "Finite", "KERNELS"]
 
 def Finite(n: int) -> Ty:
     """The type of a finite state space of n states (values: ints 0 … n − 1)."""
@@ -141,6 +143,22 @@ class Observe(Kernel):
         super().__init__(name, Real(d), Ty())
 
 
+class Transition(Kernel):
+    """x′ ~ N(f(x), Q), f any map on arrays (nonlinear), with a linear-Gaussian
+    ``auxiliary`` the backward filter pulls back through instead; guiding samples
+    the true kernel and weights each sample by the mismatch."""
+
+    def __init__(self, f, Q, auxiliary: Gaussian, name: str = "Transition"):
+        if not callable(f):
+            raise TypeError(f"{name}: f must be a function of the state, got {f!r}")
+        if not isinstance(auxiliary, Gaussian):
+            raise TypeError(f"{name}: the auxiliary must be a Gaussian kernel, got {auxiliary!r}")
+        self.f, self.auxiliary = f, auxiliary
+        d_out, d_in = auxiliary.A.shape
+        self.Q = _covariance(Q, f"{name}: Q", d_out)
+        super().__init__(name, Real(d_in), Real(d_out))
+
+
 def _stochastic(K, what: str) -> np.ndarray:
     K = _matrix(K, what)
     if np.any(K < 0) or not np.allclose(K.sum(axis=1), 1.0, atol=1e-10):
@@ -176,6 +194,37 @@ class Emit(Kernel):
                              f"got {y!r}")
         self.y = None if y is None else int(y)
         super().__init__(name, Finite(self.E.shape[0]), Ty())
+
+
+class HiddenMarkov(Kernel):
+    """A hidden Markov chain, one stage iterated over time: x₀ ~ p, x_{t+1} ~ K[x_t, ·],
+    y_t ~ E[x_t, ·], the symbols ``ys`` (T,) a stream (−1: missing). One box I → I."""
+
+    def __init__(self, p, K, E, ys, name: str = "HiddenMarkov"):
+        self.p = Categorical(p).p
+        self.K, self.E = _stochastic(K, f"{name}: K"), _stochastic(E, f"{name}: E")
+        S = len(self.p)
+        if self.K.shape != (S, S) or self.E.shape[0] != S:
+            raise ValueError(f"{name}: p has {S} states, K is {self.K.shape}, E is "
+                             f"{self.E.shape}")
+        ys = np.asarray(ys)
+        if ys.ndim != 1 or ys.dtype.kind not in "iu" or np.any(ys < -1) or np.any(
+                ys >= self.E.shape[1]):
+            raise ValueError(f"{name}: the symbols must be ints in −1 … {self.E.shape[1] - 1} "
+                             f"(−1: missing), one per step")
+        self.ys, self.steps, self.states = ys, len(ys), S
+        super().__init__(name, Ty(), Ty())
+
+    def unroll(self):
+        """The chain as a diagram of T stages (for drawing and small checks)."""
+        from .structural import copy
+        x = Finite(self.states)
+        diagram = Categorical(self.p)
+        for t, y in enumerate(self.ys):
+            emit = Emit(self.E, None if y < 0 else int(y), name=f"y{t}")
+            diagram = diagram >> (copy(x) >> emit @ Stochastic(self.K, name=f"K{t}")
+                                  if t + 1 < self.steps else emit)
+        return diagram
 
 
 def _steps(value, what: str, T: int, shape: tuple) -> np.ndarray:
