@@ -343,6 +343,9 @@ def _initial(state: Ty, initial, what: str) -> tuple:
             raise ValueError(f"{what}: the initial value of state wire {k} ({wire!r}) has "
                              f"shape {array.shape}, not {wire.shape} (one example's state; "
                              f"it is shared by the batch)")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{what}: the initial value of state wire {k} ({wire!r}) is not "
+                             f"finite")
         array = np.array(array, dtype=wire.dtype)
         array.setflags(write=False)
         out.append(array)
@@ -547,8 +550,12 @@ def dtrace(f, initial) -> Machine:
         S = m.dom[:k]
     n = len(S)
     if m.dom[:n] != S or m.cod[:n] != S:
+        given = "" if isinstance(initial, Ty) else \
+            f" (the state read off the {n} initial value{'s' if n != 1 else ''} of shape " \
+            f"{', '.join(str(np.shape(v)) for v in (initial if isinstance(initial, (tuple, list)) else [initial]))})"
         raise TypeError(f"dtrace: the stage {m.dom!r} → {m.cod!r} does not begin with the "
-                        f"traced state {S!r} on both sides")
+                        f"traced state {S!r} on both sides{given}: the state wires come "
+                        f"first, in and out")
     initial = _initial(S, initial, "dtrace")
     P, U, X, Y = m.param_type, m.state, m.dom[n:], m.cod[n:]
     with building():

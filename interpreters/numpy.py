@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..categories import Ty
 from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
@@ -88,12 +89,19 @@ RULES = RuleTable("NumPy rules", {
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
-    "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
+    "SumBatch": lambda box: _sum_batch(box),
     "OuterSum": lambda op: outer_sum,
     # the loop over time (categories.stateful): its stage compiled once, run at every step
     "Loop": lambda box: _loop(box),
     "Recompute": lambda box: _recompute(box),
 })
+
+
+def _sum_batch(box):
+    if not box.x.inside[0].time:
+        return lambda x: unbroadcast(x, box.shape)
+    rank = len(box.shape) + 2       # a sequence: the batch summed, the time axis kept
+    return lambda x: x.sum(axis=0) if np.ndim(x) == rank else np.asarray(x)
 
 
 def stage_plan(box):
@@ -111,10 +119,11 @@ def _loop(box):
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
     ys, sums, reverse, every = box.ys.inside, box.sums.inside, box.reverse, box.snapshots
 
+    ranks = [len(w.shape) for w in box.xs.inside]
+
     def run(*args):
         consts, state, xs = list(args[:nC]), list(args[nC:nC + nS]), args[nC + nS:]
-        batch, steps = xs[0].shape[:2]
-        _same_length(box, xs, steps)
+        batch, steps = _length(box, xs, ranks)
         stacked = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in ys]
         totals = [None] * len(sums)
         snaps = [] if every is None else [
@@ -124,7 +133,8 @@ def _loop(box):
             if snaps and t % every == 0:
                 for array, s in zip(snaps, state):
                     array[:, t // every] = s
-            out = stage(consts + state + [x[:, t] for x in xs])
+            out = stage(consts + state + [x[:, t] if x.ndim > r else x
+                                          for x, r in zip(xs, ranks)])
             state = list(out[:nS])
             for array, y in zip(stacked, out[nS:nS + len(ys)]):
                 array[:, t] = y
@@ -153,6 +163,7 @@ def _recompute(box):
     C, S, X, Y, Z = (len(box.consts), len(box.state), len(box.xs), len(box.ys),
                      len(box.sums))
     nM, every, source = len(box.kept), box.every, box.source
+    ranks = [len(w.shape) for w in box.xs.inside + box.ys.inside]
 
     def run(*args):
         c = list(args[:C])
@@ -161,8 +172,7 @@ def _recompute(box):
         ds = list(args[C + X + S:C + X + 2 * S])
         dys = args[C + X + 2 * S:C + X + 2 * S + Y]
         dz = list(args[C + X + 2 * S + Y:])
-        batch, steps = xs[0].shape[:2]
-        _same_length(box, xs + dys, steps)
+        batch, steps = _length(box, xs + dys, ranks)
         if snaps and snaps[0].shape[1] != -(-steps // every):
             raise ValueError(f"{box.name}: {snaps[0].shape[1]} stored states for {steps} steps "
                              f"stored every {every}: they come from another sequence")
@@ -172,7 +182,7 @@ def _recompute(box):
             end = min(start + every, steps)
             s, kept = [snap[:, start // every] for snap in snaps], []
             for t in range(start, end):
-                x = [a[:, t] for a in xs]
+                x = [a[:, t] if a.ndim > r else a for a, r in zip(xs, ranks)]
                 out = keeping(c + s + x)
                 s, mv = list(out[:S]), out[S:S + nM]
                 kept.append((x, mv))
@@ -180,7 +190,8 @@ def _recompute(box):
                 x, mv = kept[t - start]
                 m = [c[i] if kind == "c" else x[i] if kind == "x" else mv[i]
                      for kind, i in source]
-                out = backward(m + ds + [a[:, t] for a in dys] + dz)
+                out = backward(m + ds + [a[:, t] if a.ndim > r else a
+                                         for a, r in zip(dys, ranks[X:])] + dz)
                 grads, ds, dx = out[:C], list(out[C:C + S]), out[C + S:]
                 for array, d in zip(dxs, dx):
                     array[:, t] = d
@@ -195,11 +206,24 @@ def _recompute(box):
     return run
 
 
-def _same_length(box, sequences, steps):
-    for k, x in enumerate(sequences):
-        if x.shape[1] != steps:
-            raise ValueError(f"sequence {k} of {box.name}: {x.shape[1]} steps, its first "
-                             f"sequence has {steps} (the sequences of one call have one length)")
+def _length(box, sequences, ranks):
+    """(batch, steps) of a loop's sequences, all of one length. A value with neither
+    batch nor time axis (a zero cotangent, a constant) is the same at every step."""
+    found = None
+    wires = box.xs.inside + getattr(box, "ys", Ty()).inside
+    for k, (x, r) in enumerate(zip(sequences, ranks)):
+        if x.ndim <= r:
+            continue
+        if found is None:
+            found = (k, x.shape[0], x.shape[1])
+        elif x.shape[1] != found[2]:
+            raise ValueError(f"sequence {k} (wire {wires[k].over_time()!r}) of {box.name}: "
+                             f"{x.shape[1]} steps, other sequences have {found[2]} (the "
+                             f"sequences of one call have one length)")
+    if found is None:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    return found[1], found[2]
 
 
 def _optimised(plan):

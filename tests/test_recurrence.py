@@ -265,10 +265,6 @@ def test_bptt_of_a_loss_on_the_outputs_only():
         assert_close(g, ref[name], ADJOINT, name)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "BUG: R of a loop whose Seq output is discarded: the cotangent of the discarded "
-    "Seq wire is zero(Seq(Real(n))), which the NumPy rule evaluates to shape (n,) "
-    "(no batch, no time axis); the backward loop then indexes it [:, t] -> IndexError"))
 def test_bptt_of_a_loss_on_the_final_state_only():
     args, _, dhT, _ = problem(seed=7)
     diagram = elman(N_IN, N).diagram >> Real(N) @ discard(Seq(Real(N)))
@@ -278,10 +274,6 @@ def test_bptt_of_a_loss_on_the_final_state_only():
         assert_close(g, ref[name], ADJOINT, name)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: summed= at the position of a Seq output sums over the batch AND the time "
-    "axis: the xs cotangent typed Seq(Real(2)) comes out with shape (2,), silently "
-    "(SumBatch's rule unbroadcasts (B, T, 2) to the wire's per-step shape)"))
 def test_summing_a_sequence_output_over_the_batch_keeps_its_time_axis():
     args, dys, dhT, _ = problem(seed=8)
     diagram = elman(N_IN, N).diagram
@@ -710,12 +702,6 @@ def test_dtrace_refuses_a_stage_whose_state_is_not_in_front():
     assert "does not carry the state Real(3)" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "UNCLEAR ERROR: dtrace(stage, array) infers the traced state from the stage's "
-    "first input wire, not from the initial value, so for a stage Real(2) @ Real(3) → "
-    "Real(3) @ Real(3) and an initial value of shape (3,) it says 'does not begin with "
-    "the traced state Real(2)': it names the input wire as the state and never mentions "
-    "the initial value's shape (3,)"))
 def test_dtrace_names_the_state_of_the_initial_value_when_it_is_not_in_front():
     x, s = Real(2), Real(3)
     with pytest.raises(TypeError) as info:

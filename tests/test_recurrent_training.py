@@ -188,5 +188,5 @@ def test_a_loop_refuses_sequences_of_different_lengths():
     m, params, values = _elman()
     learner = Learner(m, mse(Real(N)), GD(lr=0.1))
     xs, labels = _data()
-    with pytest.raises(ValueError, match=r"steps, its first sequence has"):
+    with pytest.raises(ValueError, match=r"steps, other sequences have"):
         pn.compile(learner.diagram)(*values, xs, labels[:, :-1])
