@@ -36,8 +36,8 @@ import numpy as np
 from ..categories.adapter import equations
 from .plan import RuleTable, kind_of
 
-__all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "PULLBACK", "GUIDE",
-           "smooth_chain", "pullback", "guided_kernel", "log_pullback"]
+__all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "PULLBACK", "GUIDE", "SAMPLE",
+           "smooth_chain", "smooth_hmm", "pullback", "guided_kernel", "log_pullback"]
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -168,6 +168,11 @@ def _pull_emit(box, outs):
     return [Discrete.one(n) if box.y is None else Discrete.of(0.0, box.E[:, box.y].copy())], 0.0
 
 
+def _pull_transition(box, outs):
+    aux = box.auxiliary
+    return [pullback(aux.A, aux.beta, aux.Q, outs[0])], 0.0
+
+
 PULLBACK = RuleTable("BFFG pullbacks", {
     "Gaussian": _pull_gaussian,
     "Prior": _pull_prior,
@@ -175,7 +180,9 @@ PULLBACK = RuleTable("BFFG pullbacks", {
     "Stochastic": _pull_stochastic,
     "Categorical": _pull_categorical,
     "Emit": _pull_emit,
+    "Transition": _pull_transition,
     "Chain": lambda box, outs: ([], _chain_backward(box)[0]),
+    "HiddenMarkov": lambda box, outs: ([], _hmm_backward(box)[0]),
 })
 
 
@@ -215,6 +222,58 @@ GUIDE = RuleTable("BFFG guides", {
 })
 
 
+# SAMPLE: kernel ↦ (box, message on its output, message it pulled back, parent values,
+#                   rng) ↦ (child values, the edge's log-weight)
+
+def _draw(rng, mean, cov):
+    """One draw of N(mean, cov), cov ⪰ 0 possibly singular (its symmetric square root)."""
+    values, vectors = np.linalg.eigh(cov)
+    return mean + vectors @ (np.sqrt(np.clip(values, 0.0, None)) * rng.standard_normal(len(mean)))
+
+
+def _sample_gaussian(box, message, pulled, parents, rng):
+    (x, ) = parents
+    mean, cov, _ = guided_kernel(box.A @ x + box.beta, box.Q, message)
+    weight = log_pullback(box.A @ x + box.beta, box.Q, message) - pulled[0].log(x)
+    return [_draw(rng, mean, cov)], weight
+
+
+def _sample_transition(box, message, pulled, parents, rng):
+    (x, ) = parents
+    mu = np.asarray(box.f(x), dtype=float)
+    mean, cov, _ = guided_kernel(mu, box.Q, message)
+    return [_draw(rng, mean, cov)], log_pullback(mu, box.Q, message) - pulled[0].log(x)
+
+
+def _sample_prior(box, message, pulled, parents, rng):
+    mean, cov, _ = guided_kernel(box.m, box.P, message)
+    return [_draw(rng, mean, cov)], 0.0
+
+
+def _sample_stochastic(box, message, pulled, parents, rng):
+    (x, ) = parents
+    row = box.K[int(x)] * message.h
+    total = row.sum()
+    weight = float(np.log(total) + message.c) - pulled[0].log(x)
+    return [int(rng.choice(len(row), p=row / total))], weight
+
+
+def _sample_categorical(box, message, pulled, parents, rng):
+    p = box.p * message.h
+    return [int(rng.choice(len(p), p=p / p.sum()))], 0.0
+
+
+SAMPLE = RuleTable("BFFG guided samples", {
+    "Gaussian": _sample_gaussian,
+    "Transition": _sample_transition,
+    "Prior": _sample_prior,
+    "Observe": lambda box, message, pulled, parents, rng: ([], 0.0),
+    "Stochastic": _sample_stochastic,
+    "Categorical": _sample_categorical,
+    "Emit": lambda box, message, pulled, parents, rng: ([], 0.0),
+})
+
+
 # -- the interpreter on a diagram: backward, then forward ---------------------------------------
 
 @dataclass
@@ -239,6 +298,27 @@ class Filtered:
                 marginal[v] = m
                 order.append(v)
         return [marginal[v] for v in order]
+
+    def sample(self, rng=None) -> tuple:
+        """One guided sample: (the value of each wire, in the order the diagram makes
+        them, the total log-weight Σ_e log w_e). Each edge's log-weight is log (κh)(x)
+        for the true kernel minus the log of the message pulled back through its
+        auxiliary, so it is 0 where the auxiliary is the truth; exp(log_evidence +
+        log-weight) is an unbiased estimate of p(y)."""
+        rng = np.random.default_rng(rng)
+        value, order, total = {}, [], 0.0
+        for k, (box, ins, outs) in enumerate(self.found):
+            name = kind_of(type(box))
+            if name not in SAMPLE:
+                raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+            out_messages, pulled = self.residuals[k]
+            children, weight = SAMPLE[name](box, out_messages[0] if outs else None, pulled,
+                                            [value[v] for v in ins], rng)
+            total += weight
+            for v, x in zip(outs, children):
+                value[v] = x
+                order.append(v)
+        return [value[v] for v in order], float(total)
 
 
 def backward_filter(diagram) -> Filtered:
@@ -320,6 +400,47 @@ def _chain_backward(box):
     root = Gaussian(float(c), F, H)
     evidence = pullback(np.zeros((d, 0)), box.prior.m, box.prior.P, root).c if T else 0.0
     return float(evidence), (cs, Fs, Hs)
+
+
+def _hmm_backward(box):
+    """The backward filter of a hidden Markov chain: normalised messages ĥ_t with their
+    log-scales, and log p(y) = c₀ + log(p · ĥ₀)."""
+    T, S = box.steps, box.states
+    K, E, ys = box.K, box.E, box.ys
+    hs, cs = np.empty((T, S)), np.empty(T)
+    c, h = 0.0, None
+    for t in range(T - 1, -1, -1):
+        u = E[:, ys[t]] if ys[t] >= 0 else np.ones(S)
+        if h is not None:
+            u = u * (K @ h)
+        total = u.sum()
+        if not total > 0:
+            raise ValueError(f"{box.name}: the symbols are impossible under the model "
+                             f"(from step {t} on)")
+        c += np.log(total)
+        h = u / total
+        hs[t], cs[t] = h, c
+    evidence = float(c + np.log(box.p @ h)) if T else 0.0
+    return evidence, (cs, hs)
+
+
+def smooth_hmm(box):
+    """(log p(y), the smoothing marginals (T, S)) of a ``HiddenMarkov``: the backward
+    filter, then the guided chain's marginals, p_{t+1} = Σ_x p_t(x) K[x, ·] ĥ_{t+1} / (Kĥ_{t+1})(x)."""
+    evidence, (cs, hs) = _hmm_backward(box)
+    T, S = box.steps, box.states
+    out = np.empty((T, S))
+    if not T:
+        return evidence, out
+    p = box.p * hs[0]
+    p /= p.sum()
+    out[0] = p
+    K = box.K
+    for t in range(1, T):
+        h = hs[t]
+        p = ((p / (K @ h)) @ K) * h
+        out[t] = p
+    return evidence, out
 
 
 def smooth_chain(box):
