@@ -227,6 +227,25 @@ class HiddenMarkov(Kernel):
         return diagram
 
 
+def _covariances(Qs: np.ndarray, what: str, n: int, strict: bool = False):
+    """Check covariances given per step (T, n, n): once if constant, else all at once."""
+    if not len(Qs):
+        return
+    if Qs.strides[0] == 0:              # one matrix for every step
+        _covariance(Qs[0], what, n, strict)
+        return
+    if not np.allclose(Qs, np.swapaxes(Qs, 1, 2), rtol=1e-10, atol=1e-12):
+        t = int(np.flatnonzero(~np.all(np.isclose(Qs, np.swapaxes(Qs, 1, 2)), axis=(1, 2)))[0])
+        raise ValueError(f"{what} at step {t} is not symmetric")
+    least = np.linalg.eigvalsh(Qs).min(axis=1)
+    scale = np.maximum(1.0, np.abs(Qs).max(axis=(1, 2)))
+    bad = np.flatnonzero((least < -1e-10 * scale) | ((least <= 0) if strict else False))
+    if len(bad):
+        kind = "positive definite" if strict else "positive semi-definite"
+        raise ValueError(f"{what} at step {int(bad[0])} is not {kind} (its least eigenvalue "
+                         f"is {least[bad[0]]:.3g})")
+
+
 def _steps(value, what: str, T: int, shape: tuple) -> np.ndarray:
     """A parameter constant over time (shape) or time-varying (T, *shape), as (T, *shape)."""
     array = np.array(value, dtype=float)
@@ -262,9 +281,8 @@ class Chain(Kernel):
         self.L = _steps(L, f"{name}: L", T, (k, d))
         self.b = _steps(np.zeros(k) if b is None else b, f"{name}: b", T, (k, ))
         self.R = _steps(R, f"{name}: R", T, (k, k))
-        for t in {0, T - 1} if T else ():        # a cheap look at the covariances
-            _covariance(self.Q[t], f"{name}: Q at step {t}", d)
-            _covariance(self.R[t], f"{name}: R at step {t}", k, strict=True)
+        _covariances(self.Q, f"{name}: Q", d)
+        _covariances(self.R, f"{name}: R", k, strict=True)
         self.steps, self.d, self.k = T, d, k
         super().__init__(name, Ty(), Ty())
 

@@ -360,7 +360,16 @@ def _leaves(box):
     seen = ~np.isnan(ys)
     full = seen.all(axis=1)
     c, F, H = np.zeros(T), np.zeros((T, d)), np.zeros((T, d, d))
-    if full.any():
+    constant = box.L.strides[0] == 0 and box.b.strides[0] == 0 and box.R.strides[0] == 0
+    if full.any() and constant:           # one observation model for every step
+        idx = np.flatnonzero(full)
+        chol = np.linalg.cholesky(box.R[0])
+        L = np.linalg.solve(chol, box.L[0])
+        r = np.linalg.solve(chol, (ys[idx] - box.b[0]).T).T
+        c[idx] = -0.5 * (r * r).sum(axis=1) - 0.5 * k * LOG_2PI - np.log(np.diag(chol)).sum()
+        F[idx] = r @ L
+        H[idx] = L.T @ L
+    elif full.any():
         idx = np.flatnonzero(full)
         chol = np.linalg.cholesky(box.R[idx])
         L = np.linalg.solve(chol, box.L[idx])
@@ -368,7 +377,7 @@ def _leaves(box):
         c[idx] = -0.5 * (r * r).sum(axis=1) - 0.5 * k * LOG_2PI - np.log(
             np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         F[idx] = np.einsum("tkd,tk->td", L, r)
-        H[idx] = np.einsum("tkd,tke->tde", L, L)
+        H[idx] = np.matmul(np.swapaxes(L, 1, 2), L)
     for t in np.flatnonzero(~full & seen.any(axis=1)):
         from ..categories.kernels import Observe
         message = _observation(Observe(box.L[t], box.b[t], box.R[t], ys[t]))
@@ -377,29 +386,64 @@ def _leaves(box):
 
 
 def _chain_backward(box):
-    """The backward filter of a chain: the fused message at every step, and log p(y)."""
+    """The backward filter of a chain: the fused message at every step, and log p(y).
+
+    Each step inverts M = I + HQ (never H or Q: M's eigenvalues are those of I plus
+    a product of two positive semi-definite matrices, all ≥ 1, so its inverse is well
+    conditioned, and its transpose is the forward pass's G), applies it to [H | F]
+    and moves both through the kernel
+    as one product, Aᵀ [Ĥ | F̂] [[A, −β], [0, 1]] = [AᵀĤA | Aᵀ(F̂ − Ĥβ)]; the
+    constants (log det M and the quadratic terms) are summed after the loop, in
+    batched calls."""
     T, d = box.steps, box.d
     cl, Fl, Hl = _leaves(box)
-    cs, Fs, Hs = np.empty(T), np.empty((T, d)), np.empty((T, d, d))
+    HFl = np.concatenate([Hl, Fl[..., None]], axis=2)          # (T, d, d + 1)
+    HF = np.empty((T, d, d + 1))
+    Ms, inverses = np.empty((max(T - 1, 0), d, d)), np.empty((max(T - 1, 0), d, d))
+    solved = np.empty((max(T - 1, 0), d, d + 1))
     eye = np.eye(d)
     A, beta, Q = box.A, box.beta, box.Q
-    c, F, H = cl[T - 1], Fl[T - 1], Hl[T - 1]
-    cs[T - 1], Fs[T - 1], Hs[T - 1] = c, F, H
-    for t in range(T - 2, -1, -1):
-        At, bt, Qt = A[t], beta[t], Q[t]
-        M = eye + H @ Qt
-        solved = np.linalg.solve(M, np.column_stack((H, F)))
-        Hh, Fh = solved[:, :d], solved[:, d]
-        Hh = 0.5 * (Hh + Hh.T)
-        Hb = Hh @ bt
-        c = c - 0.5 * np.linalg.slogdet(M)[1] + 0.5 * F @ (Qt @ Fh) + bt @ Fh - 0.5 * bt @ Hb
-        F = At.T @ (Fh - Hb) + Fl[t]
-        H = At.T @ Hh @ At + Hl[t]
-        c = c + cl[t]
-        cs[t], Fs[t], Hs[t] = c, F, H
-    root = Gaussian(float(c), F, H)
+    constant = A.strides[0] == 0 and beta.strides[0] == 0 and Q.strides[0] == 0
+    if T:
+        HF[T - 1] = current = HFl[T - 1]
+    if constant and T > 1:
+        At, Qt = A[0].T.copy(), Q[0]
+        moved = np.zeros((d + 1, d + 1))
+        moved[:d, :d], moved[:d, d], moved[d, d] = A[0], -beta[0], 1.0
+        for t in range(T - 2, -1, -1):
+            M = eye + current[:, :d] @ Qt
+            inverse = np.linalg.inv(M)
+            s = inverse @ current
+            Ms[t], inverses[t], solved[t] = M, inverse, s
+            current = At @ s @ moved + HFl[t]
+            HF[t] = current
+    else:
+        for t in range(T - 2, -1, -1):
+            M = eye + current[:, :d] @ Q[t]
+            inverse = np.linalg.inv(M)
+            s = inverse @ current
+            Ms[t], inverses[t], solved[t] = M, inverse, s
+            moved = np.zeros((d + 1, d + 1))
+            moved[:d, :d], moved[:d, d], moved[d, d] = A[t], -beta[t], 1.0
+            current = A[t].T @ s @ moved + HFl[t]
+            HF[t] = current
+    Hs, Fs = HF[..., :d], HF[..., d]
+    # c_t = c_{t+1} − ½ log det M + ½ F_{t+1}ᵀ Q F̂ + βᵀF̂ − ½ βᵀĤβ + c_leaf(t), summed
+    if T > 1:
+        Hh, Fh = solved[..., :d], solved[..., d]
+        F_next = Fs[1:]
+        Qs, bs = Q[:T - 1], beta[:T - 1]
+        steps = (-0.5 * np.linalg.slogdet(Ms)[1]
+                 + 0.5 * np.einsum("ti,tij,tj->t", F_next, Qs, Fh)
+                 + np.einsum("ti,ti->t", bs, Fh)
+                 - 0.5 * np.einsum("ti,tij,tj->t", bs, Hh, bs))
+    else:
+        steps = np.zeros(0)
+    cs = np.cumsum(np.concatenate([cl[::-1][:1], (steps + cl[:T - 1])[::-1]]))[::-1] \
+        if T else np.zeros(0)
+    root = Gaussian(float(cs[0]), Fs[0], 0.5 * (Hs[0] + Hs[0].T)) if T else None
     evidence = pullback(np.zeros((d, 0)), box.prior.m, box.prior.P, root).c if T else 0.0
-    return float(evidence), (cs, Fs, Hs)
+    return float(evidence), (cs, Fs, Hs, inverses)
 
 
 def _hmm_backward(box):
@@ -447,8 +491,9 @@ def smooth_chain(box):
     """(log p(y), smoothed means (T, d), covariances (T, d, d), lag-one covariances
     Cov(x_t, x_{t+1} | y) (T − 1, d, d)) of a ``Chain``: the backward filter, then the
     exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
-    P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹."""
-    evidence, (cs, Fs, Hs) = _chain_backward(box)
+    P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹ (one solve a step for
+    [GA | G(β + QF) | GQ])."""
+    evidence, (cs, Fs, Hs, inverses) = _chain_backward(box)
     T, d = box.steps, box.d
     means, covs, lag = np.empty((T, d)), np.empty((T, d, d)), np.empty((max(T - 1, 0), d, d))
     if not T:
@@ -461,13 +506,16 @@ def smooth_chain(box):
     P = 0.5 * (P + P.T)
     means[0], covs[0] = m, P
     A, beta, Q = box.A, box.beta, box.Q
-    for t in range(T - 1):
-        At, Qt = A[t], Q[t]
-        G = np.linalg.solve(eye + Qt @ Hs[t + 1], eye)
-        GA = G @ At
-        lag[t] = P @ GA.T
-        m = GA @ m + G @ (beta[t] + Qt @ Fs[t + 1])
-        P = GA @ P @ GA.T + G @ Qt
-        P = 0.5 * (P + P.T)
+    rhs = np.empty((d, 2 * d + 1))
+    for t in range(T - 1):        # G = (I + QH)⁻¹ = (M⁻¹)ᵀ, kept by the backward pass
+        Qt = Q[t]
+        rhs[:, :d], rhs[:, d], rhs[:, d + 1:] = A[t], beta[t] + Qt @ Fs[t + 1], Qt
+        s = inverses[t].T @ rhs
+        GA = s[:, :d]
+        cross = P @ GA.T
+        lag[t] = cross
+        m = GA @ m + s[:, d]
+        P = GA @ cross + s[:, d + 1:]
         means[t + 1], covs[t + 1] = m, P
+    covs = 0.5 * (covs + np.swapaxes(covs, 1, 2))
     return evidence, means, covs, lag
