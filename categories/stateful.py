@@ -30,7 +30,7 @@ Real(2) @ Real(2) @ Real(2) @ Real(2)
 >>> dtrace(Tanh(x), Real(3))
 Traceback (most recent call last):
 ...
-TypeError: dtrace: the stage Real(2) → Real(2) does not begin with the traced state Real(3) on both sides
+TypeError: dtrace: the stage Real(2) → Real(2) does not begin with the traced state Real(3) on both sides: the state wires come first, in and out
 """
 
 from __future__ import annotations
