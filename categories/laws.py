@@ -11,6 +11,13 @@ module depends on no semantics.
 * reverse derivative (Cockett et al.): RD.1 – RD.7
 * the functor R into lenses: preserves composition and tensor, and its
   put is the combinator R[f]  (see ``lens_laws``, which takes R as argument)
+* the delayed trace of St(C), as stream equalities of machines run by an
+  evaluator passed in (``run(machine, params, xs)``): naturality, superposing,
+  vanishing, dinaturality with the initial state transported and dtrⁱ(σ) = δⁱ
+  hold; yanking and dinaturality with one initial value fail, and their
+  reports carry the counterexample; the lifted derivative (``tangent_machine``,
+  from a tangent builder passed in) commutes with dtr and satisfies the chain
+  rule, and central differences are its oracle
 
 >>> from paralens.categories import Real, Sigmoid, Tanh
 >>> x = Real(2)
