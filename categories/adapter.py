@@ -773,3 +773,16 @@ def read_feedback(diagram) -> StreamReading:
 
 
 __all__ += ["StreamWire", "StreamNode", "StreamReading", "read_feedback"]
+
+
+def feedback_drawing(name: str, dom: Ty, cod: Ty, state: Ty):
+    """A machine drawn as DisCoPy draws feedback: its stage one box X ⊗ S.d → Y ⊗ S
+    closed by ``.feedback()``, S drawn as one wire (the state, however many wires)."""
+    from discopy import feedback as fb
+    wires = lambda ty: fb.Ty(*[repr(w) for w in ty.inside])
+    memory = fb.Ty(repr(state)) if len(state) else fb.Ty()
+    box = fb.Box(name, wires(dom) @ memory.d, wires(cod) @ memory)
+    return box.feedback() if len(state) else box
+
+
+__all__ += ["feedback_drawing"]

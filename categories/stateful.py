@@ -38,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import (
-    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe, equations, step_of, whole)
+    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe, equations,
+    feedback_drawing, step_of, whole)
 from .generator import OPERATIONS, claim_name
 from .para import Para, _para
 from .structural import discard, swap
@@ -515,9 +516,14 @@ class Machine:
             return s + ys
         return Para(self.params, unrolled)
 
-    def draw(self, **params):
-        """Draw the stage, its state wires first on both sides (the feedback wire)."""
-        return self.stage.diagram.draw(**params)
+    def draw(self, stage: bool = False, **params):
+        """Draw the machine as DisCoPy draws feedback: its stage as one box whose state
+        output S comes back, delayed (S.d), as its state input; ``stage=True`` draws
+        the stage's own diagram, the state wires first on both sides."""
+        if stage:
+            return self.stage.diagram.draw(**params)
+        name = f"stage ({self.stage.diagram.size} boxes)"
+        return feedback_drawing(name, self.dom, self.cod, self.state).draw(**params)
 
     def __repr__(self):
         params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)

@@ -197,9 +197,11 @@ def demo_recurrent(out: str = "paralens-output", steps: int = 300, lr: float = 0
         figure.savefig(path, dpi=90)
         plt.close(figure)
         print(f"wrote {path}")
-        path = os.path.join(out, "recurrent-stage.png")
-        model.draw(path=path, figsize=(12, 10))
-        print(f"wrote {path}")
+        for name, stage, size in (("recurrent-machine", False, (5, 5)),
+                                  ("recurrent-stage", True, (12, 10))):
+            path = os.path.join(out, f"{name}.png")
+            model.draw(stage=stage, path=path, figsize=size)
+            print(f"wrote {path}")
     return {"loss": loss, "repeat": repeat, "params": params, "stopped": stopped,
             "history": trainer.history}
 
