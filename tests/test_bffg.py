@@ -489,3 +489,28 @@ def test_an_empty_chain_has_evidence_zero():
     chain = _chain(ys=np.zeros((0, 1)))
     evidence, means, covs, lag = bffg.smooth_chain(chain)
     assert evidence == 0.0 and means.shape == (0, 2)
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+def test_the_smoothing_demo_prints_oracle_values_and_draws(tmp_path, capsys):
+    from paralens.interpreters.cli import demo_smoothing, main
+    result = demo_smoothing(out=str(tmp_path), missing=(1900, 1920), draw=True)
+    years, volumes = nile()
+    gap = np.where((years >= 1900) & (years <= 1920), np.nan, volumes)
+    args = ([volumes[0]], [[DIFFUSE_VARIANCE]], [[1.0]], [0.0], [[1469.1]], [[1.0]], [0.0],
+            [[15099.0]])
+    oracle = kalman_rts(*args, gap[:, None])
+    close("demo: log p(y), 1900–1920 missing, vs Kalman", result["log_evidence"],
+          oracle.log_likelihood, 1e-10, True)
+    close("demo: log p(y), every year, vs Kalman", result["log_evidence_all_years"],
+          kalman_filter(*args, volumes[:, None])[0], 1e-10, True)
+    close("demo: smoothed level vs RTS", result["means"], oracle.smoothed_means[:, 0], 1e-10)
+    close("demo: band (sd) vs RTS", result["sd"], np.sqrt(oracle.smoothed_covs[:, 0, 0]), 1e-10)
+    assert result["missing"].sum() == 21
+    printed = capsys.readouterr().out
+    assert f"{result['log_evidence']:.3f}" in printed and "1910:" in printed
+    for name in ("nile-smoothing.png", "nile-model.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    assert main(["demo", "smoothing", "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "nile-smoothing.png").exists()
