@@ -256,10 +256,11 @@ def _covariances(steps: np.ndarray, what: str, strict: bool = False):
     if steps.strides[0] == 0:               # constant over time
         _covariance(steps[0], f"{what} at step 0", n, strict)
         return
-    asymmetric = ~np.all(np.isclose(steps, np.swapaxes(steps, 1, 2), rtol=1e-10, atol=1e-12),
-                         axis=(1, 2))
-    least = np.linalg.eigvalsh(0.5 * (steps + np.swapaxes(steps, 1, 2))).min(axis=1)
-    scale = np.maximum(1.0, np.abs(steps).max(axis=(1, 2)))
+    size = np.abs(steps).max(axis=(1, 2))
+    skew = steps - np.swapaxes(steps, 1, 2)
+    asymmetric = np.abs(skew).max(axis=(1, 2)) > 1e-12 + 1e-10 * size
+    least = np.linalg.eigvalsh(steps - 0.5 * skew).min(axis=1)
+    scale = np.maximum(1.0, size)
     bad = asymmetric | (least < -1e-10 * scale) | ((least <= 0) if strict else False)
     if bad.any():
         t = int(np.flatnonzero(bad)[0])
