@@ -138,6 +138,9 @@ class Observe(Kernel):
         if y.shape != (k, ):
             raise ValueError(f"{name}: the observation must be a vector of {k}, got shape "
                              f"{y.shape}")
+        if np.any(np.isinf(y)):
+            raise ValueError(f"{name}: the observation has entries that are infinite (NaN "
+                             f"marks a missing entry)")
         self.y = y
         self.y.setflags(write=False)
         super().__init__(name, Real(d), Ty())
@@ -201,7 +204,7 @@ class HiddenMarkov(Kernel):
     y_t ~ E[x_t, ·], the symbols ``ys`` (T,) a stream (−1: missing). One box I → I."""
 
     def __init__(self, p, K, E, ys, name: str = "HiddenMarkov"):
-        self.p = Categorical(p).p
+        self.p = Categorical(p, name=name).p
         self.K, self.E = _stochastic(K, f"{name}: K"), _stochastic(E, f"{name}: E")
         S = len(self.p)
         if self.K.shape != (S, S) or self.E.shape[0] != S:
@@ -227,34 +230,41 @@ class HiddenMarkov(Kernel):
         return diagram
 
 
-def _covariances(Qs: np.ndarray, what: str, n: int, strict: bool = False):
-    """Check covariances given per step (T, n, n): once if constant, else all at once."""
-    if not len(Qs):
-        return
-    if Qs.strides[0] == 0:              # one matrix for every step
-        _covariance(Qs[0], what, n, strict)
-        return
-    if not np.allclose(Qs, np.swapaxes(Qs, 1, 2), rtol=1e-10, atol=1e-12):
-        t = int(np.flatnonzero(~np.all(np.isclose(Qs, np.swapaxes(Qs, 1, 2)), axis=(1, 2)))[0])
-        raise ValueError(f"{what} at step {t} is not symmetric")
-    least = np.linalg.eigvalsh(Qs).min(axis=1)
-    scale = np.maximum(1.0, np.abs(Qs).max(axis=(1, 2)))
-    bad = np.flatnonzero((least < -1e-10 * scale) | ((least <= 0) if strict else False))
-    if len(bad):
-        kind = "positive definite" if strict else "positive semi-definite"
-        raise ValueError(f"{what} at step {int(bad[0])} is not {kind} (its least eigenvalue "
-                         f"is {least[bad[0]]:.3g})")
-
-
 def _steps(value, what: str, T: int, shape: tuple) -> np.ndarray:
     """A parameter constant over time (shape) or time-varying (T, *shape), as (T, *shape)."""
     array = np.array(value, dtype=float)
     if array.shape == shape:
-        return np.broadcast_to(array, (T, ) + shape)
-    if array.shape == (T, ) + shape:
-        return array
-    raise ValueError(f"{what} must have shape {shape} (constant) or {(T, ) + shape} (one per "
-                     f"step), got {array.shape}")
+        steps = np.broadcast_to(array, (T, ) + shape)
+    elif array.shape == (T, ) + shape:
+        steps = array
+    else:
+        raise ValueError(f"{what} must have shape {shape} (constant) or {(T, ) + shape} (one "
+                         f"per step), got {array.shape}")
+    bad = ~np.isfinite(array.reshape(array.shape[:len(array.shape) - len(shape)] + (-1, )))
+    if bad.any():
+        where = f" (at step {int(np.flatnonzero(bad.any(axis=-1))[0])})" if array.ndim > len(
+            shape) else ""
+        raise ValueError(f"{what} has entries that are not finite{where}")
+    return steps
+
+
+def _covariances(steps: np.ndarray, what: str, strict: bool = False):
+    """Every step's covariance checked at once (a constant one: its first step only)."""
+    n = steps.shape[-1]
+    if not len(steps) or not n:
+        return
+    if steps.strides[0] == 0:               # constant over time
+        _covariance(steps[0], f"{what} at step 0", n, strict)
+        return
+    size = np.abs(steps).max(axis=(1, 2))
+    skew = steps - np.swapaxes(steps, 1, 2)
+    asymmetric = np.abs(skew).max(axis=(1, 2)) > 1e-12 + 1e-10 * size
+    least = np.linalg.eigvalsh(steps - 0.5 * skew).min(axis=1)
+    scale = np.maximum(1.0, size)
+    bad = asymmetric | (least < -1e-10 * scale) | ((least <= 0) if strict else False)
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        _covariance(steps[t], f"{what} at step {t}", n, strict)     # raises, naming step t
 
 
 class Chain(Kernel):
@@ -274,6 +284,14 @@ class Chain(Kernel):
             raise ValueError(f"{name}: the observations must be (T, k), got shape {ys.shape}")
         T, k = ys.shape
         d = len(prior.m)
+        if np.any(np.isinf(ys)):
+            raise ValueError(f"{name}: the observations have entries that are infinite (at step "
+                             f"{int(np.flatnonzero(np.isinf(ys).any(axis=1))[0])}; NaN marks a "
+                             f"missing entry)")
+        L_shape = np.shape(L)
+        if len(L_shape) in (2, 3) and L_shape[-1] == d and L_shape[-2] != k:
+            raise ValueError(f"{name}: each observation has {k} entries, but L is {L_shape}: it "
+                             f"maps the state to {L_shape[-2]}")
         self.prior, self.ys = prior, ys
         self.A = _steps(A, f"{name}: A", T, (d, d))
         self.beta = _steps(np.zeros(d) if beta is None else beta, f"{name}: beta", T, (d, ))
@@ -281,8 +299,8 @@ class Chain(Kernel):
         self.L = _steps(L, f"{name}: L", T, (k, d))
         self.b = _steps(np.zeros(k) if b is None else b, f"{name}: b", T, (k, ))
         self.R = _steps(R, f"{name}: R", T, (k, k))
-        _covariances(self.Q, f"{name}: Q", d)
-        _covariances(self.R, f"{name}: R", k, strict=True)
+        _covariances(self.Q, f"{name}: Q", strict=False)
+        _covariances(self.R, f"{name}: R", strict=True)
         self.steps, self.d, self.k = T, d, k
         super().__init__(name, Ty(), Ty())
 
