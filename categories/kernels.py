@@ -80,7 +80,7 @@ def _covariance(value, what: str, n: int, strict: bool = False) -> np.ndarray:
         raise ValueError(f"{what} is not symmetric")
     least = float(np.linalg.eigvalsh(Q).min()) if n else 0.0
     scale = max(1.0, float(np.abs(Q).max()) if n else 1.0)
-    if least < -1e-10 * scale or (strict and least <= 0):
+    if least < -1e-10 * scale or (strict and n and least <= 0):
         kind = "positive definite" if strict else "positive semi-definite"
         raise ValueError(f"{what} is not {kind} (its least eigenvalue is {least:.3g})")
     Q = np.array(0.5 * (Q + Q.T))
@@ -121,7 +121,8 @@ class Prior(Kernel):
     """x ~ N(m, P): the Gaussian kernel out of the unit (A empty, β = m, Q = P)."""
 
     def __init__(self, m, P, name: str = "Prior"):
-        self.m = _vector(m, f"{name}: m", len(np.atleast_1d(m)))
+        self.m = _vector(np.atleast_1d(np.asarray(m, dtype=float)), f"{name}: m",
+                         len(np.atleast_1d(m)))
         self.P = _covariance(P, f"{name}: P", len(self.m))
         super().__init__(name, Ty(), Real(len(self.m)))
 

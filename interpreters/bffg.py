@@ -291,7 +291,14 @@ class Filtered:
         (mean, covariance) on R^d, probabilities on a finite space, one per wire."""
         marginal, order = {}, []
         for k, (box, ins, outs) in enumerate(self.found):
-            rule = GUIDE[kind_of(type(box))]
+            name = kind_of(type(box))
+            if name not in GUIDE:
+                where = {"Chain": "smooth_chain", "HiddenMarkov": "smooth_hmm"}.get(name)
+                hint = f": its marginals are those of {where}(box), over its steps" if where \
+                    else ""
+                raise NotImplementedError(f"BFFG: no guided marginals for {box.name} "
+                                          f"({name}){hint}")
+            rule = GUIDE[name]
             children, _ = rule(box, self.residuals[k][0][0] if outs else None,
                                [marginal[v] for v in ins])
             for v, m in zip(outs, children):

@@ -476,16 +476,12 @@ def test_impossible_symbols_are_named():
         bffg.smooth_hmm(hmm)
 
 
-@pytest.mark.xfail(strict=True, reason="bffg.Filtered.marginals on a Chain box: KeyError 'Chain' "
-                   "(no GUIDE rule); reported, interpreters/bffg.py is not ours to change")
 def test_marginals_of_a_chain_box_are_refused_clearly():
     filtered = bffg.backward_filter(_chain())
     with pytest.raises(NotImplementedError, match=r"Chain.*smooth_chain"):
         filtered.marginals()
 
 
-@pytest.mark.xfail(strict=True, reason="smooth_chain of a chain of 0 steps: IndexError in "
-                   "_chain_backward; reported, interpreters/bffg.py is not ours to change")
 def test_an_empty_chain_has_evidence_zero():
     chain = _chain(ys=np.zeros((0, 1)))
     evidence, means, covs, lag = bffg.smooth_chain(chain)
