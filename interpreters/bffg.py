@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..categories.adapter import equations
-from .bffg_levels import BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, discrete_draw
+from .bffg_levels import BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw
 from .plan import RuleTable, kind_of
 
 __all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "BoxFiltered", "LevelFiltered",
@@ -233,7 +233,7 @@ def _draw(rng, mean, cov):
     (a continuous function of cov, unlike the eigenvectors themselves)."""
     values, vectors = np.linalg.eigh(cov)
     z = rng.standard_normal(len(mean))
-    return mean + vectors @ (np.sqrt(np.clip(values, 0.0, None)) * (vectors.T @ z))
+    return mean + vectors @ (_root(values) * (vectors.T @ z))
 
 
 def _sample_gaussian(box, message, pulled, parents, rng):

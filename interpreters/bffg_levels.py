@@ -75,13 +75,14 @@ def gaussian_pullback(A, beta, Q, message, keep: bool = False):
             c2, np.zeros((n, A.shape[-1])), np.zeros((n, A.shape[-1], A.shape[-1])))
         return out + ((np.zeros((n, 0, 0)), ) if keep else ())
     M = np.eye(d) + H @ Q
-    parts = [H, F[..., None]] + ([np.broadcast_to(np.eye(d), H.shape)] if keep else [])
-    solved = np.linalg.solve(M, np.concatenate(parts, axis=-1))
-    Hh, Fh = _sym(solved[..., :d]), solved[..., d]
+    # one LU per box: M⁻¹ (batched inverse, then products: about twice as fast as a
+    # batched solve with d + 1 right-hand sides at d = 8, and it is G's transpose anyway)
+    inverse = np.linalg.inv(M)
+    Hh, Fh = _sym(inverse @ H), _mv(inverse, F)
     Hb = _mv(Hh, beta)
     logdet = np.linalg.slogdet(M)[1]
     c2 = c - 0.5 * logdet + 0.5 * _dot(F, _mv(Q, Fh)) + _dot(beta, Fh) - 0.5 * _dot(beta, Hb)
-    kept = (_T(solved[..., d + 1:]), ) if keep else ()
+    kept = (_T(inverse), ) if keep else ()
     if A is None:
         return (c2, None, None) + kept
     At = _T(A)
@@ -109,8 +110,15 @@ def gaussian_draw(mean, cov, z):
     n at once: the draw is a continuous function of cov, so two schedules that compute cov
     to rounding give the same draw to rounding."""
     values, vectors = np.linalg.eigh(cov)
-    root = np.sqrt(np.clip(values, 0.0, None))
-    return mean + _mv(vectors, root * _mv(_T(vectors), z))
+    return mean + _mv(vectors, _root(values) * _mv(_T(vectors), z))
+
+
+def _root(values):
+    """√λ of a covariance's eigenvalues, those at rounding level (≤ 1e-13 λ_max: a singular
+    covariance's zeros, computed to rounding) set to 0: √ would blow their rounding up to
+    ~1e-8, the one place where a draw is not a smooth function of the covariance."""
+    top = np.max(np.abs(values), axis=-1, keepdims=True)
+    return np.sqrt(np.where(values > 1e-13 * top, values, 0.0))
 
 
 def _stack_gaussian(boxes):
