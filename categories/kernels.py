@@ -146,6 +146,19 @@ class Observe(Kernel):
         self.y.setflags(write=False)
         super().__init__(name, Real(d), Ty())
 
+    def at(self, y, name: str | None = None) -> "Observe":
+        """The same observation model (L, b, R, checked once) with other data y: for the
+        many leaves of one model (a tree's), without checking R again at each."""
+        y = np.array(y, dtype=float)
+        if y.shape != self.b.shape:
+            raise ValueError(f"{self.name}: the observation must be a vector of {len(self.b)}, "
+                             f"got shape {y.shape}")
+        y.setflags(write=False)
+        new = object.__new__(type(self))
+        new.L, new.b, new.R, new.y = self.L, self.b, self.R, y
+        Kernel.__init__(new, self.name if name is None else name, self.dom, self.cod)
+        return new
+
 
 class Transition(Kernel):
     """x′ ~ N(f(x), Q), f any map on arrays (nonlinear), with a linear-Gaussian

@@ -9,10 +9,11 @@ them as T stages):
 | ``local_level(ys, level_variance, noise_variance)`` | the random walk plus noise, e.g. the Nile flow (``lenses.datasets.nile``) |
 | ``hidden_markov(p, K, E, ys)`` | a hidden Markov model on finite states |
 
-and a diagram of T stages:
+and diagrams:
 
 | model | what |
 |---|---|
+| ``binary_tree(depth, d, sigma, tau, leaves)`` | a Gaussian random walk down a complete binary tree, the leaves observed (processed level by level) |
 | ``nonlinear_chain(f, q, r, ys, x0, slope, offset)`` | a 1-D chain x_{t+1} ~ N(f(x_t), q), y_t ~ N(x_t, r), from a fixed x₀, each step a ``Transition`` with the linear auxiliary N(slope·x + offset, q) |
 
 >>> import numpy as np
@@ -25,17 +26,20 @@ and a diagram of T stages:
 >>> hidden_markov([0.5, 0.5], [[0.9, 0.1], [0.2, 0.8]], [[0.7, 0.3], [0.1, 0.9]],
 ...               [0, 1, None, 1]).ys.tolist()
 [0, 1, -1, 1]
+>>> tree = binary_tree(2, 1, sigma=1.0, tau=0.5, leaves=np.zeros((4, 1)))
+>>> tree.dom, tree.cod
+(Ty(), Ty())
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .adapter import Real
+from .adapter import Id, Real
 from .kernels import Chain, Gaussian, HiddenMarkov, Observe, Prior, Transition
 from .structural import copy
 
-__all__ = ["state_space", "local_level", "hidden_markov", "nonlinear_chain",
+__all__ = ["state_space", "local_level", "hidden_markov", "nonlinear_chain", "binary_tree",
            "DIFFUSE_VARIANCE"]
 
 #: The prior variance of ``local_level``'s first level when none is given: large against
@@ -174,3 +178,57 @@ def nonlinear_chain(f, q: float, r: float, ys, x0: float, slope=1.0, offset=0.0)
         observe = Observe([[1.0]], None, r, [ys[t - 1]], name=f"y{t}")
         diagram = diagram >> step >> (copy(x) >> observe @ Real(1) if t < T else observe)
     return diagram
+
+
+# -- trees ----------------------------------------------------------------------------------
+
+def _tensor(diagrams):
+    """The tensor of a list of diagrams, paired up level by level (depth log n)."""
+    while len(diagrams) > 1:
+        paired = [a @ b for a, b in zip(diagrams[::2], diagrams[1::2])]
+        diagrams = paired + ([diagrams[-1]] if len(diagrams) % 2 else [])
+    return diagrams[0]
+
+
+def binary_tree(depth: int, d: int, sigma: float = 1.0, tau: float = 1.0, leaves=None,
+                prior: Prior | None = None):
+    """A Gaussian random walk down a complete binary tree of the given depth, with unit-length
+    edges: the root x ~ ``prior`` (default: fixed at 0, ``Prior(0, 0)``), every child
+    x′ ~ N(x, σ² I) of its parent (each edge a ``Gaussian(I, Q=σ² I)``), and each of the
+    2^depth leaves observed as y ~ N(x, τ² I): ``leaves`` (2^depth, d), NaN entries missing
+    (None: nothing observed). With the root at 0, the leaves' observations are
+    y ~ N(0, σ² K + τ² I) coordinate by coordinate, K_ij the depth of the most recent
+    common ancestor of leaves i and j (K_ii = depth). The leaves are numbered left to right:
+    the ancestors of leaf i at level l are i >> (depth − l).
+
+    The diagram is I → I: prior, then per level a copy of every node and two edges, then the
+    observations; its 2^(depth+1) − 1 nodes are built and flattened in time linear in
+    their number.
+    """
+    if int(depth) != depth or depth < 0:
+        raise ValueError(f"binary_tree: the depth must be an int ≥ 0, got {depth!r}")
+    if int(d) != d or d < 1:
+        raise ValueError(f"binary_tree: the dimension must be an int ≥ 1, got {d!r}")
+    depth, d, n = int(depth), int(d), 2 ** int(depth)
+    for value, what in [(sigma, "sigma"), (tau, "tau")]:
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"binary_tree: {what} must be a finite number ≥ 0, got {value!r}")
+    if not tau > 0:
+        raise ValueError("binary_tree: the leaf noise tau must be > 0")
+    ys = np.full((n, d), np.nan) if leaves is None else np.array(leaves, dtype=float)
+    if ys.shape != (n, d):
+        raise ValueError(f"binary_tree: the leaves must be ({n}, {d}) (2^depth leaves, one "
+                         f"vector each), got shape {ys.shape}")
+    x = Real(d)
+    if prior is None:
+        prior = Prior(np.zeros(d), np.zeros((d, d)), name="root")
+    elif not isinstance(prior, Prior) or prior.cod != x:
+        raise TypeError(f"binary_tree: the prior must be a Prior on {x!r}, got {prior!r}")
+    eye, Q = np.eye(d), sigma ** 2 * np.eye(d)
+    diagram = prior
+    for level in range(depth):
+        edge = Gaussian(eye, Q=Q, name=f"edge{level + 1}")
+        branch = copy(x) >> edge @ edge
+        diagram = diagram >> _tensor([branch] * 2 ** level)
+    leaf = Observe(eye, None, tau ** 2 * eye, ys[0], name="y0")
+    return diagram >> _tensor([leaf] + [leaf.at(ys[i], name=f"y{i}") for i in range(1, n)])

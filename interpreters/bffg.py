@@ -21,7 +21,7 @@ finite state spaces normalised vectors with a log-scale (``reference/bffg.md``
 >>> from paralens.categories.kernels import Prior, Observe
 >>> model = Prior([0.0], [[1.0]]) >> Observe([[1.0]], [0.0], [[1.0]], [0.5])
 >>> filtered = backward_filter(model)
->>> bool(np.isclose(filtered.log_evidence, -0.5 * np.log(2 * np.pi * 2) - 0.5 ** 2 / 4))
+>>> bool(np.isclose(filtered.log_evidence, -0.5 * np.log(2 * np.pi * 2) - 0.5 ** 2 / (2 * 2)))
 True
 >>> [round(float(m), 6) for m in filtered.marginals()[0][0]]    # E[x | y] = y / 2
 [0.25]
@@ -29,14 +29,18 @@ True
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..categories.adapter import equations
+from .bffg_levels import BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw
 from .plan import RuleTable, kind_of
 
-__all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "PULLBACK", "GUIDE", "SAMPLE",
+__all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "BoxFiltered", "LevelFiltered",
+           "plan_of", "optic", "Optic", "Marginal", "Weighted", "Residual", "tensor", "factor",
+           "PULLBACK", "GUIDE", "SAMPLE",
            "smooth_chain", "smooth_hmm", "pullback", "guided_kernel", "log_pullback"]
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -226,9 +230,11 @@ GUIDE = RuleTable("BFFG guides", {
 #                   rng) ↦ (child values, the edge's log-weight)
 
 def _draw(rng, mean, cov):
-    """One draw of N(mean, cov), cov ⪰ 0 possibly singular (its symmetric square root)."""
+    """One draw of N(mean, cov), cov ⪰ 0 possibly singular, by its symmetric square root
+    (a continuous function of cov, unlike the eigenvectors themselves)."""
     values, vectors = np.linalg.eigh(cov)
-    return mean + vectors @ (np.sqrt(np.clip(values, 0.0, None)) * rng.standard_normal(len(mean)))
+    z = rng.standard_normal(len(mean))
+    return mean + vectors @ (_root(values) * (vectors.T @ z))
 
 
 def _sample_gaussian(box, message, pulled, parents, rng):
@@ -274,87 +280,737 @@ SAMPLE = RuleTable("BFFG guided samples", {
 })
 
 
-# -- the interpreter on a diagram: backward, then forward ---------------------------------------
+# -- the plan: a diagram's equations, scheduled by level -------------------------------------
+
+_MISSING = object()
+
+
+def _key(wire) -> tuple:
+    """The bank a value's messages, marginals and samples live in: its wire's kind and size."""
+    return (wire.kind, wire.shape[0])
+
 
 @dataclass
+class _Group:
+    """Boxes of one level, one kernel kind and equal shapes: one array operation."""
+
+    kind: str
+    boxes: list
+    found: tuple = field(repr=False)
+    in_key: tuple | None
+    in_rows: np.ndarray
+    out_key: tuple | None
+    out_rows: np.ndarray
+    pulled_rows: np.ndarray                     # the boxes' rows among those of their input type
+    batched: bool
+    fusion: tuple | None                        # (order, rows, starts) when in_rows repeat
+    _params: tuple | None = field(default=None, repr=False)
+
+    def params(self):
+        """The boxes' parameters stacked along a leading axis (computed once per plan)."""
+        if self._params is None:
+            self._params = STACK[self.kind][1]([self.found[k][0] for k in self.boxes])
+        return self._params
+
+
+class _Plan:
+    """A kernel diagram's equations, checked (a tree: each box reads at most one wire),
+    with every value's bank and row, each box's levels (backward: its distance from the
+    leaves; forward: from the root) and the groups of each pass. Computed once per diagram
+    (``plan_of``), so repeated filters on one model neither flatten nor restack."""
+
+    def __init__(self, diagram):
+        if len(diagram.dom):
+            raise TypeError(f"backward_filter: the model must start from the unit (its priors "
+                            f"inside), got a diagram from {diagram.dom!r}")
+        found, _ = equations(diagram)
+        self.found = found
+        self.key, self.row, self.count = {}, {}, {}
+        self.producer, self.order = {}, []
+        pulled_count = {}
+        self.pulled_row = []
+        for k, (box, ins, outs) in enumerate(found):
+            name = kind_of(type(box))
+            _check_tree(box, name, ins)
+            for v, w in zip(outs, box.cod.inside):
+                key = _key(w)
+                self.key[v], self.row[v] = key, self.count.get(key, 0)
+                self.count[key] = self.row[v] + 1
+                self.producer[v] = k
+                self.order.append(v)
+            if ins:
+                key = self.key[ins[0]]
+                self.pulled_row.append(pulled_count.get(key, 0))
+                pulled_count[key] = self.pulled_row[-1] + 1
+            else:
+                self.pulled_row.append(-1)
+        self.pulled_count = pulled_count
+        height, below = [0] * len(found), {}
+        for k in range(len(found) - 1, -1, -1):
+            _, ins, outs = found[k]
+            height[k] = max([below.get(v, 0) for v in outs], default=0)
+            for v in ins:
+                below[v] = max(below.get(v, 0), height[k] + 1)
+        depth = [0] * len(found)
+        for k, (_, ins, _) in enumerate(found):
+            if ins:
+                depth[k] = depth[self.producer[ins[0]]] + 1
+        self.height, self.depth = height, depth
+        self.positions = {key: [] for key in self.count}
+        for j, v in enumerate(self.order):
+            self.positions[self.key[v]].append(j)
+        self.backward = self._groups(height)
+        self.forward = self._groups(depth)
+
+    def listed(self, store) -> list:
+        """A forward pass's banks as one item per value, in the order the diagram makes
+        them: (mean, covariance) pairs, probability vectors or sampled values."""
+        out = [None] * len(self.order)
+        for key, positions in self.positions.items():
+            bank = store[key]
+            items = list(zip(*bank)) if isinstance(bank, tuple) else list(bank)
+            if len(positions) == len(out):
+                return items
+            for j, item in zip(positions, items):
+                out[j] = item
+        return out
+
+    def _groups(self, level) -> list:
+        groups = {}
+        for k, (box, ins, outs) in enumerate(self.found):
+            name = kind_of(type(box))
+            stack = STACK.get(name)
+            batched = stack is not None and len(outs) <= 1
+            shape = stack[0](box) if batched else k
+            key = (level[k], name, shape, tuple(self.key[v] for v in outs),
+                   self.key[ins[0]] if ins else None)
+            groups.setdefault(key, []).append(k)
+        out = []
+        for key in sorted(groups, key=lambda g: g[0]):
+            boxes = groups[key]
+            _, name, _, out_keys, in_key = key
+            ins = [self.found[k][1] for k in boxes]
+            outs = [self.found[k][2] for k in boxes]
+            batched = STACK.get(name) is not None and len(out_keys) <= 1
+            in_rows = np.array([self.row[i[0]] for i in ins], dtype=np.int64) if in_key \
+                else None
+            out.append(_Group(
+                name, boxes, self.found, in_key, in_rows,
+                out_keys[0] if len(out_keys) == 1 else None,
+                np.array([self.row[o[0]] for o in outs], dtype=np.int64)
+                if len(out_keys) == 1 else None,
+                np.array([self.pulled_row[k] for k in boxes], dtype=np.int64),
+                batched, _fusion(in_rows)))
+        return out
+
+
+def _fusion(rows):
+    """How to fuse messages into rows that repeat (the children of one copy in one group):
+    (the order sorting them, the distinct rows, where each run starts); None if distinct."""
+    if rows is None or len(np.unique(rows)) == len(rows):
+        return None
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return order, ordered[starts], starts
+
+
+def _check_tree(box, name, ins):
+    """Exact BFFG runs on trees: each box (node) reads at most one wire (one parent)."""
+    if name == "Loop":
+        raise ValueError(f"BFFG: {box.name} is a feedback loop (a cycle): BFFG is exact on "
+                         f"trees only; write a chain as a Chain or HiddenMarkov box")
+    if len(ins) > 1:
+        raise ValueError(f"BFFG: {box.name}: {box.dom!r} → {box.cod!r} reads {len(ins)} "
+                         f"wires, so its node has several parents and the model is not a tree "
+                         f"(a DAG, where BFFG is not exact); make the parents one joint wire")
+    if name not in PULLBACK:
+        raise NotImplementedError(f"BFFG: no pullback rule for {box.name} ({name}): "
+                                  f"{box.dom!r} → {box.cod!r} is not a Markov kernel")
+
+
+_PLANS: dict = {}
+
+
+def plan_of(diagram) -> _Plan:
+    """The diagram's plan, made once per diagram (kept while the diagram lives)."""
+    entry = _PLANS.get(id(diagram))
+    if entry is not None and entry[0]() is diagram:
+        return entry[1]
+    plan = _Plan(diagram)
+    key = id(diagram)
+    _PLANS[key] = (weakref.ref(diagram, lambda _: _PLANS.pop(key, None)), plan)
+    return plan
+
+
+# -- banks: the messages (marginals, samples) on all the values of one wire type -------------
+
+class _GaussianBank:
+    def __init__(self, count: int, d: int):
+        self.c, self.F, self.H = np.zeros(count), np.zeros((count, d)), np.zeros((count, d, d))
+
+    def read(self, rows):
+        return self.c[rows], self.F[rows], self.H[rows]
+
+    def put(self, rows, message):
+        self.c[rows], self.F[rows], self.H[rows] = message
+
+    def fuse(self, rows, message, fusion=None):
+        """Add the messages into their rows (fusion is a sum)."""
+        if fusion is not None:
+            order, rows, starts = fusion
+            message = [np.add.reduceat(a[order], starts, axis=0) for a in message]
+        c, F, H = message
+        self.c[rows] += c
+        self.F[rows] += F
+        self.H[rows] += H
+        return None
+
+    def get(self, row) -> Gaussian:
+        return Gaussian(float(self.c[row]), self.F[row].copy(), self.H[row].copy())
+
+    @staticmethod
+    def stack(messages):
+        return (np.array([m.c for m in messages], dtype=float), np.stack([m.F for m in messages]),
+                np.stack([m.H for m in messages]))
+
+
+class _DiscreteBank:
+    def __init__(self, count: int, n: int):
+        self.c, self.h = np.full(count, float(np.log(n))), np.full((count, n), 1.0 / n)
+
+    def read(self, rows):
+        return self.c[rows], self.h[rows]
+
+    def put(self, rows, message):
+        self.c[rows], self.h[rows] = message
+
+    def fuse(self, rows, message, fusion=None):
+        """Pointwise products, in logs (any number of factors per row), renormalised;
+        returns the rows that became impossible (message 0) or None."""
+        scale, h = message
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(h)
+            if fusion is not None:
+                order, rows, starts = fusion
+                logs = np.add.reduceat(logs[order], starts, axis=0)
+                scale = np.add.reduceat(scale[order], starts)
+            rows_ = rows
+            logs = logs + np.log(self.h[rows_])
+            top = logs.max(axis=1)
+            u = np.exp(logs - top[:, None])
+            total = u.sum(axis=1)
+            self.c[rows_] += scale + top + np.log(total)
+            self.h[rows_] = u / total[:, None]
+        bad = ~np.isfinite(self.c[rows_])
+        return rows_[bad] if bad.any() else None
+
+    def get(self, row) -> Discrete:
+        return Discrete(float(self.c[row]), self.h[row].copy())
+
+    @staticmethod
+    def stack(messages):
+        return np.array([m.c for m in messages], dtype=float), np.stack([m.h for m in messages])
+
+
+def _bank(key, count):
+    kind, n = key
+    return (_DiscreteBank if kind == "Finite" else _GaussianBank)(count, n)
+
+
+def _message(key, stacked, j):
+    """The j-th of stacked messages as a message object."""
+    if key[0] == "Finite":
+        return Discrete(float(stacked[0][j]), stacked[1][j])
+    return Gaussian(float(stacked[0][j]), stacked[1][j], stacked[2][j])
+
+
+class _Noise:
+    """The standard normals and uniforms of one guided sample, drawn at once and laid out
+    by value (per wire type, its values' rows), so that every schedule of the forward pass
+    draws the same sample from one seed. ``at(key, row)`` points the per-box rules'
+    ``standard_normal`` and ``choice`` at one value."""
+
+    def __init__(self, plan, rng):
+        self.draws = {}
+        for key in sorted(plan.count):
+            kind, n = key
+            self.draws[key] = (rng.random(plan.count[key]) if kind == "Finite" else
+                               rng.standard_normal((plan.count[key], n)))
+
+    def at(self, key, row):
+        self.key, self.row = key, row
+        return self
+
+    def standard_normal(self, n):
+        return self.draws[self.key][self.row]
+
+    def choice(self, n, p):
+        u = self.draws[self.key][self.row:self.row + 1]
+        return int(discrete_draw(np.asarray(p, dtype=float)[None], u)[0])
+
+
+# -- the interpreter on a diagram: backward, then forward ---------------------------------------
+
 class Filtered:
     """The backward filter's result: log p(y), and per box its residual (the fused
-    message on each output, the message pulled back on each input)."""
+    message on each output, the message pulled back on its input); the forward pass from
+    it gives exact marginals (``marginals``) and guided samples (``sample``)."""
 
     log_evidence: float
-    found: tuple
-    residuals: list
-    messages: dict = field(repr=False)     # value ↦ the fused message on it
+
+    @property
+    def found(self) -> tuple:
+        return self.plan.found
+
+    def message(self, value):
+        """The fused message on a value (a wire of the flattened diagram): h on that wire."""
+        k = self.plan.producer[value]
+        return self.residuals[k][0][self.found[k][2].index(value)]
 
     def marginals(self) -> list:
         """The exact smoothing marginals, in the order the diagram makes its wires:
         (mean, covariance) on R^d, probabilities on a finite space, one per wire."""
-        marginal, order = {}, []
-        for k, (box, ins, outs) in enumerate(self.found):
-            name = kind_of(type(box))
-            if name not in GUIDE:
-                where = {"Chain": "smooth_chain", "HiddenMarkov": "smooth_hmm"}.get(name)
-                hint = f": its marginals are those of {where}(box), over its steps" if where \
-                    else ""
-                raise NotImplementedError(f"BFFG: no guided marginals for {box.name} "
-                                          f"({name}){hint}")
-            rule = GUIDE[name]
-            children, _ = rule(box, self.residuals[k][0][0] if outs else None,
-                               [marginal[v] for v in ins])
-            for v, m in zip(outs, children):
-                marginal[v] = m
-                order.append(v)
-        return [marginal[v] for v in order]
+        raise NotImplementedError
 
     def sample(self, rng=None) -> tuple:
         """One guided sample: (the value of each wire, in the order the diagram makes
         them, the total log-weight Σ_e log w_e). Each edge's log-weight is log (κh)(x)
         for the true kernel minus the log of the message pulled back through its
         auxiliary, so it is 0 where the auxiliary is the truth; exp(log_evidence +
-        log-weight) is an unbiased estimate of p(y)."""
-        rng = np.random.default_rng(rng)
-        value, order, total = {}, [], 0.0
+        log-weight) is an unbiased estimate of p(y). The noise is drawn at once, laid out
+        by wire (``_Noise``): one seed gives one sample whatever the schedule."""
+        raise NotImplementedError
+
+
+def _no_guide(box, name):
+    where = {"Chain": "smooth_chain", "HiddenMarkov": "smooth_hmm"}.get(name)
+    if where:
+        return NotImplementedError(f"BFFG: {box.name} ({name}) is one box over its steps: its "
+                                   f"marginals are those of {where}(box)")
+    return NotImplementedError(f"BFFG: no exact guided marginals for {box.name} ({name}); "
+                               f"draw guided samples instead")
+
+
+class BoxFiltered(Filtered):
+    """The reference schedule: box by box, the rules of ``PULLBACK``, ``GUIDE``, ``SAMPLE``."""
+
+    def __init__(self, log_evidence, plan, residuals):
+        self.log_evidence, self.plan, self.residuals = log_evidence, plan, residuals
+
+    def marginals(self) -> list:
+        marginal = {}
+        for k, (box, ins, outs) in enumerate(self.found):
+            name = kind_of(type(box))
+            rule = GUIDE.get(name)
+            if rule is None:
+                raise _no_guide(box, name)
+            children, _ = rule(box, self.residuals[k][0][0] if outs else None,
+                               [marginal[v] for v in ins])
+            for v, m in zip(outs, children):
+                marginal[v] = m
+        return [marginal[v] for v in self.plan.order]
+
+    def sample(self, rng=None) -> tuple:
+        noise = _Noise(self.plan, np.random.default_rng(rng))
+        value, total = {}, 0.0
         for k, (box, ins, outs) in enumerate(self.found):
             name = kind_of(type(box))
             if name not in SAMPLE:
                 raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
             out_messages, pulled = self.residuals[k]
+            draws = noise.at(self.plan.key[outs[0]], self.plan.row[outs[0]]) if outs else None
             children, weight = SAMPLE[name](box, out_messages[0] if outs else None, pulled,
-                                            [value[v] for v in ins], rng)
+                                            [value[v] for v in ins], draws)
             total += weight
             for v, x in zip(outs, children):
                 value[v] = x
-                order.append(v)
-        return [value[v] for v in order], float(total)
+        return [value[v] for v in self.plan.order], float(total)
 
 
-def backward_filter(diagram) -> Filtered:
+class LevelFiltered(Filtered):
+    """The level schedule: each group of boxes (one level, one kind, equal shapes) is one
+    array operation (``interpreters.bffg_levels``); messages, marginals and samples live in
+    one bank per wire type, a row per value. A Gaussian kernel's residual also keeps its
+    guiding gain G = (I + QH)⁻¹ from the pullback's solve, for the forward pass."""
+
+    def __init__(self, log_evidence, plan, banks, pulled, gains):
+        self.log_evidence, self.plan, self.banks, self.pulled = log_evidence, plan, banks, pulled
+        self.gains = gains
+        self._residuals = None
+
+    @property
+    def residuals(self) -> list:
+        """Per box (the fused messages on its outputs, the messages it pulled back), as
+        message objects (made on first use)."""
+        if self._residuals is None:
+            plan, out = self.plan, []
+            for k, (box, ins, outs) in enumerate(self.found):
+                pulled = [self.pulled[plan.key[ins[0]]].get(plan.pulled_row[k])] if ins else []
+                out.append(([self.banks[plan.key[v]].get(plan.row[v]) for v in outs], pulled))
+            self._residuals = out
+        return self._residuals
+
+    def _gain(self, g):
+        kept = self.gains.get(g.out_key)
+        if kept is None or not kept[1][g.out_rows].all():
+            return None
+        return kept[0][g.out_rows]
+
+    def marginals(self) -> list:
+        def new_bank(kind, n, count):
+            return np.zeros((count, n)) if kind == "Finite" else (np.zeros((count, n)),
+                                                                  np.zeros((count, n, n)))
+
+        def rule(g, parents, message):
+            return BATCH_GUIDE[g.kind](g.params(), message, parents, self._gain(g))
+
+        def per_box(k, box, parents):
+            name = kind_of(type(box))
+            if GUIDE.get(name) is None:
+                raise _no_guide(box, name)
+            out_messages = self.residuals[k][0]
+            children, _ = GUIDE[name](box, out_messages[0] if out_messages else None, parents)
+            return children
+
+        return self.plan.listed(self._run(new_bank, BATCH_GUIDE, rule, per_box))
+
+    def sample(self, rng=None) -> tuple:
+        noise = _Noise(self.plan, np.random.default_rng(rng))
+        total = [0.0]
+
+        def new_bank(kind, n, count):
+            return np.zeros(count, dtype=np.int64) if kind == "Finite" else np.zeros((count, n))
+
+        def rule(g, parents, message):
+            pulled = self.pulled[g.in_key].read(g.pulled_rows) if g.in_key else None
+            x, weight = BATCH_SAMPLE[g.kind](g.params(), message, pulled, parents,
+                                             noise.draws[g.out_key][g.out_rows], self._gain(g))
+            total[0] += float(np.sum(weight))
+            return x
+
+        def per_box(k, box, parents):
+            name = kind_of(type(box))
+            if name not in SAMPLE:
+                raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+            out_messages, pulled = self.residuals[k]
+            outs = self.found[k][2]
+            draws = noise.at(self.plan.key[outs[0]], self.plan.row[outs[0]]) if outs else None
+            children, weight = SAMPLE[name](box, out_messages[0] if outs else None, pulled,
+                                            parents, draws)
+            total[0] += weight
+            return children
+
+        return self.plan.listed(self._run(new_bank, BATCH_SAMPLE, rule, per_box)), float(total[0])
+
+    def _run(self, new_bank, table, rule, per_box):
+        """The forward pass, level by level from the root: ``rule`` on the groups with a
+        batched rule in ``table`` (None: a leaf, which makes no value), ``per_box`` on the
+        others; each value's result written in its row of its wire type's bank."""
+        plan = self.plan
+        store = {key: new_bank(*key, count) for key, count in plan.count.items()}
+        for g in plan.forward:
+            batched = table.get(g.kind, _MISSING) if g.batched else _MISSING
+            if batched is not _MISSING:
+                if batched is None or g.out_key is None:
+                    continue
+                parents = _gather(store[g.in_key], g.in_rows) if g.in_key else None
+                child = rule(g, parents, self.banks[g.out_key].read(g.out_rows))
+                _scatter(store[g.out_key], g.out_rows, child)
+                continue
+            for k in g.boxes:
+                box, ins, outs = self.found[k]
+                parents = [_item(store[plan.key[v]], plan.row[v]) for v in ins]
+                for v, x in zip(outs, per_box(k, box, parents)):
+                    _set_item(store[plan.key[v]], plan.row[v], x)
+        return store
+
+
+def _gather(bank, rows):
+    return tuple(a[rows] for a in bank) if isinstance(bank, tuple) else bank[rows]
+
+
+def _scatter(bank, rows, values):
+    if isinstance(bank, tuple):
+        for a, v in zip(bank, values):
+            a[rows] = v
+    else:
+        bank[rows] = values
+
+
+def _item(bank, row):
+    return tuple(a[row] for a in bank) if isinstance(bank, tuple) else bank[row]
+
+
+def _set_item(bank, row, value):
+    if isinstance(bank, tuple):
+        for a, v in zip(bank, value):
+            a[row] = v
+    else:
+        bank[row] = value
+
+
+def backward_filter(diagram, batched: bool = True) -> Filtered:
     """Pull the messages back through a closed kernel diagram I → I (leaves to root);
-    an open output carries h ≡ 1 (unobserved)."""
-    if len(diagram.dom):
-        raise TypeError(f"backward_filter: the model must start from the unit (its priors "
-                        f"inside), got a diagram from {diagram.dom!r}")
-    found, outputs = equations(diagram)
-    wires = {}
-    for box, ins, outs in found:
-        for v, w in zip(outs, box.cod.inside):
-            wires[v] = w
+    an open output carries h ≡ 1 (unobserved). The diagram must be a tree (each box reads
+    at most one wire; branching by copies): a box with several inputs (a DAG) or a
+    feedback loop is refused, naming it.
+
+    ``batched`` (the default) schedules the boxes by level, each group of one level, one
+    kernel kind and equal shapes one array operation (``LevelFiltered``); ``False`` runs
+    the reference schedule box by box (``BoxFiltered``). Both give the same messages,
+    marginals and (from one seed) samples, to rounding. The plan (the flattened,
+    checked and levelled diagram, the stacked parameters) is made once per diagram."""
+    plan = plan_of(diagram)
+    return (_level_filter if batched else _box_filter)(plan)
+
+
+def _box_filter(plan) -> BoxFiltered:
+    found = plan.found
     fused: dict = {}
     residuals = [None] * len(found)
     evidence = 0.0
     for k in range(len(found) - 1, -1, -1):
         box, ins, outs = found[k]
-        name = kind_of(type(box))
-        if name not in PULLBACK:
-            raise NotImplementedError(f"BFFG: no pullback rule for {box.name} ({name}): "
-                                      f"{box.dom!r} → {box.cod!r} is not a Markov kernel")
-        out_messages = [fused.pop(v, None) or _one(wires[v]) for v in outs]
-        pulled, log_evidence = PULLBACK[name](box, out_messages)
+        out_messages = [fused.pop(v, None) or _one(box.cod.inside[j]) for j, v in enumerate(outs)]
+        pulled, log_evidence = PULLBACK[kind_of(type(box))](box, out_messages)
         residuals[k] = (out_messages, pulled)
         evidence += log_evidence
         for v, message in zip(ins, pulled):
             fused[v] = message if v not in fused else fused[v].fuse(message)
-    return Filtered(float(evidence), found, residuals, fused)
+    return BoxFiltered(float(evidence), plan, residuals)
+
+
+def _level_filter(plan) -> LevelFiltered:
+    found = plan.found
+    banks = {key: _bank(key, count) for key, count in plan.count.items()}
+    pulled = {key: _bank(key, count) for key, count in plan.pulled_count.items()}
+    gains = {}
+    evidence = 0.0
+    for g in plan.backward:
+        rule = BATCH_PULLBACK.get(g.kind) if g.batched else None
+        if rule is not None:
+            outs = banks[g.out_key].read(g.out_rows) if g.out_key else None
+            message, log_evidence, G = rule(g.params(), outs)
+            evidence += float(np.sum(log_evidence))
+            if G is not None:
+                count, d = plan.count[g.out_key], g.out_key[1]
+                kept = gains.setdefault(g.out_key, (np.empty((count, d, d)),
+                                                    np.zeros(count, dtype=bool)))
+                kept[0][g.out_rows], kept[1][g.out_rows] = G, True
+            if message is not None:
+                _pulled_into(banks, pulled, g.in_key, g.in_rows, g.pulled_rows, g.fusion,
+                             message, found, g.boxes)
+            continue
+        for k in g.boxes:
+            box, ins, outs = found[k]
+            out_messages = [banks[plan.key[v]].get(plan.row[v]) for v in outs]
+            messages, log_evidence = PULLBACK[g.kind](box, out_messages)
+            evidence += log_evidence
+            for v, message in zip(ins, messages):
+                key = plan.key[v]
+                _pulled_into(banks, pulled, key, np.array([plan.row[v]]),
+                             np.array([plan.pulled_row[k]]), None, banks[key].stack([message]),
+                             found, [k])
+    return LevelFiltered(float(evidence), plan, banks, pulled, gains)
+
+
+def _pulled_into(banks, pulled, key, rows, pulled_rows, fusion, message, found, boxes):
+    """Keep the pulled messages (the boxes' residuals) and fuse them into their inputs."""
+    if key[0] == "Finite":
+        bad = ~np.isfinite(message[0])
+        if bad.any():
+            box = found[boxes[int(np.flatnonzero(bad)[0])]][0]
+            raise ValueError(f"BFFG: the observations are impossible under the model (the "
+                             f"message pulled back through {box.name} is 0)")
+    pulled[key].put(pulled_rows, message)
+    impossible = banks[key].fuse(rows, message, fusion)
+    if impossible is not None:
+        reader = boxes[int(np.flatnonzero(np.isin(rows, impossible))[0])]
+        raise ValueError(f"BFFG: the observations are impossible under the model (the "
+                         f"message on the input of {found[reader][0].name} is 0)")
+
+
+# -- BFFG as an optic (reference §8) -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Weighted:
+    """A weighted sample on a wire: the value x and the log-weight carried with it."""
+
+    x: object
+    log_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """An exact marginal on a wire: (mean, covariance) on R^d, probabilities on a finite one."""
+
+    mean: object
+    cov: object = None
+
+
+@dataclass(frozen=True)
+class Residual:
+    """What the backward pass of an optic keeps for its forward pass: per box, the fused
+    messages on its outputs and the messages it pulled back (for one kernel: (h_Y, h_X))."""
+
+    boxes: tuple
+    log_evidence: float = 0.0
+
+
+class Optic:
+    """BFFG of a kernel diagram X → Y (at most one wire each side) as an optic
+    (reference §8): ``backward(h_Y) → (residual, h_X)`` runs first, pulling the message on
+    Y back to X (box by box, fusing where a wire is copied, the diagram's own observation
+    leaves and priors included); ``forward(residual, on_X) → on_Y`` runs second, pushing
+    a ``Marginal`` (exact guided marginals) or a ``Weighted`` sample (a guided draw, its
+    log-weight increased by each edge's log (κh)(x) − log h⁻(x)) from X to Y.
+
+    Composition is the optics': ``optic(f) >> optic(g)`` pulls back through g and then f,
+    and pushes forward through f and then g. BFFG is **functorial** for it:
+    ``optic(f >> g)`` and ``optic(f) >> optic(g)`` give equal messages, residuals' use and
+    forward results (tested numerically), so an interpreter may run box by box.
+
+    The tensor is only **lax**: the optics of κ₁ and κ₂ side by side act on pairs of
+    messages (h₁, h₂), which ``tensor`` sends to the joint message h₁ ⊗ h₂ on Y₁ ⊗ Y₂
+    (block-diagonal H); product messages pull back to product messages, but a joint
+    message whose H has off-diagonal blocks (the two wires observed together) is not a
+    tensor of messages (``factor`` refuses it), so BFFG(κ₁) ⊗ BFFG(κ₂) → BFFG(κ₁ ⊗ κ₂)
+    is a comparison map, not an isomorphism.
+
+    >>> import numpy as np
+    >>> from paralens.categories.kernels import Gaussian as Kernel
+    >>> f, g = Kernel(np.eye(1), Q=np.eye(1)), Kernel(2 * np.eye(1), Q=np.eye(1))
+    >>> h = Gaussian(0.0, np.array([1.0]), np.array([[1.0]]))
+    >>> _, one = optic(f >> g).backward(h)
+    >>> _, two = (optic(f) >> optic(g)).backward(h)
+    >>> bool(np.isclose(one.c, two.c) and np.allclose(one.H, two.H))
+    True
+    """
+
+    def __init__(self, diagram):
+        if len(diagram.dom) > 1 or len(diagram.cod) > 1:
+            raise TypeError(f"optic: BFFG reads a kernel diagram X → Y of one wire each side "
+                            f"(a joint state is one wire), got {diagram.dom!r} → {diagram.cod!r}")
+        found, outputs = equations(diagram)
+        for box, ins, _ in found:
+            _check_tree(box, kind_of(type(box)), ins)
+        self.diagram, self.found, self.outputs = diagram, found, outputs
+        self.dom, self.cod = diagram.dom, diagram.cod
+
+    def backward(self, message=None):
+        """(residual, the message on X) from the message on Y (None: h ≡ 1)."""
+        fused = {}
+        if self.outputs:
+            fused[self.outputs[0]] = message if message is not None else \
+                _one(self.cod.inside[0])
+        residuals = [None] * len(self.found)
+        evidence = 0.0
+        for k in range(len(self.found) - 1, -1, -1):
+            box, ins, outs = self.found[k]
+            out_messages = [fused.pop(v, None) or _one(box.cod.inside[j])
+                            for j, v in enumerate(outs)]
+            pulled, log_evidence = PULLBACK[kind_of(type(box))](box, out_messages)
+            residuals[k] = (out_messages, pulled)
+            evidence += log_evidence
+            for v, m in zip(ins, pulled):
+                fused[v] = m if v not in fused else fused[v].fuse(m)
+        on_x = (fused.get(0) or _one(self.dom.inside[0])) if len(self.dom) else None
+        return Residual(tuple(residuals), float(evidence)), on_x
+
+    def forward(self, residual: Residual, on_x=None, rng=None):
+        """The marginal (``Marginal`` in) or weighted sample (``Weighted`` in) on Y."""
+        sampling = isinstance(on_x, Weighted) or on_x is None and rng is not None
+        if on_x is not None and not isinstance(on_x, (Weighted, Marginal)):
+            raise TypeError(f"optic.forward: give a Marginal or a Weighted sample on "
+                            f"{self.dom!r}, got {on_x!r}")
+        value = {}
+        if len(self.dom):
+            value[0] = on_x.x if sampling else _unpack(on_x)
+        total = on_x.log_weight if sampling and on_x is not None else 0.0
+        rng = np.random.default_rng(rng) if sampling else None
+        for k, (box, ins, outs) in enumerate(self.found):
+            name = kind_of(type(box))
+            out_messages, pulled = residual.boxes[k]
+            message = out_messages[0] if outs else None
+            if sampling:
+                if name not in SAMPLE:
+                    raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+                children, weight = SAMPLE[name](box, message, pulled, [value[v] for v in ins],
+                                                rng)
+                total += weight
+            else:
+                if GUIDE.get(name) is None:
+                    raise _no_guide(box, name)
+                children, _ = GUIDE[name](box, message, [value[v] for v in ins])
+            for v, x in zip(outs, children):
+                value[v] = x
+        if not self.outputs:
+            return Weighted(None, float(total)) if sampling else None
+        out = value[self.outputs[0]]
+        return Weighted(out, float(total)) if sampling else _pack(out)
+
+    def __rshift__(self, other: "Optic") -> "Optic":
+        return ComposedOptic(self, other)
+
+    then = __rshift__
+
+
+def _unpack(marginal: Marginal):
+    return marginal.mean if marginal.cov is None else (marginal.mean, marginal.cov)
+
+
+def _pack(value) -> Marginal:
+    return Marginal(*value) if isinstance(value, tuple) else Marginal(value)
+
+
+class ComposedOptic(Optic):
+    """``first >> second``: backward through second then first, forward through first then
+    second; the residual is the pair."""
+
+    def __init__(self, first: Optic, second: Optic):
+        if first.cod != second.dom:
+            raise TypeError(f"cannot compose the optics of {first.dom!r} → {first.cod!r} and "
+                            f"{second.dom!r} → {second.cod!r}: {first.cod!r} ≠ {second.dom!r}")
+        self.first, self.second = first, second
+        self.dom, self.cod = first.dom, second.cod
+
+    def backward(self, message=None):
+        r2, middle = self.second.backward(message)
+        r1, on_x = self.first.backward(middle)
+        return (r1, r2), on_x
+
+    def forward(self, residual, on_x=None, rng=None):
+        r1, r2 = residual
+        rng = np.random.default_rng(rng) if isinstance(on_x, Weighted) else rng
+        return self.second.forward(r2, self.first.forward(r1, on_x, rng), rng)
+
+
+def optic(diagram) -> Optic:
+    """BFFG of a kernel diagram X → Y as an optic (``Optic``)."""
+    return Optic(diagram)
+
+
+def tensor(first: Gaussian, second: Gaussian) -> Gaussian:
+    """h₁ ⊗ h₂ on X₁ ⊗ X₂ (reference §4): block-diagonal H, concatenated F, summed c. The
+    lax structure's comparison map: not every joint message is one (``factor``)."""
+    d1, d2 = len(first.F), len(second.F)
+    H = np.zeros((d1 + d2, d1 + d2))
+    H[:d1, :d1], H[d1:, d1:] = first.H, second.H
+    return Gaussian(first.c + second.c, np.concatenate([first.F, second.F]), H)
+
+
+def factor(message: Gaussian, d1: int, tol: float = 0.0):
+    """(h₁, h₂) with h₁ ⊗ h₂ = message on R^d1 ⊗ R^d2 (c given to h₁), if the message is a
+    tensor of messages: its H has no off-diagonal block; else a ValueError."""
+    H = message.H
+    coupling = float(np.abs(H[:d1, d1:]).max()) if d1 and len(H) > d1 else 0.0
+    if coupling > tol:
+        raise ValueError(f"factor: the message is not a tensor of messages: its H couples the "
+                         f"two wires (largest off-diagonal entry {coupling:.3g}); BFFG's tensor "
+                         f"is only lax")
+    return (Gaussian(message.c, message.F[:d1], H[:d1, :d1]),
+            Gaussian(0.0, message.F[d1:], H[d1:, d1:]))
 
 
 # -- a chain: one stage iterated over time ---------------------------------------------------
