@@ -38,7 +38,7 @@ from ..categories.adapter import equations
 from .bffg_levels import BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw
 from .plan import RuleTable, kind_of
 
-__all__ = ["Gaussian", "Discrete", "backward_filter", "Filtered", "BoxFiltered", "LevelFiltered",
+__all__ = ["GaussianMessage", "DiscreteMessage", "backward_filter", "Filtered", "BoxFiltered", "LevelFiltered",
            "plan_of", "optic", "Optic", "Marginal", "Weighted", "Residual", "tensor", "factor",
            "PULLBACK", "GUIDE", "SAMPLE",
            "smooth_chain", "smooth_hmm", "pullback", "guided_kernel", "log_pullback"]
@@ -49,7 +49,7 @@ LOG_2PI = float(np.log(2 * np.pi))
 # -- messages ------------------------------------------------------------------------------
 
 @dataclass
-class Gaussian:
+class GaussianMessage:
     """h(x) = exp(c + Fᵀx − ½ xᵀHx) on R^d."""
 
     c: float
@@ -62,7 +62,7 @@ class Gaussian:
         return cls(0.0, np.zeros(d), np.zeros((d, d)))
 
     def fuse(self, other: "Gaussian") -> "Gaussian":
-        return Gaussian(self.c + other.c, self.F + other.F, self.H + other.H)
+        return GaussianMessage(self.c + other.c, self.F + other.F, self.H + other.H)
 
     def log(self, x) -> float:
         x = np.asarray(x, dtype=float)
@@ -70,37 +70,38 @@ class Gaussian:
 
 
 @dataclass
-class Discrete:
+class DiscreteMessage:
     """h = exp(c) ĥ on a finite state space, ĥ summing to one."""
 
     c: float
     h: np.ndarray
 
     @classmethod
-    def one(cls, n: int) -> "Discrete":
+    def one(cls, n: int) -> "DiscreteMessage":
         return cls(float(np.log(n)), np.full(n, 1.0 / n))
 
     @classmethod
-    def of(cls, c: float, u: np.ndarray) -> "Discrete":
+    def of(cls, c: float, u: np.ndarray) -> "DiscreteMessage":
         total = u.sum()
         if not total > 0:
             raise ValueError("the observations are impossible under the model (the message is 0)")
         return cls(c + float(np.log(total)), u / total)
 
-    def fuse(self, other: "Discrete") -> "Discrete":
-        return Discrete.of(self.c + other.c, self.h * other.h)
+    def fuse(self, other: "DiscreteMessage") -> "DiscreteMessage":
+        return DiscreteMessage.of(self.c + other.c, self.h * other.h)
 
     def log(self, x) -> float:
         return float(self.c + np.log(self.h[int(x)]))
 
 
 def _one(wire):
-    return Discrete.one(wire.shape[0]) if wire.kind == "Finite" else Gaussian.one(wire.shape[0])
+    n = wire.shape[0]
+    return DiscreteMessage.one(n) if wire.kind == "Finite" else GaussianMessage.one(n)
 
 
 # -- the linear-Gaussian rules (reference §3) ------------------------------------------------
 
-def pullback(A, beta, Q, message: Gaussian) -> Gaussian:
+def pullback(A, beta, Q, message: GaussianMessage) -> GaussianMessage:
     """The message pulled back through x′ ~ N(Ax + β, Q): with M = I + HQ, Ĥ = M⁻¹H,
     F̂ = M⁻¹F: H⁻ = AᵀĤA, F⁻ = Aᵀ(F̂ − Ĥβ), c⁻ = c − ½ log det M + ½ FᵀQF̂ + βᵀF̂ − ½ βᵀĤβ."""
     c, F, H = message.c, message.F, message.H
@@ -112,16 +113,16 @@ def pullback(A, beta, Q, message: Gaussian) -> Gaussian:
     Hb = Hh @ beta
     _, logdet = np.linalg.slogdet(M) if d else (1.0, 0.0)
     c2 = c - 0.5 * logdet + 0.5 * F @ (Q @ Fh) + beta @ Fh - 0.5 * beta @ Hb
-    return Gaussian(float(c2), A.T @ (Fh - Hb), A.T @ Hh @ A)
+    return GaussianMessage(float(c2), A.T @ (Fh - Hb), A.T @ Hh @ A)
 
 
-def log_pullback(mean, Q, message: Gaussian) -> float:
+def log_pullback(mean, Q, message: GaussianMessage) -> float:
     """ℓ(μ, Q) = log ∫ N(x′; μ, Q) h(x′) dx′, the true kernel's pullback at one point."""
     d = len(message.F)
     return pullback(np.zeros((d, 0)), np.asarray(mean, dtype=float), Q, message).c
 
 
-def guided_kernel(mean, Q, message: Gaussian):
+def guided_kernel(mean, Q, message: GaussianMessage):
     """The Doob h-transform of N(μ, Q) under h: N(G(μ + QF), GQ), G = (I + QH)⁻¹."""
     d = len(message.F)
     G = np.linalg.solve(np.eye(d) + Q @ message.H, np.eye(d))
@@ -129,19 +130,19 @@ def guided_kernel(mean, Q, message: Gaussian):
     return G @ (mean + Q @ message.F), 0.5 * (cov + cov.T), G
 
 
-def _observation(box) -> Gaussian:
+def _observation(box) -> GaussianMessage:
     """The leaf y ~ N(Lx + b, R): H = LᵀR⁻¹L, F = LᵀR⁻¹(y − b), c = −½ rᵀR⁻¹r − ½ log det 2πR,
     over the observed entries of y only (none observed: h ≡ 1)."""
     seen = ~np.isnan(box.y)
     d = box.L.shape[1]
     if not seen.any():
-        return Gaussian.one(d)
+        return GaussianMessage.one(d)
     L, r, R = box.L[seen], (box.y - box.b)[seen], box.R[np.ix_(seen, seen)]
     chol = np.linalg.cholesky(R)
     whitened_L = np.linalg.solve(chol, L)
     whitened_r = np.linalg.solve(chol, r)
     c = -0.5 * whitened_r @ whitened_r - 0.5 * len(r) * LOG_2PI - np.log(np.diag(chol)).sum()
-    return Gaussian(float(c), whitened_L.T @ whitened_r, whitened_L.T @ whitened_L)
+    return GaussianMessage(float(c), whitened_L.T @ whitened_r, whitened_L.T @ whitened_L)
 
 
 # -- the rule tables ---------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def _pull_prior(box, outs):
 
 def _pull_stochastic(box, outs):
     message = outs[0]
-    return [Discrete.of(message.c, box.K @ message.h)], 0.0
+    return [DiscreteMessage.of(message.c, box.K @ message.h)], 0.0
 
 
 def _pull_categorical(box, outs):
@@ -169,7 +170,7 @@ def _pull_categorical(box, outs):
 
 def _pull_emit(box, outs):
     n = box.E.shape[0]
-    return [Discrete.one(n) if box.y is None else Discrete.of(0.0, box.E[:, box.y].copy())], 0.0
+    return [DiscreteMessage.one(n) if box.y is None else DiscreteMessage.of(0.0, box.E[:, box.y].copy())], 0.0
 
 
 def _pull_transition(box, outs):
@@ -466,8 +467,8 @@ class _GaussianBank:
         self.H[rows] += H
         return None
 
-    def get(self, row) -> Gaussian:
-        return Gaussian(float(self.c[row]), self.F[row].copy(), self.H[row].copy())
+    def get(self, row) -> GaussianMessage:
+        return GaussianMessage(float(self.c[row]), self.F[row].copy(), self.H[row].copy())
 
     @staticmethod
     def stack(messages):
@@ -505,8 +506,8 @@ class _DiscreteBank:
         bad = ~np.isfinite(self.c[rows_])
         return rows_[bad] if bad.any() else None
 
-    def get(self, row) -> Discrete:
-        return Discrete(float(self.c[row]), self.h[row].copy())
+    def get(self, row) -> DiscreteMessage:
+        return DiscreteMessage(float(self.c[row]), self.h[row].copy())
 
     @staticmethod
     def stack(messages):
@@ -521,8 +522,8 @@ def _bank(key, count):
 def _message(key, stacked, j):
     """The j-th of stacked messages as a message object."""
     if key[0] == "Finite":
-        return Discrete(float(stacked[0][j]), stacked[1][j])
-    return Gaussian(float(stacked[0][j]), stacked[1][j], stacked[2][j])
+        return DiscreteMessage(float(stacked[0][j]), stacked[1][j])
+    return GaussianMessage(float(stacked[0][j]), stacked[1][j], stacked[2][j])
 
 
 class _Noise:
@@ -881,7 +882,7 @@ class Optic:
     >>> import numpy as np
     >>> from paralens.categories.kernels import Gaussian as Kernel
     >>> f, g = Kernel(np.eye(1), Q=np.eye(1)), Kernel(2 * np.eye(1), Q=np.eye(1))
-    >>> h = Gaussian(0.0, np.array([1.0]), np.array([[1.0]]))
+    >>> h = GaussianMessage(0.0, np.array([1.0]), np.array([[1.0]]))
     >>> _, one = optic(f >> g).backward(h)
     >>> _, two = (optic(f) >> optic(g)).backward(h)
     >>> bool(np.isclose(one.c, two.c) and np.allclose(one.H, two.H))
@@ -991,13 +992,13 @@ def optic(diagram) -> Optic:
     return Optic(diagram)
 
 
-def tensor(first: Gaussian, second: Gaussian) -> Gaussian:
+def tensor(first: Gaussian, second: GaussianMessage) -> GaussianMessage:
     """h₁ ⊗ h₂ on X₁ ⊗ X₂ (reference §4): block-diagonal H, concatenated F, summed c. The
     lax structure's comparison map: not every joint message is one (``factor``)."""
     d1, d2 = len(first.F), len(second.F)
     H = np.zeros((d1 + d2, d1 + d2))
     H[:d1, :d1], H[d1:, d1:] = first.H, second.H
-    return Gaussian(first.c + second.c, np.concatenate([first.F, second.F]), H)
+    return GaussianMessage(first.c + second.c, np.concatenate([first.F, second.F]), H)
 
 
 def factor(message: Gaussian, d1: int, tol: float = 0.0):
@@ -1009,8 +1010,8 @@ def factor(message: Gaussian, d1: int, tol: float = 0.0):
         raise ValueError(f"factor: the message is not a tensor of messages: its H couples the "
                          f"two wires (largest off-diagonal entry {coupling:.3g}); BFFG's tensor "
                          f"is only lax")
-    return (Gaussian(message.c, message.F[:d1], H[:d1, :d1]),
-            Gaussian(0.0, message.F[d1:], H[d1:, d1:]))
+    return (GaussianMessage(message.c, message.F[:d1], H[:d1, :d1]),
+            GaussianMessage(0.0, message.F[d1:], H[d1:, d1:]))
 
 
 # -- a chain: one stage iterated over time ---------------------------------------------------
@@ -1104,7 +1105,7 @@ def _chain_backward(box):
         steps = np.zeros(0)
     cs = np.cumsum(np.concatenate([cl[::-1][:1], (steps + cl[:T - 1])[::-1]]))[::-1] \
         if T else np.zeros(0)
-    root = Gaussian(float(cs[0]), Fs[0], 0.5 * (Hs[0] + Hs[0].T)) if T else None
+    root = GaussianMessage(float(cs[0]), Fs[0], 0.5 * (Hs[0] + Hs[0].T)) if T else None
     evidence = pullback(np.zeros((d, 0)), box.prior.m, box.prior.P, root).c if T else 0.0
     return float(evidence), (cs, Fs, Hs, inverses)
 

@@ -345,7 +345,7 @@ def test_Q_zero_pullback_is_exactly_composition_with_the_affine_map():
     rng = np.random.default_rng(18)
     A, beta = rng.normal(size=(3, 2)), rng.normal(size=3)
     G = rng.normal(size=(1, 3))                         # a singular H (rank 1)
-    message = bffg.Gaussian(-0.7, rng.normal(size=3), G.T @ G)
+    message = bffg.GaussianMessage(-0.7, rng.normal(size=3), G.T @ G)
     pulled = bffg.pullback(A, beta, np.zeros((3, 3)), message)
     xs = rng.normal(size=(20, 2))
     close("Q = 0: h⁻(x) vs h(Ax + β)", [pulled.log(x) for x in xs],
@@ -383,7 +383,7 @@ def test_singular_H_fails_nowhere():
           brute.log_likelihood, 1e-10, True)
     close("singular H: marginal means vs the joint Gaussian",
           [m for m, _ in filtered.marginals()], brute.means, 1e-10)
-    mean, cov, G = bffg.guided_kernel(np.zeros(2), np.eye(2), bffg.Gaussian(0.0, np.zeros(2), H))
+    mean, cov, G = bffg.guided_kernel(np.zeros(2), np.eye(2), bffg.GaussianMessage(0.0, np.zeros(2), H))
     assert np.all(np.isfinite(cov)) and np.all(np.isfinite(G))
 
 

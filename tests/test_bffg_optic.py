@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from paralens.categories import Real, copy
 from paralens.categories.kernels import Gaussian as Kernel, Observe
 from paralens.interpreters.bffg import (
-    Gaussian, Marginal, Weighted, factor, optic, pullback, tensor)
+    GaussianMessage, Marginal, Weighted, factor, optic, pullback, tensor)
 
 TOL = 1e-12
 
@@ -43,7 +43,7 @@ def kernel(rng, d_in, d_out, name="κ"):
 def message(rng, d):
     """A random message with H ⪰ 0 of any rank (singular: partial observation)."""
     B = rng.uniform(-1, 1, size=(d, int(rng.integers(0, d + 1))))
-    return Gaussian(float(rng.normal()), rng.uniform(-1, 1, size=d), B @ B.T)
+    return GaussianMessage(float(rng.normal()), rng.uniform(-1, 1, size=d), B @ B.T)
 
 
 def chain(rng, dims, observe=False):
@@ -118,7 +118,7 @@ def test_the_composite_guided_kernel_by_monte_carlo():
     rng = np.random.default_rng(0)
     k1, k2 = kernel(rng, 2, 2), kernel(rng, 2, 1)
     k1 = Kernel(k1.A, k1.beta, k1.Q + 0.3 * np.eye(2))
-    h = Gaussian(0.0, np.array([0.7]), np.array([[2.0]]))
+    h = GaussianMessage(0.0, np.array([0.7]), np.array([[2.0]]))
     composite = optic(k1) >> optic(k2)
     residual, _ = composite.backward(h)
     x = np.array([0.3, -0.2])
@@ -163,7 +163,7 @@ def test_a_joint_message_with_off_diagonal_blocks_is_not_a_tensor_of_messages():
     = −x₁ x₂ ≠ 0, whereas for h₁ ⊗ h₂ it is 0 for all x; so no pair of messages has this
     tensor, and pulling it back through κ₁ ⊗ κ₂ stays coupled."""
     y = 0.4
-    joint = Gaussian(-0.5 * y ** 2 - 0.5 * np.log(2 * np.pi), np.array([y, y]),
+    joint = GaussianMessage(-0.5 * y ** 2 - 0.5 * np.log(2 * np.pi), np.array([y, y]),
                      np.array([[1.0, 1.0], [1.0, 1.0]]))
     x1, x2 = 0.7, -1.3
     mixed = (joint.log([x1, x2]) - joint.log([x1, 0.0]) - joint.log([0.0, x2])
