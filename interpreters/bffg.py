@@ -57,11 +57,11 @@ class GaussianMessage:
     H: np.ndarray
 
     @classmethod
-    def one(cls, d: int) -> "Gaussian":
+    def one(cls, d: int) -> "GaussianMessage":
         """h ≡ 1: nothing observed downstream."""
         return cls(0.0, np.zeros(d), np.zeros((d, d)))
 
-    def fuse(self, other: "Gaussian") -> "Gaussian":
+    def fuse(self, other: "GaussianMessage") -> "GaussianMessage":
         return GaussianMessage(self.c + other.c, self.F + other.F, self.H + other.H)
 
     def log(self, x) -> float:
@@ -992,7 +992,7 @@ def optic(diagram) -> Optic:
     return Optic(diagram)
 
 
-def tensor(first: Gaussian, second: GaussianMessage) -> GaussianMessage:
+def tensor(first: GaussianMessage, second: GaussianMessage) -> GaussianMessage:
     """h₁ ⊗ h₂ on X₁ ⊗ X₂ (reference §4): block-diagonal H, concatenated F, summed c. The
     lax structure's comparison map: not every joint message is one (``factor``)."""
     d1, d2 = len(first.F), len(second.F)
@@ -1001,7 +1001,7 @@ def tensor(first: Gaussian, second: GaussianMessage) -> GaussianMessage:
     return GaussianMessage(first.c + second.c, np.concatenate([first.F, second.F]), H)
 
 
-def factor(message: Gaussian, d1: int, tol: float = 0.0):
+def factor(message: GaussianMessage, d1: int, tol: float = 0.0):
     """(h₁, h₂) with h₁ ⊗ h₂ = message on R^d1 ⊗ R^d2 (c given to h₁), if the message is a
     tensor of messages: its H has no off-diagonal block; else a ValueError."""
     H = message.H
