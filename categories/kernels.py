@@ -153,6 +153,9 @@ class Observe(Kernel):
         if y.shape != self.b.shape:
             raise ValueError(f"{self.name}: the observation must be a vector of {len(self.b)}, "
                              f"got shape {y.shape}")
+        if np.isinf(y).any():
+            raise ValueError(f"{name or self.name}: the observation has entries that are "
+                             f"infinite (NaN marks a missing entry)")
         y.setflags(write=False)
         new = object.__new__(type(self))
         new.L, new.b, new.R, new.y = self.L, self.b, self.R, y

@@ -319,7 +319,8 @@ def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
     for law in laws:
         report.checked.append(law.name)
         default = 1e-3 if _single(law.lhs) else 1e-9
-        rtol_, atol_ = rtol or default, atol or default
+        rtol_ = default if rtol is None else rtol
+        atol_ = default if atol is None else atol
         lhs, rhs = compile(law.lhs), compile(law.rhs)
         for _ in range(trials):
             inputs = [sample(w, rng, batch) for w in law.lhs.dom.inside]
@@ -400,7 +401,8 @@ def check_streams(laws, run, horizon: int = 6, trials: int = 3, batch: int = 3,
             left, right = _tuple(run(lhs, values, inputs)), _tuple(run(rhs, values, inputs))
             default = 1e-3 if _single(lhs.stage.diagram) else 1e-9
             if len(left) != len(right) or not all(
-                    _equal(l, r, rtol or default, atol or default) for l, r in zip(left, right)):
+                    _equal(l, r, default if rtol is None else rtol,
+                           default if atol is None else atol) for l, r in zip(left, right)):
                 report.failures.append(Failure(law.name, inputs, list(left), list(right)))
                 break
     return report

@@ -335,6 +335,8 @@ def _initial(state: Ty, initial, what: str) -> tuple:
     out = []
     for k, (value, wire) in enumerate(zip(values, wires)):
         array = np.asarray(value)
+        if array.ndim == 0 and isinstance(value, (int, float, np.number)) and wire.shape:
+            array = np.full(wire.shape, value)          # one number: every entry
         if array.dtype.kind not in ("b" if wire.kind == "Bool" else "biuf") or (
                 wire.kind == "Real" and array.dtype.kind == "f"
                 and array.dtype.itemsize > wire.dtype.itemsize):

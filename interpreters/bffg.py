@@ -165,7 +165,11 @@ def _pull_stochastic(box, outs):
 
 def _pull_categorical(box, outs):
     message = outs[0]
-    return [], message.c + float(np.log(box.p @ message.h))
+    total = box.p @ message.h
+    if not total > 0:
+        raise ValueError(f"{box.name}: the observations are impossible under the model (no "
+                         f"state it draws with positive probability explains them)")
+    return [], message.c + float(np.log(total))
 
 
 def _pull_emit(box, outs):
@@ -245,9 +249,19 @@ def _sample_gaussian(box, message, pulled, parents, rng):
     return [_draw(rng, mean, cov)], weight
 
 
+def _transition_mean(box, x) -> np.ndarray:
+    mu = np.asarray(box.f(x), dtype=float)
+    if mu.shape != (box.cod.inside[0].shape[0], ):
+        raise ValueError(f"Transition {box.name}: f returned shape {mu.shape}, expected "
+                         f"{(box.cod.inside[0].shape[0], )}")
+    if not np.all(np.isfinite(mu)):
+        raise ValueError(f"Transition {box.name}: f returned {mu} at {x}: not finite")
+    return mu
+
+
 def _sample_transition(box, message, pulled, parents, rng):
     (x, ) = parents
-    mu = np.asarray(box.f(x), dtype=float)
+    mu = _transition_mean(box, x)
     mean, cov, _ = guided_kernel(mu, box.Q, message)
     return [_draw(rng, mean, cov)], log_pullback(mu, box.Q, message) - pulled[0].log(x)
 
@@ -763,7 +777,14 @@ def backward_filter(diagram, batched: bool = True) -> Filtered:
     marginals and (from one seed) samples, to rounding. The plan (the flattened,
     checked and levelled diagram, the stacked parameters) is made once per diagram."""
     plan = plan_of(diagram)
-    return (_level_filter if batched else _box_filter)(plan)
+    filtered = (_level_filter if batched else _box_filter)(plan)
+    if not np.isfinite(filtered.log_evidence):
+        if filtered.log_evidence == -np.inf:
+            raise ValueError("BFFG: the observations are impossible under the model "
+                             "(log p(y) = −∞: every message reaching the root is 0)")
+        raise ValueError(f"BFFG: log p(y) is {filtered.log_evidence}: a parameter or an "
+                         f"observation is not finite, or a kernel's function gave NaN")
+    return filtered
 
 
 def _box_filter(plan) -> BoxFiltered:
@@ -983,7 +1004,7 @@ class ComposedOptic(Optic):
 
     def forward(self, residual, on_x=None, rng=None):
         r1, r2 = residual
-        rng = np.random.default_rng(rng) if isinstance(on_x, Weighted) else rng
+        rng = np.random.default_rng(rng)       # one generator for both parts: never one seed twice
         return self.second.forward(r2, self.first.forward(r1, on_x, rng), rng)
 
 
@@ -1128,6 +1149,9 @@ def _hmm_backward(box):
         c += np.log(total)
         h = u / total
         hs[t], cs[t] = h, c
+    if T and not box.p @ h > 0:
+        raise ValueError(f"{box.name}: the symbols are impossible under the model (no state "
+                         f"the initial distribution allows can emit them)")
     evidence = float(c + np.log(box.p @ h)) if T else 0.0
     return evidence, (cs, hs)
 
@@ -1146,7 +1170,8 @@ def smooth_hmm(box):
     K = box.K
     for t in range(1, T):
         h = hs[t]
-        p = ((p / (K @ h)) @ K) * h
+        pulled = K @ h
+        p = (np.divide(p, pulled, out=np.zeros_like(p), where=p > 0) @ K) * h
         out[t] = p
     return evidence, out
 

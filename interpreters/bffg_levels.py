@@ -205,6 +205,11 @@ def _sample_gaussian(params, message, pulled, x, z, G):
 def _sample_transition(params, message, pulled, x, z, G):
     Q, fs = params[3:]
     mu = np.stack([np.asarray(f(xi), dtype=float) for f, xi in zip(fs, x)])
+    if mu.shape != x.shape[:1] + Q.shape[1:2]:
+        raise ValueError(f"Transition: f returned values of shape {mu.shape[1:]}, expected "
+                         f"{Q.shape[1:2]}")
+    if not np.all(np.isfinite(mu)):
+        raise ValueError("Transition: f returned a value that is not finite")
     mean, cov, _ = gaussian_guide(mu, Q, message)
     weight = gaussian_pullback(None, mu, Q, message)[0] - gaussian_log(pulled, x)
     return gaussian_draw(mean, cov, z), weight
@@ -258,7 +263,8 @@ def _pull_stochastic(params, outs):
 def _pull_categorical(params, outs):
     (p, ) = params
     c, h = outs
-    return None, c + np.log(_dot(p, h)), None
+    with np.errstate(divide="ignore"):       # an impossible observation: −∞, refused above
+        return None, c + np.log(_dot(p, h)), None
 
 
 def _pull_emit(params, outs):

@@ -61,12 +61,50 @@ def _sequences(m: Machine, xs) -> list:
     if m.clocked:
         if isinstance(xs, numbers.Integral) and not isinstance(xs, bool) and xs >= 0:
             return None, int(xs)
-        raise TypeError(f"{m!r} has no input: give the number of steps instead of sequences")
+        clock = xs[0] if isinstance(xs, (tuple, list)) and len(xs) == 1 else xs
+        if isinstance(clock, np.ndarray) and clock.ndim == 3 and clock.shape[2] == 0:
+            return [clock], None            # the clock itself, (batch, time, 0)
+        raise TypeError(f"{m!r} has no input: give the number of steps (or its clock, an "
+                        f"array (batch, time, 0)) instead of sequences")
     arrays = list(xs) if isinstance(xs, (tuple, list)) else [xs]
     if len(arrays) != len(m.dom):
         raise TypeError(f"{m!r} reads {len(m.dom)} sequences ({Seq(m.dom)!r}), got "
                         f"{len(arrays)}")
     return arrays, None
+
+
+def _state_batch(m: Machine, state) -> int:
+    """The batch of a given state (1 if it is one example's, shared)."""
+    for s, w in zip(state, m.state.inside):
+        if np.ndim(s) == len(w.shape) + 1:
+            return np.shape(s)[0]
+    return 1
+
+
+def _directions(what: str, given, like: list, n: int) -> list:
+    """A direction or cotangent per wire: zeros where None (or all when not given)."""
+    if given is None:
+        return [np.zeros_like(a) for a in like]
+    values = _as_list(given)
+    if len(values) != n:
+        raise TypeError(f"{what}: {len(values)} given for the {n} wire{'s' if n != 1 else ''} "
+                        f"it pairs with (None where it is zero)")
+    return [np.zeros_like(a) if v is None else v for v, a in zip(values, like)]
+
+
+def _param_directions(m: Machine, dparams, values) -> list:
+    if dparams is None:
+        return [np.zeros_like(v) for v in values]
+    if not isinstance(dparams, dict):
+        raise TypeError(f"dparams: a dict from parameter handle to tangent, got "
+                        f"{type(dparams).__name__}")
+    unknown = [k for k in dparams if k not in m.params]
+    if unknown:
+        names = ", ".join(p.name for p in m.params)
+        raise ValueError(f"dparams: {unknown[0]!r} is not one of the machine's parameter "
+                         f"handles ({names}: the keys of machine.init())")
+    return [np.asarray(dparams[p]) if p in dparams else np.zeros_like(v)
+            for p, v in zip(m.params, values)]
 
 
 def initial_state(m: Machine, batch: int | None = None) -> list:
@@ -91,9 +129,9 @@ def run(m, params: dict, xs, state=None, compile=None):
     else lists. ``compile`` (default: the NumPy interpreter) compiles the loop once."""
     m = _machine(m)
     arrays, steps = _sequences(m, xs)
-    if arrays is None:
-        arrays = [np.zeros((1, steps, 0))]
     state = initial_state(m) if state is None else _as_list(state)
+    if arrays is None:
+        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
     out = _tuple(_compiled(m.diagram, compile)(*_values(m, params), *state, *arrays))
     final, ys = out[:len(m.state)], out[len(m.state):]
     return _one(ys), _one(final)
@@ -106,14 +144,14 @@ def jvp(m, params: dict, xs, dxs=None, dparams: dict | None = None, state=None, 
     (handle ↦ tangent) and ``dstate`` are the direction (zero where not given)."""
     m = _machine(m)
     arrays, steps = _sequences(m, xs)
-    if arrays is None:
-        arrays = [np.zeros((1, steps, 0))]
-    values = _values(m, params)
-    dvalues = [np.zeros_like(v) for v in values] if dparams is None else \
-        [np.asarray(dparams.get(p, np.zeros_like(v))) for p, v in zip(m.params, values)]
     state = initial_state(m) if state is None else _as_list(state)
-    dstate = [np.zeros_like(s) for s in state] if dstate is None else _as_list(dstate)
-    dxs = [np.zeros_like(a) for a in arrays] if dxs is None or m.clocked else _as_list(dxs)
+    if arrays is None:
+        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
+    values = _values(m, params)
+    dvalues = _param_directions(m, dparams, values)
+    dstate = _directions("dstate", dstate, state, len(m.state))
+    dxs = [np.zeros_like(a) for a in arrays] if m.clocked else \
+        _directions("dxs", dxs, arrays, len(m.dom))
     T = _tangent_of(m)
     out = _tuple(_compiled(T, compile)(*values, *state, *arrays, *dvalues, *dstate, *dxs))
     n = len(m.diagram.cod)
@@ -141,22 +179,28 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
         return _truncated(m, params, xs, dys, state, dfinal, truncate, checkpoint, compile)
     m = _machine(m)
     arrays, steps = _sequences(m, xs)
+    shared = state is None or all(np.ndim(s) == len(w.shape)
+                                  for s, w in zip(_as_list(state), m.state.inside))
+    state = initial_state(m) if state is None else _as_list(state)
     if arrays is None:
-        arrays = [np.zeros((1, steps, 0))]
+        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
     loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)
     lens = _lens_of(m, loop, checkpoint)
-    state = initial_state(m) if state is None else _as_list(state)
     values = _values(m, params)
     out = _tuple(_compiled(lens.forward, compile)(*values, *state, *arrays))
     residual = out[:len(lens.residual)]
-    dys = _as_list(dys)
-    dfinal = [np.zeros_like(s) for s in out[len(lens.residual):][:len(m.state)]] \
-        if dfinal is None else _as_list(dfinal)
+    outputs = out[len(lens.residual):]
+    dys = _directions("dys", dys, list(outputs[len(m.state):]), len(m.cod))
+    dfinal = _directions("dfinal", dfinal, list(outputs[:len(m.state)]), len(m.state))
     back = _backward_of(lens, len(m.params), compile)
     grads = _tuple(back(*residual, *dfinal, *dys))
     nP, nS = len(m.params), len(m.state)
     result = dict(zip(m.params, grads[:nP]))
-    result["state"] = _one(grads[nP:nP + nS])
+    states = grads[nP:nP + nS]
+    if shared:          # one state shared by the batch: its cotangent summed, as a parameter's
+        states = [np.asarray(g).reshape((-1, ) + w.shape).sum(axis=0) if np.ndim(g) > len(w.shape)
+                  else np.asarray(g) for g, w in zip(states, m.state.inside)]
+    result["state"] = _one(states)
     result["xs"] = _one(grads[nP + nS:])
     return result
 
@@ -217,6 +261,23 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (tuple, list)) else [x]
 
 
+def _check_training_values(learner, state, params):
+    model, O = learner.model, learner.state_type
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be the dict of parameter values (handle ↦ array) that "
+                        f"learner.init() gives, got {type(params).__name__}")
+    if not isinstance(state, (list, tuple)):
+        raise TypeError(f"state must be the list of optimiser state values that "
+                        f"learner.init() gives, got {type(state).__name__}")
+    missing = [p for p in model.params if p not in params]
+    if missing:
+        raise ValueError(f"no value for the model's parameter {missing[0].name} "
+                         f"({missing[0].ty}); learner.init() gives every one")
+    if len(state) != len(O):
+        raise ValueError(f"{type(learner.optimiser).__name__} has {len(O)} state wires ({O}), "
+                         f"got {len(state)} values; learner.init() gives them")
+
+
 class TruncatedTrainer:
     """Truncated BPTT with ``learner.segment``: each step trains on the next
     ``length`` steps of every sequence, from the state the previous segment ended
@@ -245,13 +306,22 @@ class TruncatedTrainer:
         if xs.ndim < 2 or labels.ndim < 2 or xs.shape[:2] != labels.shape[:2]:
             raise ValueError(f"inputs {xs.shape} and labels {labels.shape} must be sequences "
                              f"(batch, time, …) of the same batch and length")
+        if not xs.shape[1]:
+            raise ValueError("the sequences have no steps: there is nothing to train on")
+        _check_training_values(self.learner, state, params)
         start = {"state": list(state), "params": dict(params), "hidden": None, "step": 0}
         return self._run(start, xs, labels, steps, show)
 
     def resume(self, xs, labels, steps: int, show: bool = False):
         if self.checkpoint is None:
             raise ValueError("nothing to resume: call fit first")
-        return self._run(self.checkpoint, np.asarray(xs), np.asarray(labels), steps, show)
+        xs, labels = np.asarray(xs), np.asarray(labels)
+        hidden = self.checkpoint["hidden"]
+        if hidden is not None and len(hidden) and np.shape(hidden[0])[0] != xs.shape[0]:
+            raise ValueError(f"resume: the carried hidden state is for a batch of "
+                             f"{np.shape(hidden[0])[0]} sequences, the inputs have "
+                             f"{xs.shape[0]}: resume on the data fit had")
+        return self._run(self.checkpoint, xs, labels, steps, show)
 
     def _run(self, start, xs, labels, steps, show):
         learner, k = self.learner, self.length

@@ -70,6 +70,9 @@ class Learner:
         self.model, self.loss, self.optimiser = model, loss, optimiser
         if isinstance(model, Machine) and isinstance(loss, Para):
             return self._build_recurrent(model, loss, optimiser)
+        if self.checkpoint is not None:
+            raise TypeError(f"checkpoint={self.checkpoint!r}: checkpointed BPTT is for a "
+                            f"machine's loop; this model has no loop")
         if not isinstance(model, Para) or not isinstance(loss, Para):
             raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
                             f"dense(…) and mse(…)), got {type(model).__name__} and "

@@ -511,3 +511,42 @@ def test_the_smoothing_demo_prints_oracle_values_and_draws(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 10_000
     assert main(["demo", "smoothing", "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "nile-smoothing.png").exists()
+
+
+# -- regressions from the adversarial review ---------------------------------------------------
+
+def test_a_composed_optic_draws_independent_noise_for_each_part():
+    from paralens.categories.kernels import Gaussian, Prior
+    from paralens.interpreters.bffg import optic
+    p, g = Prior([0.0], [[1.0]]), Gaussian([[1.0]], Q=[[1.0]])
+    composed = optic(p) >> optic(g)
+    residual, _ = composed.backward()
+    draws = [composed.forward(residual, None, rng=seed).x[0] for seed in range(3000)]
+    assert 1.8 < np.var(draws) < 2.2            # x₁ = x₀ + ε: variance 2, not (2z)² = 4
+
+
+def test_hmm_marginals_with_structural_zeros():
+    K = [[0.0, 1, 0], [0, 0, 1], [1, 0, 0]]
+    E = [[1.0, 0], [0, 1], [0.5, 0.5]]
+    model = hidden_markov([1.0, 0, 0], K, E, [0, 1, 0, 0])
+    _, marginals = bffg.smooth_hmm(model)
+    assert np.array_equal(marginals, np.eye(3)[[0, 1, 2, 0]])
+    assert np.allclose(bffg.backward_filter(model.unroll()).marginals(), marginals)
+
+
+def test_observations_impossible_at_the_root_are_refused():
+    from paralens.categories.kernels import Categorical, Emit
+    E = [[0.0, 1], [1, 0], [0.5, 0.5]]
+    with pytest.raises(ValueError, match="impossible"):
+        bffg.backward_filter(Categorical([0.0, 1, 0]) >> Emit(E, 1))
+    with pytest.raises(ValueError, match="impossible"):
+        bffg.smooth_hmm(hidden_markov([0, 1, 0], np.eye(3), E, [1]))
+
+
+def test_infinite_data_and_bad_transitions_are_refused():
+    from paralens.categories.kernels import Observe
+    with pytest.raises(ValueError, match="infinite"):
+        Observe(np.eye(1), None, np.eye(1), [0.0]).at([np.inf])
+    model = nonlinear_chain(lambda x: np.array([x[0], x[0]]), 0.1, 0.1, [0.1, 0.2], 0.0)
+    with pytest.raises(ValueError, match=r"f returned values of shape \(2,\), expected \(1,\)"):
+        bffg.backward_filter(model).sample(0)

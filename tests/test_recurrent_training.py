@@ -190,3 +190,58 @@ def test_a_loop_refuses_sequences_of_different_lengths():
     xs, labels = _data()
     with pytest.raises(ValueError, match=r"steps, other sequences have"):
         pn.compile(learner.diagram)(*values, xs, labels[:, :-1])
+
+
+# -- regressions from the adversarial review ---------------------------------------------------
+
+def test_jvp_refuses_a_direction_keyed_by_something_else_than_a_handle():
+    m, params, _ = _elman()
+    xs, _ = _data()
+    with pytest.raises(ValueError, match=r"dparams: 'Wh' is not one of the machine's parameter"):
+        rec.jvp(m, params, xs, dparams={"Wh": np.ones((N, N))})
+
+
+def test_partial_directions_are_zero_where_none():
+    from paralens.categories import Real, Tanh, dtrace, function
+    x = Real()
+    m = dtrace(function(x @ x @ x, x @ x @ x)(lambda s, a, b: (Tanh(x)(s * a), s + b, s)), 0.0)
+    g = np.random.default_rng(0)
+    a, b, v = g.normal(size=(3, 6)), g.normal(size=(3, 6)), g.normal(size=(3, 6))
+    _, with_none = rec.jvp(m, {}, [a, b], dxs=[v, None])
+    _, with_zero = rec.jvp(m, {}, [a, b], dxs=[v, np.zeros_like(b)])
+    assert all(np.array_equal(p, q) for p, q in zip(with_none, with_zero))
+    with pytest.raises(TypeError, match=r"dxs: 1 given for the 2 wires"):
+        rec.jvp(m, {}, [a, b], dxs=[v])
+
+
+def test_the_cotangent_of_a_shared_initial_state_is_summed_over_the_batch():
+    m, params, _ = _elman()
+    xs, w = _data()
+    shared = rec.gradient(m, params, xs, w)["state"]
+    each = rec.gradient(m, params, xs, w, state=np.zeros((B, N)))["state"]
+    assert shared.shape == (N, ) and np.allclose(shared, each.sum(axis=0), atol=1e-14)
+
+
+def test_the_truncated_trainer_checks_its_inputs():
+    m, params, _ = _elman()
+    learner = Learner(m >> dense(N, 1), mse(Real(1)), Adam(lr=0.01))
+    trainer = rec.TruncatedTrainer(learner, 3, compile=pn.compile)
+    with pytest.raises(ValueError, match="no steps"):
+        trainer.fit(*learner.init(0), np.zeros((4, 0, N_IN)), np.zeros((4, 0, 1)), 1)
+    with pytest.raises(ValueError, match="no value for the model's parameter"):
+        trainer.fit(learner.init(0)[0], {}, np.ones((4, 7, N_IN)), np.ones((4, 7, 1)), 1)
+
+
+def test_checkpoint_is_refused_for_a_model_without_a_loop():
+    with pytest.raises(TypeError, match="checkpointed BPTT is for a machine's loop"):
+        Learner(dense(2, 3), mse(Real(3)), GD(lr=0.1), checkpoint=4)
+
+
+def test_a_clocked_machine_runs_from_a_batched_state():
+    from paralens.categories import Real, dtrace, function
+    x = Real()
+    counter = dtrace(function(x, x @ x)(lambda s: (s + 1, s)), 5.0)
+    ys, last = rec.run(counter, {}, 4, state=np.array([1.0, 2.0, 3.0]))
+    assert ys.tolist() == [[1, 2, 3, 4], [2, 3, 4, 5], [3, 4, 5, 6]] and last.tolist() == [5, 6, 7]
+    clock = np.zeros((2, 3, 0))
+    assert rec.run(counter, {}, clock)[0].tolist() == [[5, 6, 7], [5, 6, 7]]
