@@ -29,6 +29,7 @@ diagram(x0, x1):
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 from ..categories import Scale, Ty
@@ -37,8 +38,8 @@ from ..categories.adapter import building
 from . import bitsliced, kernels, numpy as interpreter
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
-from .source import (Dialect, chain, check_name, constant, define, dtype_of, literal,
-                     py, save, template)
+from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
+                     literal, py, save, template)
 from .source import emit as _emit
 
 __all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "check_name"]
@@ -149,6 +150,76 @@ def _dtype(box):
     return dtype_of((box.cod or box.dom).inside[0].dtype)
 
 
+# -- the loop over time: its stage compiled once, its body a ``for`` loop's ---------------
+
+def stage_plan(box, ys=None, sums=None) -> Plan:
+    """The optimised plan of a loop's stage: its batch-summed outputs summed (fused
+    into matrix products), then this module's passes. ``ys``, ``sums``: the positions
+    of the stacked and summed outputs anything reads (default all); the others are
+    not computed."""
+    nS, nY = len(box.state), len(box.ys)
+    plan = sum_over_batch(flatten(box.stage), [nS + nY + k for k in box.batch_summed])
+    ys = range(nY) if ys is None else ys
+    sums = range(len(box.sums)) if sums is None else sums
+    keep = list(range(nS)) + [nS + k for k in ys] + [nS + nY + k for k in sums]
+    plan = Plan(plan.inputs, plan.equations, tuple(plan.outputs[k] for k in keep), plan.wires,
+                plan.consumers)
+    return optimise(plan)
+
+
+def _store(target: ast.expr) -> ast.expr:
+    target.ctx = ast.Store()
+    return target
+
+
+def _loop(box, args, outs, read, scope):
+    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
+    body inline: the state's names rebound at each step, each input sliced once per
+    step (``x[:, t]``), each output stacked by assignment into an array made before
+    the loop, each sum added in place to zeros (of one example's shape when it is
+    summed over the batch too). Nothing is checked per step."""
+    nC, nS, nY = len(box.consts), len(box.state), len(box.ys)
+    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
+    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:]
+    used_ys = [k for k in range(nY) if read[nS + k]]
+    used_sums = [k for k in range(len(box.sums)) if read[nS + nY + k]]
+    plan = stage_plan(box, used_ys, used_sums)
+    for eq in plan.equations:
+        if eq.kind == "Loop":
+            raise NotImplementedError(
+                f"cannot compile the loop {box.name} to source: its stage holds the loop "
+                f"{eq.box.name} (nested loops are run by interpreters.numpy)")
+    first, t = seqs[0], scope.step()
+    before = [ast.Assign([ast.Name(s, ast.Store())], init, lineno=0)
+              for s, init in zip(states, initial)]
+    for k in used_ys:
+        w = box.ys.inside[k]
+        before.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "np.empty(x.shape[:2] + shape, dtype=dtype)", x=first, shape=w.shape,
+            dtype=dtype_of(w.dtype)), lineno=0))
+    for k in used_sums:
+        w = box.sums.inside[k]
+        text = "np.zeros(shape, dtype=dtype)" if k in box.batch_summed else \
+            "np.zeros(x.shape[:1] + shape, dtype=dtype)"
+        before.append(ast.Assign([ast.Name(sums[k], ast.Store())],
+                                 py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
+                                 lineno=0))
+    step = py("t", t=ast.Name(t, ast.Load()))
+    inputs = list(consts) + [py("s", s=ast.Name(s, ast.Load())) for s in states] + \
+        [py("x[:, t]", x=x, t=step) for x in seqs]
+    body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)))
+    sinks = []
+    for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
+        target = _store(py("y[:, t]", y=ast.Name(ys[k], ast.Load()), t=step))
+        sinks.append(ast.Assign([target], expr, lineno=0))
+    for k, expr in zip(used_sums, returned[nS + len(used_ys):]):
+        sinks.append(ast.AugAssign(ast.Name(sums[k], ast.Store()), ast.Add(), expr, lineno=0))
+    steps = py("range(x.shape[1] - 1, -1, -1)" if box.reverse else "range(x.shape[1])", x=first)
+    loop = ast.For(ast.Name(t, ast.Store()), steps,
+                   carry(body, sinks, list(zip(states, returned[:nS]))), [], lineno=0)
+    return before + [loop]
+
+
 #: operators whose single use is inlined into its consumer's expression
 INLINE = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
@@ -186,6 +257,7 @@ EMITTERS = RuleTable("NumPy emitters", {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
+    "Loop": Block(_loop),
 })
 
 #: helpers the emitted code may call, copied into the module when used
