@@ -172,12 +172,40 @@ def _store(target: ast.expr) -> ast.expr:
     return target
 
 
+def _stacking(plan, box, used_ys) -> tuple:
+    """How the stacked outputs are stored: ``same`` (a y ↦ an earlier y of the same
+    value, whose array it is) and ``shared`` (y before ↦ (y after, state wire j)) for
+    a y that is the state before each step while another is the state after it: the
+    two are views of one array of T + 1 steps (the residuals of BPTT), so neither
+    is copied twice."""
+    nC, nS = len(box.consts), len(box.state)
+    value = dict(zip(used_ys, plan.outputs[nS:nS + len(used_ys)]))
+    same, first = {}, {}
+    for k in used_ys:
+        if value[k] in first:
+            same[k] = first[value[k]]
+        else:
+            first[value[k]] = k
+    shared = {}
+    for k in used_ys:
+        if k in same:
+            continue
+        for j in range(nS):
+            after = first.get(plan.outputs[j])
+            if value[k] == plan.inputs[nC + j] and after is not None and after != k \
+                    and after not in shared.values():
+                shared[k] = (after, j)
+                break
+    return same, shared
+
+
 def _loop(box, args, outs, read, scope):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
     body inline: the state's names rebound at each step, each input sliced once per
     step (``x[:, t]``), each output stacked by assignment into an array made before
-    the loop, each sum added in place to zeros (of one example's shape when it is
-    summed over the batch too). Nothing is checked per step."""
+    the loop (once if two are equal; the state before and after each step share an
+    array of T + 1 steps), each sum added in place to zeros (of one example's shape
+    when it is summed over the batch too). Nothing is checked per step."""
     nC, nS, nY = len(box.consts), len(box.state), len(box.ys)
     consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
     states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:]
@@ -189,11 +217,25 @@ def _loop(box, args, outs, read, scope):
             raise NotImplementedError(
                 f"cannot compile the loop {box.name} to source: its stage holds the loop "
                 f"{eq.box.name} (nested loops are run by interpreters.numpy)")
+    same, shared = _stacking(plan, box, used_ys)
+    after = {a: scope.temporary() for a, _ in shared.values()}   # y after ↦ its T + 1 array
     first, t = seqs[0], scope.step()
+    step = ast.Name(t, ast.Load())
     before = [ast.Assign([ast.Name(s, ast.Store())], init, lineno=0)
               for s, init in zip(states, initial)]
     for k in used_ys:
         w = box.ys.inside[k]
+        if k in same or k in shared:
+            continue
+        if k in after:
+            j = next(j for a, j in shared.values() if a == k)
+            before.append(ast.Assign([ast.Name(after[k], ast.Store())], py(
+                "np.empty((x.shape[0], x.shape[1] + 1) + shape, dtype=dtype)", x=first,
+                shape=w.shape, dtype=dtype_of(w.dtype)), lineno=0))
+            end = _store(py("h[:, -1]" if box.reverse else "h[:, 0]",
+                            h=ast.Name(after[k], ast.Load())))
+            before.append(ast.Assign([end], initial[j], lineno=0))
+            continue
         before.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
             "np.empty(x.shape[:2] + shape, dtype=dtype)", x=first, shape=w.shape,
             dtype=dtype_of(w.dtype)), lineno=0))
@@ -204,20 +246,36 @@ def _loop(box, args, outs, read, scope):
         before.append(ast.Assign([ast.Name(sums[k], ast.Store())],
                                  py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
                                  lineno=0))
-    step = py("t", t=ast.Name(t, ast.Load()))
-    inputs = list(consts) + [py("s", s=ast.Name(s, ast.Load())) for s in states] + \
+    inputs = list(consts) + [ast.Name(s, ast.Load()) for s in states] + \
         [py("x[:, t]", x=x, t=step) for x in seqs]
     body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)))
     sinks = []
     for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
-        target = _store(py("y[:, t]", y=ast.Name(ys[k], ast.Load()), t=step))
-        sinks.append(ast.Assign([target], expr, lineno=0))
+        if k in same or k in shared:
+            continue
+        if k in after:
+            target = py("h[:, t]" if box.reverse else "h[:, t + 1]",
+                        h=ast.Name(after[k], ast.Load()), t=step)
+        else:
+            target = py("y[:, t]", y=ast.Name(ys[k], ast.Load()), t=step)
+        sinks.append(ast.Assign([_store(target)], expr, lineno=0))
     for k, expr in zip(used_sums, returned[nS + len(used_ys):]):
         sinks.append(ast.AugAssign(ast.Name(sums[k], ast.Store()), ast.Add(), expr, lineno=0))
     steps = py("range(x.shape[1] - 1, -1, -1)" if box.reverse else "range(x.shape[1])", x=first)
     loop = ast.For(ast.Name(t, ast.Store()), steps,
                    carry(body, sinks, list(zip(states, returned[:nS]))), [], lineno=0)
-    return before + [loop]
+    views = []
+    for k, array in after.items():      # the state after / before each step: views
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "h[:, :-1]" if box.reverse else "h[:, 1:]", h=ast.Name(array, ast.Load())), lineno=0))
+    for k, (a, _) in shared.items():
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "h[:, 1:]" if box.reverse else "h[:, :-1]", h=ast.Name(after[a], ast.Load())),
+            lineno=0))
+    for k, earlier in same.items():
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], ast.Name(ys[earlier], ast.Load()),
+                                lineno=0))
+    return before + [loop] + views
 
 
 #: operators whose single use is inlined into its consumer's expression
