@@ -205,7 +205,8 @@ def _loop(box, args, outs, read, scope):
     step (``x[:, t]``), each output stacked by assignment into an array made before
     the loop (once if two are equal; the state before and after each step share an
     array of T + 1 steps), each sum added in place to zeros (of one example's shape
-    when it is summed over the batch too). Nothing is checked per step."""
+    when it is summed over the batch too, or when there are no steps: the empty
+    sum). Nothing is checked per step."""
     nC, nS, nY = len(box.consts), len(box.state), len(box.ys)
     consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
     states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:]
@@ -242,7 +243,7 @@ def _loop(box, args, outs, read, scope):
     for k in used_sums:
         w = box.sums.inside[k]
         text = "np.zeros(shape, dtype=dtype)" if k in box.batch_summed else \
-            "np.zeros(x.shape[:1] + shape, dtype=dtype)"
+            "np.zeros(x.shape[:1] + shape if x.shape[1] else shape, dtype=dtype)"
         before.append(ast.Assign([ast.Name(sums[k], ast.Store())],
                                  py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
                                  lineno=0))
