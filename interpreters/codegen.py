@@ -25,6 +25,30 @@ diagram(x0, x1):
     v6 = x1 * x0 * (1.0 - x0)
     return v6
 <BLANKLINE>
+
+A loop over time (``categories.stateful.Loop``: a machine's diagram, R of it,
+its tangent) is a ``for`` loop over the steps with its stage's plan, optimised
+by the same passes, written inline as its body: the state rebound, each input
+sliced once per step, each output stacked into an array made before the loop,
+each sum added in place (``stage_plan``, ``_loop``). The source does not
+depend on the number of steps:
+
+>>> from paralens.categories import cells
+>>> rnn = compile(cells.elman(2, 3).diagram)
+>>> print(rnn.source.split("def ")[-1])
+diagram(x0, x1, x2, x3, x4):
+    v5 = x3
+    v6 = np.empty(x4.shape[:2] + (3,), dtype=np.float64)
+    for t0 in range(x4.shape[1]):
+        v11 = x4[:, t0]
+        v12 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
+        del v11
+        v13 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
+        v5 = np.tanh(v12 + v13 + x2)
+        del v12, v13
+        v6[:, t0] = v5
+    return (v5, v6)
+<BLANKLINE>
 """
 
 from __future__ import annotations
@@ -42,7 +66,8 @@ from .source import (Block, Dialect, carry, chain, check_name, constant, define,
                      literal, py, save, template)
 from .source import emit as _emit
 
-__all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "check_name"]
+__all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "stage_plan",
+           "check_name"]
 
 # -- plan-level rewrites: tables of rules read by ``passes.rewrite`` --------------------
 

@@ -12,7 +12,12 @@ structural, so what the source says is what the plan computes:
   gets it as a name, never an inlined expression evaluated twice;
 * each temporary is ``del``-eted after the last statement that reads it (read
   from the statements' names), so NumPy reuses its memory;
-* numbers are literals, non-finite ones included (``np.inf``, ``np.nan``).
+* numbers are literals, non-finite ones included (``np.inf``, ``np.nan``);
+* an emitter may write statements instead (a :class:`Block`: a loop over time),
+  and emit a plan of its own as their body (:meth:`Scope.body`, numbered apart
+  from every other value of the module); :func:`carry` makes such a body a
+  loop's: its state rebound, its per-step values deleted within the step, and
+  nothing read inside the loop but bound outside it deleted before it ends.
 
 >>> ast.unparse(py("a * (b + c)", a=literal(-2.0), b=py("x - y"), c=float("inf")))
 '-2.0 * (x - y + np.inf)'
