@@ -252,6 +252,32 @@ def test_a_reverse_loop_runs_last_to_first():
         assert ("- 1, -1, -1)" in compiled.source) == reverse
 
 
+def test_the_states_before_and_after_each_step_in_both_directions():
+    x = Real(2)
+
+    @function(x @ x, x @ x @ x @ x)     # s′ = tanh(s + x); stacked: s, s′, s′ again
+    def step(s, a):
+        new = Tanh(x)(s + a)
+        return new, s, new, new
+    rng = np.random.default_rng(14)
+    for reverse in (False, True):
+        loop = Loop(step, Ty(), x, x, x @ x @ x, reverse=reverse)
+        for steps in (6, 1, 0):
+            args = [rng.normal(size=(3, 2)), rng.normal(size=(3, steps, 2))]
+            got, want, compiled = both(loop, args)
+            assert_same(got, want)
+            s, before, after, again = got
+            order = list(range(steps - 1, -1, -1) if reverse else range(steps))
+            h = args[0]
+            for t in order:
+                assert np.array_equal(before[:, t], h)
+                h = np.tanh(h + args[1][:, t])
+                assert np.array_equal(after[:, t], h) and np.array_equal(again[:, t], h)
+        (store, ) = [n for n in ast.walk(loops(compiled.source)[0])
+                     if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store)]
+        assert ast.unparse(store).endswith("[:, t0]" if reverse else "[:, t0 + 1]")
+
+
 # -- more kinds of loop -------------------------------------------------------------------
 
 def test_float32_machines_stay_float32():
