@@ -33,7 +33,6 @@ import ast
 import builtins
 import functools
 import inspect
-import itertools
 import keyword
 import math
 import re

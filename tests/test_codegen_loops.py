@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import math
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ import pytest
 from paralens.categories import (Linear, Loop, Machine, Para, Param, Real, Tanh, Ty, cells,
                                  delay, function, lecun)
 from paralens.interpreters import codegen, numpy as interpreter
-from paralens.interpreters.plan import flatten
 from paralens.lenses import R
 from paralens.lenses.tangent import tangent
 
