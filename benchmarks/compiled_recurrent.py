@@ -8,7 +8,7 @@ b)``, states stored, one reverse loop accumulating ``dWx += x.T @ dz``). Both
 run side by side in one process, interleaved, with an A/A control (the
 baseline against a copy of itself); the median ratio is reported.
 
-    python benchmarks/recurrent.py [--rounds 15] [--steps 1000]
+    python benchmarks/compiled_recurrent.py [--rounds 15] [--steps 1000]
 """
 
 from __future__ import annotations
