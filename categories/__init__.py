@@ -25,12 +25,13 @@ from .circuits import (
     zero_bits)
 from .stateful import Loop, Machine, delay, dtrace, machine
 from .cells import elman, gru
+from .feedback import FeedbackFunctor, from_feedback
 from . import laws
 
 __all__ = [
     "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
     "CompositionError", "Constant", "Copy", "copy", "Cos", "dense", "describe", "Diagram",
-    "Discard", "discard", "Exp", "forward_derivative", "function", "gate_layer", "Gather",
+    "Discard", "discard", "Exp", "FeedbackFunctor", "forward_derivative", "from_feedback", "function", "gate_layer", "Gather",
     "Generator", "Id", "laws", "elman", "gru", "Loop", "Machine", "machine", "delay", "dtrace", "Seq", "step_of", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
     "logic_gate_network", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
     "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parity",

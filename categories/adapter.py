@@ -141,7 +141,8 @@ class Wire(cat.Ob):
         return self.name
 
 
-DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool")}
+DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool"),
+                 "Finite": np.dtype("int64")}
 
 
 def _dtype(dtype, kind: str) -> np.dtype:
@@ -671,3 +672,117 @@ class Swap(symmetric.Swap, Box):
 
 
 Id = Diagram.id
+
+
+# -- reading DisCoPy's feedback diagrams (discopy.feedback) ------------------------------
+#
+# The one place that looks inside ``discopy.feedback``: a feedback diagram is read into
+# plain data (its wires with their delays, its layers as nodes), which
+# ``categories.feedback`` translates into a machine.
+
+class StreamWire:
+    """One wire of a feedback diagram: ``base`` its object at time step 0 (a
+    ``discopy.feedback.Ty`` of one object, the key of an object map), ``time`` the
+    number of delays on it, ``head`` whether it is the head (the first value) of a
+    stream; ``name`` as DisCoPy prints it (``X.d``)."""
+
+    __slots__ = ("base", "time", "head", "name")
+
+    def __init__(self, base, time: int, head: bool, name: str):
+        self.base, self.time, self.head, self.name = base, time, head, name
+
+    def __repr__(self):
+        return self.name
+
+
+class StreamNode:
+    """One layer of a feedback diagram: ``kind`` one of "box", "swap", "copy",
+    "followed_by", "feedback"; the box (reset to time step 0, the key of an arrow
+    map) and its name as printed; the wires it reads and writes, ``offset`` the
+    number of wires on its left; for a swap, ``left`` the number of wires crossing
+    from the left; for a feedback, ``body`` the diagram read inside it and ``mem``
+    its number of memory wires (the last outputs of the body, fed back delayed as
+    its last inputs)."""
+
+    __slots__ = ("kind", "box", "name", "offset", "dom", "cod", "left", "body", "mem")
+
+    def __init__(self, kind, box, name, offset, dom, cod, left=0, body=None, mem=0):
+        self.kind, self.box, self.name, self.offset = kind, box, name, offset
+        self.dom, self.cod, self.left, self.body, self.mem = dom, cod, left, body, mem
+
+    def __repr__(self):
+        return f"{self.kind} {self.name}: {self.dom} → {self.cod}"
+
+
+class StreamReading:
+    """A feedback diagram read as data: its wires in and out, and its nodes in order."""
+
+    __slots__ = ("dom", "cod", "nodes", "name")
+
+    def __init__(self, dom, cod, nodes, name):
+        self.dom, self.cod, self.nodes, self.name = dom, cod, nodes, name
+
+
+def read_feedback(diagram) -> StreamReading:
+    """Read a ``discopy.feedback.Diagram`` into a :class:`StreamReading`. Merges,
+    head and tail bubbles, the inverse of FollowedBy and non-constant objects'
+    tails are refused, naming the box or wire."""
+    from discopy import feedback as fb
+    if not isinstance(diagram, fb.Diagram):
+        raise TypeError(f"read_feedback: expected a discopy.feedback.Diagram, got "
+                        f"{type(diagram).__name__} {diagram!r}")
+
+    def wire(ob, where: str) -> StreamWire:
+        if isinstance(ob, fb.TailOb):
+            raise NotImplementedError(f"{where}: the wire {ob} is the tail of a non-constant "
+                                      f"object; only constant objects' streams are read")
+        if isinstance(ob, fb.HeadOb):
+            return StreamWire(fb.Ty(ob.arg.reset()), ob.time_step, True, str(ob))
+        return StreamWire(fb.Ty(ob.reset()), ob.time_step, False, str(ob))
+
+    def wires(ty, where: str) -> tuple:
+        return tuple(wire(ob, where) for ob in ty.inside)
+
+    def read(d) -> StreamReading:
+        nodes = []
+        for left, box, _ in d.inside:
+            where, name = f"box {box}", str(box)
+            dom, cod = wires(box.dom, where), wires(box.cod, where)
+            offset = len(left)
+            if isinstance(box, fb.Feedback):
+                nodes.append(StreamNode("feedback", box, name, offset, dom, cod,
+                                        body=read(box.arg), mem=len(box.mem)))
+            elif isinstance(box, fb.Swap):
+                nodes.append(StreamNode("swap", box, name, offset, dom, cod,
+                                        left=len(box.left)))
+            elif isinstance(box, fb.Copy):
+                nodes.append(StreamNode("copy", box, name, offset, dom, cod))
+            elif isinstance(box, fb.FollowedBy):
+                if box.is_dagger:
+                    raise NotImplementedError(f"{where}: the inverse of FollowedBy (splitting "
+                                              f"a stream into its head and tail) is not read")
+                nodes.append(StreamNode("followed_by", box, name, offset, dom, cod))
+            elif isinstance(box, (fb.Merge, fb.Head, fb.Tail)) or not isinstance(box, fb.Box):
+                raise NotImplementedError(f"{where}: {type(box).__name__} boxes are not read "
+                                          f"(boxes, swaps, copies, FollowedBy and feedback are)")
+            else:
+                nodes.append(StreamNode("box", box.reset(), name, offset, dom, cod))
+        return StreamReading(wires(d.dom, "the diagram's inputs"),
+                             wires(d.cod, "the diagram's outputs"), tuple(nodes), str(d))
+    return read(diagram)
+
+
+__all__ += ["StreamWire", "StreamNode", "StreamReading", "read_feedback"]
+
+
+def feedback_drawing(name: str, dom: Ty, cod: Ty, state: Ty):
+    """A machine drawn as DisCoPy draws feedback: its stage one box X ⊗ S.d → Y ⊗ S
+    closed by ``.feedback()``, S drawn as one wire (the state, however many wires)."""
+    from discopy import feedback as fb
+    wires = lambda ty: fb.Ty(*[repr(w) for w in ty.inside])
+    memory = fb.Ty(repr(state)) if len(state) else fb.Ty()
+    box = fb.Box(name, wires(dom) @ memory.d, wires(cod) @ memory)
+    return box.feedback() if len(state) else box
+
+
+__all__ += ["feedback_drawing"]

@@ -36,12 +36,16 @@ from __future__ import annotations
 from .adapter import Box, Diagram, Real, Ty
 
 __all__ = ["Generator", "LinearGenerator", "ConstantGenerator", "as_type", "OPERATIONS",
-           "claim_name", "owner_of", "same_definition"]
+           "claim_name", "owner_of", "same_definition", "KERNELS"]
 
 #: name ↦ a plan-level operation: not a generator (it has no type of its own nor a
 #: derivative) but an equation interpreters add to plans (``interpreters.plan.operation``:
 #: ``OuterSum``, ``Sub``); rule tables may be keyed by these names too
 OPERATIONS: dict[str, type] = {}
+
+#: name ↦ a Markov kernel (``categories.kernels``): the keys of the BFFG interpreter's
+#: rule tables
+KERNELS: dict[str, type] = {}
 
 
 def _path(cls) -> str:
@@ -57,7 +61,7 @@ def same_definition(a: type, b: type) -> bool:
 def owner_of(name: str):
     """The class that owns a rule-table key: a registered generator or a plan-level
     operation (None if neither)."""
-    return Generator.registry.get(name) or OPERATIONS.get(name)
+    return Generator.registry.get(name) or OPERATIONS.get(name) or KERNELS.get(name)
 
 
 def claim_name(cls, table: dict):
@@ -66,7 +70,8 @@ def claim_name(cls, table: dict):
     again replaces the old class."""
     name, owner = cls.__name__, owner_of(cls.__name__)
     if owner is not None and not same_definition(owner, cls):
-        kind = "generator" if Generator.registry.get(name) is owner else "plan-level operation"
+        kind = ("generator" if Generator.registry.get(name) is owner else
+                "kernel" if KERNELS.get(name) is owner else "plan-level operation")
         raise TypeError(f"a {kind} named {name} already exists ({_path(owner)}); "
                         f"give yours another name")
     table[name] = cls

@@ -30,7 +30,7 @@ Real(2) @ Real(2) @ Real(2) @ Real(2)
 >>> dtrace(Tanh(x), Real(3))
 Traceback (most recent call last):
 ...
-TypeError: dtrace: the stage Real(2) → Real(2) does not begin with the traced state Real(3) on both sides
+TypeError: dtrace: the stage Real(2) → Real(2) does not begin with the traced state Real(3) on both sides: the state wires come first, in and out
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import (
-    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe, equations, step_of, whole)
+    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe, equations,
+    feedback_drawing, step_of, whole)
 from .generator import OPERATIONS, claim_name
 from .para import Para, _para
 from .structural import discard, swap
 from .syntax import function
 
-__all__ = ["Machine", "Loop", "dtrace", "delay", "machine", "Seq", "step_of"]
+__all__ = ["Machine", "Loop", "Recompute", "dtrace", "delay", "machine", "Seq", "step_of"]
 
 
 def _split(wires, *types):
@@ -88,7 +89,8 @@ class Loop(Box):
     """
 
     def __init__(self, stage: Diagram, consts: Ty, state: Ty, xs: Ty, ys: Ty, sums: Ty = Ty(),
-                 reverse: bool = False, batch_summed=(), name: str = "loop"):
+                 reverse: bool = False, batch_summed=(), name: str = "loop",
+                 checkpoint: int | None = None, snapshots: int | None = None):
         if not isinstance(stage, Diagram):
             raise TypeError(f"Loop: the stage must be a diagram, got {stage!r}")
         for ty, what in [(consts, "constants"), (state, "state"), (xs, "inputs"),
@@ -106,18 +108,24 @@ class Loop(Box):
         self.stage, self.consts, self.state, self.xs, self.ys, self.sums = \
             stage, consts, state, xs, ys, sums
         self.reverse = bool(reverse)
+        self.checkpoint = None if checkpoint is None else whole(
+            checkpoint, f"Loop {name}: checkpoint (the steps between stored states)", 1)
+        # with snapshots=k the loop also outputs the state before steps 0, k, 2k, …
+        self.snapshots = None if snapshots is None else whole(
+            snapshots, f"Loop {name}: snapshots (the steps between stored states)", 1)
         self.batch_summed = tuple(sorted(set(batch_summed)))
         if any(not 0 <= k < len(sums) for k in self.batch_summed):
             raise ValueError(f"Loop {name}: batch_summed {batch_summed!r} are not positions "
                              f"of its {len(sums)} summed outputs")
-        super().__init__(name, consts @ state @ Seq(xs), state @ Seq(ys) @ sums)
+        snaps = Seq(state) if self.snapshots else Ty()
+        super().__init__(name, consts @ state @ Seq(xs), state @ Seq(ys) @ sums @ snaps)
 
     def _key(self):
         key = self.__dict__.get("_key_cache")
         if key is None:
             key = self._key_cache = (self.name, self.consts, self.state, self.xs, self.ys,
                                      self.sums, self.reverse, self.batch_summed,
-                                     equations(self.stage))
+                                     self.checkpoint, self.snapshots, equations(self.stage))
         return key
 
     def __eq__(self, other):
@@ -126,10 +134,18 @@ class Loop(Box):
     def __hash__(self):
         return hash((type(self).__name__, self.name, self.dom, self.cod))
 
+    @property
+    def summed_outputs(self) -> range:
+        """The positions of its outputs that are sums over the steps (Z)."""
+        start = len(self.state) + len(self.ys)
+        return range(start, start + len(self.sums))
+
     def summing_over_batch(self, positions) -> Loop:
-        """This loop with its summed outputs at ``positions`` also summed over the batch."""
+        """This loop with its summed outputs at ``positions`` (counted within Z) also
+        summed over the batch."""
         return Loop(self.stage, self.consts, self.state, self.xs, self.ys, self.sums,
-                    self.reverse, self.batch_summed + tuple(positions), self.name)
+                    self.reverse, self.batch_summed + tuple(positions), self.name,
+                    self.checkpoint, self.snapshots)
 
     # -- its reverse derivative: a forward loop keeping residuals, a reverse loop -----
     def optic(self, R):
@@ -171,6 +187,8 @@ class Loop(Box):
                             self.name + "⁺")
         residual = Mc @ Seq(Mx) @ Seq(Mv) @ Seq(clock)
         A, B = self.dom, self.cod
+        if self.checkpoint is not None:
+            return self._checkpointed(stage, lens.backward, source, Mv, clock)
 
         @function(A, residual @ B)
         def forward(*wires):
@@ -202,6 +220,27 @@ class Loop(Box):
         return forward, backward, residual
 
 
+    def _checkpointed(self, keeping: Diagram, backward: Diagram, source, Mv: Ty, clock: Ty):
+        """The optic of a checkpointed loop: the forward loop stores the state every k
+        steps (and nothing else); the backward half (:class:`Recompute`) reruns each
+        segment from its stored state, keeping its residuals, then runs the segment's
+        backward steps: memory O(T/k + k), the forward work done twice."""
+        if self.reverse:
+            raise NotImplementedError(f"Loop {self.name}: checkpointing a reverse loop")
+        C, S, X, Y, Z, k = self.consts, self.state, self.xs, self.ys, self.sums, self.checkpoint
+        plain = Loop(self.stage, C, S, X, Y, Z, False, self.batch_summed, self.name + "⁺",
+                     snapshots=k)
+        residual = C @ Seq(X) @ Seq(S)
+        A, B = self.dom, self.cod
+
+        @function(A, residual @ B)
+        def forward(*wires):
+            c, s, x = _split(wires, C, S, X)
+            s1, y, z, snaps = _split(_tuple(plain(*wires)), S, Y, Z, S)
+            return c + x + snaps + s1 + y + z
+        rerun = Recompute(keeping, backward, source, C, S, X, Y, Z, Mv, k, name=self.name + "⁻")
+        return forward, rerun, residual
+
     # -- its tangent: the loop over the stage's tangent -----------------------------
     def tangent(self, T):
         """T(loop) : A ⊗ Ȧ → B ⊗ Ḃ, the loop of T(stage) with the state paired with
@@ -230,7 +269,58 @@ class Loop(Box):
         return result
 
 
+class Recompute(Box):
+    """The backward half of a checkpointed loop (:meth:`Loop.optic` with ``checkpoint``).
+
+    C ⊗ Seq(X) ⊗ Seq(S)ₖ ⊗ S′ ⊗ Seq(Y′) ⊗ Z′ → C′ ⊗ S′ ⊗ Seq(X′): for each segment
+    of k steps, last first, rerun ``keeping`` (the stage's forward half, C ⊗ S ⊗ X →
+    S ⊗ Mv ⊗ Y ⊗ Z) from the state stored at its start, keeping the residuals Mv,
+    then run ``backward`` (the stage's backward half, M ⊗ S′ ⊗ Y′ ⊗ Z′ → C′ ⊗ S′ ⊗
+    X′, its residual M gathered from C, X and Mv as ``source`` says) over the
+    segment's steps in reverse, the state's cotangent carried, C′ summed."""
+
+    def __init__(self, keeping: Diagram, backward: Diagram, source, consts: Ty, state: Ty,
+                 xs: Ty, ys: Ty, sums: Ty, kept: Ty, every: int, batch_summed=(),
+                 name: str = "recompute"):
+        self.keeping, self.backward, self.source = keeping, backward, tuple(source)
+        self.consts, self.state, self.xs, self.ys, self.sums, self.kept = \
+            consts, state, xs, ys, sums, kept
+        self.every = whole(every, "Recompute: every", 1)
+        self.batch_summed = tuple(sorted(set(batch_summed)))
+        super().__init__(name, consts @ Seq(xs) @ Seq(state) @ state @ Seq(ys) @ sums,
+                         consts @ state @ Seq(xs))
+
+    @property
+    def summed_outputs(self) -> range:
+        """C′, its first outputs, summed over the steps."""
+        return range(len(self.consts))
+
+    def summing_over_batch(self, positions) -> Recompute:
+        return Recompute(self.keeping, self.backward, self.source, self.consts, self.state,
+                         self.xs, self.ys, self.sums, self.kept, self.every,
+                         self.batch_summed + tuple(positions), self.name)
+
+    def _key(self):
+        key = self.__dict__.get("_key_cache")
+        if key is None:
+            key = self._key_cache = (self.name, self.dom, self.cod, self.source, self.every,
+                                     self.batch_summed, equations(self.keeping),
+                                     equations(self.backward))
+        return key
+
+    def __eq__(self, other):
+        return self is other or isinstance(other, Recompute) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.name, self.dom, self.cod))
+
+    def optic(self, R):
+        raise NotImplementedError(f"{self.name}: the reverse derivative of a checkpointed "
+                                  f"backward pass (differentiate the loop without checkpoint)")
+
+
 claim_name(Loop, OPERATIONS)     # rule tables name it; it is no generator (no fixed type)
+claim_name(Recompute, OPERATIONS)
 
 
 def _initial(state: Ty, initial, what: str) -> tuple:
@@ -254,6 +344,9 @@ def _initial(state: Ty, initial, what: str) -> tuple:
             raise ValueError(f"{what}: the initial value of state wire {k} ({wire!r}) has "
                              f"shape {array.shape}, not {wire.shape} (one example's state; "
                              f"it is shared by the batch)")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{what}: the initial value of state wire {k} ({wire!r}) is not "
+                             f"finite")
         array = np.array(array, dtype=wire.dtype)
         array.setflags(write=False)
         out.append(array)
@@ -373,16 +466,19 @@ class Machine:
         """A machine with no input runs on a clock: an input of width 0 counting steps."""
         return not len(self.dom)
 
-    def loop(self, summed: bool = False) -> Loop:
+    def loop(self, summed: bool = False, checkpoint: int | None = None) -> Loop:
         """The loop P ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) (or S ⊗ Y, the outputs summed over
-        the steps, with ``summed``)."""
+        the steps, with ``summed``); with ``checkpoint=k`` its reverse derivative
+        stores the state every k steps and recomputes the residuals inside each
+        segment (memory O(T/k + k) instead of O(T))."""
         P, S, X, Y = self.param_type, self.state, self.dom, self.cod
         stage = self.stage.diagram
         if self.clocked:
             X = Real(0)
             stage = P @ S @ discard(X) >> stage
         ys, sums = (Ty(), Y) if summed else (Y, Ty())
-        return Loop(stage, P, S, X, ys, sums, name="dtrace" if len(S) else "map")
+        return Loop(stage, P, S, X, ys, sums, name="dtrace" if len(S) else "map",
+                    checkpoint=checkpoint)
 
     @property
     def diagram(self) -> Diagram:
@@ -420,9 +516,14 @@ class Machine:
             return s + ys
         return Para(self.params, unrolled)
 
-    def draw(self, **params):
-        """Draw the stage, its state wires first on both sides (the feedback wire)."""
-        return self.stage.diagram.draw(**params)
+    def draw(self, stage: bool = False, **params):
+        """Draw the machine as DisCoPy draws feedback: its stage as one box whose state
+        output S comes back, delayed (S.d), as its state input; ``stage=True`` draws
+        the stage's own diagram, the state wires first on both sides."""
+        if stage:
+            return self.stage.diagram.draw(**params)
+        name = f"stage ({self.stage.diagram.size} boxes)"
+        return feedback_drawing(name, self.dom, self.cod, self.state).draw(**params)
 
     def __repr__(self):
         params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
@@ -455,8 +556,12 @@ def dtrace(f, initial) -> Machine:
         S = m.dom[:k]
     n = len(S)
     if m.dom[:n] != S or m.cod[:n] != S:
+        given = "" if isinstance(initial, Ty) else \
+            f" (the state read off the {n} initial value{'s' if n != 1 else ''} of shape " \
+            f"{', '.join(str(np.shape(v)) for v in (initial if isinstance(initial, (tuple, list)) else [initial]))})"
         raise TypeError(f"dtrace: the stage {m.dom!r} → {m.cod!r} does not begin with the "
-                        f"traced state {S!r} on both sides")
+                        f"traced state {S!r} on both sides{given}: the state wires come "
+                        f"first, in and out")
     initial = _initial(S, initial, "dtrace")
     P, U, X, Y = m.param_type, m.state, m.dom[n:], m.cod[n:]
     with building():

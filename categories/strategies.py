@@ -12,11 +12,15 @@ Requires hypothesis (the ``test`` extra).
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from .adapter import Bool, Real, Ty
 from .boolean import Bits, Broadcast, Gather, One, Parity
 from .generator import Generator
+from .para import Para, Param, lecun
+from .smooth import Constant, Linear, Tanh
+from .stateful import Machine
 from .structural import Zero
 from .syntax import function
 
@@ -252,3 +256,94 @@ def composable_circuits(draw, count: int = 2, **kwargs):
 
 
 __all__ += ["circuits", "circuit_programs", "composable_circuits"]
+
+
+# -- machines (morphisms of St(C)) --------------------------------------------------------
+
+def _wires(draw, least: int, most: int, max_size: int) -> Ty:
+    """A tensor of ``least`` to ``most`` wires Real(n), 1 ≤ n ≤ max_size."""
+    k = draw(st.integers(least, most))
+    return Ty().tensor(*(Real(draw(st.integers(1, max_size))) for _ in range(k)))
+
+
+@st.composite
+def states(draw, least: int = 1, most: int = 2, max_size: int = 3):
+    """A state type: ``least`` to ``most`` wires of random small sizes."""
+    return _wires(draw, least, most, max_size)
+
+
+@st.composite
+def initial_values(draw, state: Ty):
+    """Random initial values of a state type, one array per wire, entries in [−1, 1]."""
+    values = []
+    for wire in state.inside:
+        entries = draw(st.lists(st.floats(-1, 1, allow_nan=False, width=64),
+                                min_size=wire.size, max_size=wire.size))
+        values.append(np.array(entries, dtype=wire.dtype).reshape(wire.shape))
+    return tuple(values)
+
+
+@st.composite
+def machines(draw, dom: Ty | None = None, cod: Ty | None = None, state: Ty | None = None,
+             smooth: bool = False, max_boxes: int = 2, stateful: bool = True,
+             bounded: int = 0):
+    """A random machine dom → cod (random small Real wires where not given) with state
+    ``state`` (random, possibly none, unless ``stateful=False``) and random initial
+    values. Each output wire of its stage S ⊗ X → S ⊗ Y mixes one or two of the
+    stage's input wires, each through a Linear map with its own parameter, then runs
+    a random diagram of registered generators (:func:`diagrams`) on the mix; a state
+    output (and each of the first ``bounded`` outputs, a traced state's) passes
+    through Tanh last, so what is fed back stays bounded over long runs."""
+    dom = _wires(draw, 1, 2, 3) if dom is None else dom
+    cod = _wires(draw, 1, 2, 3) if cod is None else cod
+    if state is None:
+        state = _wires(draw, 0, 2, 3) if stateful else Ty()
+    ins, outs = (state @ dom).inside, (state @ cod).inside
+    params, plan = [], []
+    for j, wire in enumerate(outs):
+        m = wire.shape[0]
+        sources = draw(st.lists(st.integers(0, len(ins) - 1), min_size=1, max_size=2)) \
+            if ins else []
+        mixes = []
+        for k, src in enumerate(sources):
+            W = Param(Real(ins[src].shape[0], m), f"W{j}{k}", lecun)
+            params.append(W)
+            mixes.append((W, src, Linear(ins[src].shape[0], m)))
+        body = draw(diagrams(dom=Real(m), n=m, max_boxes=max_boxes, smooth=smooth))
+        picks = [k for k, w in enumerate(body.cod.inside) if w == wire]
+        plan.append((mixes, body, picks[0] if picks else None, j < len(state) + bounded))
+    P = Ty().tensor(*(p.ty for p in params))
+
+    @function(P @ state @ dom, state @ cod)
+    def stage(*wires):
+        values = dict(zip(params, wires[:len(params)]))
+        inputs = wires[len(params):]
+        results = []
+        for (mixes, body, pick, squash), wire in zip(plan, outs):
+            if mixes:
+                terms = [linear(values[W], inputs[src]) for W, src, linear in mixes]
+                z = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+            else:                           # no input at all: a constant
+                z = Constant(0.5, Ty(wire))()
+            out = body(z)
+            out = out if isinstance(out, tuple) else (out, )
+            z = out[pick] if pick is not None else z
+            results.append(Tanh(Ty(wire))(z) if squash else z)
+        return tuple(results)
+    initial = draw(initial_values(state))
+    return Machine(Para(tuple(params), stage), state, initial)
+
+
+@st.composite
+def traced(draw, state: Ty | None = None, dom: Ty | None = None, cod: Ty | None = None,
+           **kwargs):
+    """A machine f : S ⊗ X → S ⊗ Y ready for the delayed trace over S, and random
+    initial values for S: ``(f, initial)``."""
+    S = draw(states()) if state is None else state
+    X = _wires(draw, 1, 2, 3) if dom is None else dom
+    Y = _wires(draw, 1, 2, 3) if cod is None else cod
+    f = draw(machines(dom=S @ X, cod=S @ Y, bounded=len(S), **kwargs))
+    return f, draw(initial_values(S))
+
+
+__all__ += ["states", "initial_values", "machines", "traced"]

@@ -5,6 +5,9 @@
   one diagram, compiled to NumPy source. It prints the diagram's size and the
   training and held-out accuracy, and writes PNG drawings of the model and of
   both halves of the lens R(model ; loss).
+* ``paralens demo smoothing`` smooths the Nile's flow with the local-level
+  model by BFFG (a stretch of years treated as missing): log p(y), the
+  smoothed level with its 95% band, a plot and a drawing of the model.
 * ``paralens digits`` trains a softmax classifier on the 8×8 digits with Adam.
 * ``paralens compile module:attr -o step.py`` writes a diagram, Para map or
   learner as a module that imports nothing but NumPy.
@@ -24,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["main", "demo", "digits", "iris_split", "compile_target", "UsageError"]
+__all__ = ["main", "demo", "demo_smoothing", "digits", "iris_split", "compile_target", "UsageError"]
 
 
 class UsageError(ValueError):
@@ -128,6 +131,144 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidd
             print(f"wrote {path}")
     return {"accuracy": accuracy, "params": params, "state": state, "stopped": stopped,
             "history": trainer.history}
+
+
+def sines(n: int, steps: int, seed: int = 0, noise: float = 0.05):
+    """Noisy mixtures of two sines, (n, steps + 1, 1): random frequencies, phases and
+    weights for each sequence, Gaussian noise of std ``noise`` (fixed by the seed)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps + 1)
+    f = rng.uniform(0.05, 0.25, size=(n, 2, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 2, 1))
+    weight = rng.uniform(0.3, 1.0, size=(n, 2, 1))
+    clean = (weight * np.sin(2 * np.pi * f * t + phase)).sum(axis=1)
+    return (clean + noise * rng.normal(size=clean.shape))[..., None]
+
+
+def demo_recurrent(out: str = "paralens-output", steps: int = 300, lr: float = 0.01,
+                   hidden: int = 24, seed: int = 0, draw: bool = True) -> dict:
+    """A gated recurrent cell learns next-step prediction of noisy mixtures of sines by
+    BPTT through its loop (never unrolled); held-out loss against predicting the last
+    value again, and a plot of the predictions."""
+    from ..categories import Real, dense, gru
+    from ..lenses.learner import Learner
+    from ..lenses.losses import mse
+    from ..lenses.optimisers import Adam
+
+    from . import recurrent
+    from .training import NonFiniteLoss, Trainer
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"demo recurrent: steps must be a whole number ≥ 1, got {steps!r}")
+    if draw:
+        _writable_folder(out)
+    data = sines(96, 60, seed=1234)
+    train, test = data[:64], data[64:]
+    print(f"noisy mixtures of two sines (seed 1234): {len(train)} training sequences, "
+          f"{len(test)} held out, 60 steps each; the task: predict the next value")
+    model = gru(1, hidden) >> dense(hidden, 1)
+    learner = Learner(model, mse(Real(1)), Adam(lr=lr))
+    trainer = Trainer(learner)
+    print(f"model: a GRU cell (hidden {hidden}) then a dense read-out, one loop over time; "
+          f"the step's stage: {model.stage.diagram.size} boxes; learner step compiled once, "
+          f"for any sequence length")
+    state, params = learner.init(seed)
+    stopped = None
+    try:
+        state, params = trainer.fit(state, params, train[:, :-1], train[:, 1:], steps,
+                                    batch_size=16, seed=seed)
+    except NonFiniteLoss as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        state, params, stopped = error.state, error.params, error.step
+    predicted, _ = recurrent.run(model, params, test[:, :-1])
+    loss = float(np.mean((predicted - test[:, 1:]) ** 2))
+    repeat = float(np.mean((test[:, :-1] - test[:, 1:]) ** 2))
+    print(f"held-out mean squared error per step {loss:.4f} (repeating the last value: "
+          f"{repeat:.4f}; the noise alone: {0.05 ** 2:.4f})")
+    if draw:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        figure, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+        for k, ax in enumerate(axes):
+            ax.plot(test[k, 1:, 0], color="0.6", label="truth")
+            ax.plot(predicted[k, :, 0], color="C0", label="predicted")
+        axes[0].legend(loc="upper right")
+        axes[-1].set_xlabel("step")
+        figure.suptitle("next-step prediction on held-out sequences")
+        path = os.path.join(out, "recurrent-predictions.png")
+        figure.savefig(path, dpi=90)
+        plt.close(figure)
+        print(f"wrote {path}")
+        for name, stage, size in (("recurrent-machine", False, (5, 5)),
+                                  ("recurrent-stage", True, (12, 10))):
+            path = os.path.join(out, f"{name}.png")
+            model.draw(stage=stage, path=path, figsize=size)
+            print(f"wrote {path}")
+    return {"loss": loss, "repeat": repeat, "params": params, "stopped": stopped,
+            "history": trainer.history}
+
+
+def demo_smoothing(out: str = "paralens-output", missing=(1900, 1920), draw: bool = True) -> dict:
+    """The local-level model on the Nile flow (Durbin & Koopman's estimates): the
+    backward filter and the exact smoother (BFFG on one chain box, a loop over the
+    years), with the years ``missing`` (first, last) treated as unobserved; log p(y)
+    with and without them, the smoothed level with its 95% band, and a plot."""
+    from ..categories.markov import DIFFUSE_VARIANCE, local_level
+    from ..lenses.datasets import nile
+
+    from .bffg import smooth_chain
+
+    first, last = missing
+    if draw:
+        _writable_folder(out)
+    years, volumes = nile()
+    noise, level = 15099.0, 1469.1
+    gap = (years >= first) & (years <= last)
+    observed = np.where(gap, np.nan, volumes)
+    print(f"the Nile's annual flow at Aswan, {years[0]}–{years[-1]} (10⁸ m³), local-level model "
+          f"(random walk plus noise): noise variance {noise:g}, level variance {level:g} "
+          f"(Durbin & Koopman's estimates); first level ~ N(first observation, "
+          f"{DIFFUSE_VARIANCE:.0e})")
+    full = smooth_chain(local_level(volumes, level, noise))[0]
+    diffuse = full + 0.5 * np.log(2 * np.pi * (DIFFUSE_VARIANCE + noise))
+    print(f"log p(y), every year observed: {full:.3f} (without y₁₈₇₁'s own term, the diffuse "
+          f"log-likelihood: {diffuse:.2f}; Durbin & Koopman: −632.54)")
+    evidence, means, covs, _ = smooth_chain(local_level(observed, level, noise))
+    mean, sd = means[:, 0], np.sqrt(covs[:, 0, 0])
+    print(f"log p(y), {first}–{last} missing ({gap.sum()} years): {evidence:.3f}")
+    print("smoothed level, with its 95% band:")
+    for year in sorted({int(years[0]), first - 1, (first + last) // 2, last + 1, 1950,
+                        int(years[-1])}):
+        t = int(np.flatnonzero(years == year)[0])
+        note = " (missing)" if gap[t] else ""
+        print(f"  {year}: {mean[t]:7.1f}  [{mean[t] - 1.96 * sd[t]:7.1f}, "
+              f"{mean[t] + 1.96 * sd[t]:7.1f}]{note}")
+    if draw:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        figure, ax = plt.subplots(figsize=(10, 4.5))
+        ax.axvspan(first - 0.5, last + 0.5, color="0.92", label="treated as missing")
+        ax.plot(years[~gap], volumes[~gap], "o", ms=3, color="0.35", label="observed flow")
+        ax.plot(years[gap], volumes[gap], "o", ms=3, mfc="none", color="0.6",
+                label="held back")
+        ax.fill_between(years, mean - 1.96 * sd, mean + 1.96 * sd, color="C0", alpha=0.25,
+                        label="95% band")
+        ax.plot(years, mean, color="C0", label="smoothed level")
+        ax.set_xlabel("year")
+        ax.set_ylabel("flow (10⁸ m³)")
+        ax.set_title("the Nile: local-level model smoothed by BFFG")
+        ax.legend(loc="upper right", fontsize=8)
+        path = os.path.join(out, "nile-smoothing.png")
+        figure.savefig(path, dpi=90, bbox_inches="tight")
+        plt.close(figure)
+        print(f"wrote {path}")
+        path = os.path.join(out, "nile-model.png")
+        local_level(observed[:4], level, noise).unroll().draw(path=path, figsize=(8, 8))
+        print(f"wrote {path} (the model unrolled for 4 years; it runs as one loop)")
+    return {"log_evidence": evidence, "log_evidence_all_years": full, "years": years,
+            "means": mean, "sd": sd, "missing": gap}
 
 
 def _accuracy(model, params, splits) -> dict:
@@ -299,10 +440,17 @@ def _rate(text: str) -> float:
 def main(argv=None):
     parser = _Parser(prog="paralens", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("demo", help="train an MLP on Iris through the lens functor")
+    run = commands.add_parser("demo", help="train an MLP on Iris through the lens functor "
+                                           "(demo recurrent: a GRU predicts noisy sines; demo "
+                                           "smoothing: the Nile smoothed by BFFG)")
+    run.add_argument("which", nargs="?", choices=["iris", "recurrent", "smoothing"],
+                     default="iris", help="iris (default), recurrent or smoothing (the Nile "
+                                          "local-level model smoothed by BFFG)")
     run.add_argument("--out", default="paralens-output", help="folder for the PNG drawings")
-    run.add_argument("--steps", type=_count, default=2000)
-    run.add_argument("--lr", type=_rate, default=0.02)
+    run.add_argument("--steps", type=_count, default=None,
+                     help="training steps (default: 2000 for iris, 300 for recurrent)")
+    run.add_argument("--lr", type=_rate, default=None,
+                     help="learning rate (default: 0.02 for iris, 0.01 for recurrent)")
     run.add_argument("--seed", type=_seed, default=0)
     run_digits = commands.add_parser("digits", help="train a softmax classifier on 8×8 digits with Adam")
     run_digits.add_argument("--steps", type=_count, default=1500)
@@ -318,8 +466,16 @@ def main(argv=None):
     if args.command == "compile":
         return compile_target(args.target, args.output, args.name)
     try:
+        if args.command == "demo" and args.which == "smoothing":
+            demo_smoothing(args.out)
+            return 0
+        if args.command == "demo" and args.which == "recurrent":
+            result = demo_recurrent(args.out, steps=args.steps or 300, lr=args.lr or 0.01,
+                                    seed=args.seed)
+            return 0 if result["stopped"] is None else 1
         if args.command == "demo":
-            result = demo(args.out, steps=args.steps, lr=args.lr, seed=args.seed)
+            result = demo(args.out, steps=args.steps or 2000, lr=args.lr or 0.02,
+                          seed=args.seed)
             return 0 if result["stopped"] is None else 1
         if args.command == "digits":
             digits(steps=args.steps, seed=args.seed)

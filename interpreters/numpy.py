@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..categories import Ty
 from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
@@ -88,11 +89,19 @@ RULES = RuleTable("NumPy rules", {
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
-    "SumBatch": lambda box: (lambda x: unbroadcast(x, box.shape)),
+    "SumBatch": lambda box: _sum_batch(box),
     "OuterSum": lambda op: outer_sum,
     # the loop over time (categories.stateful): its stage compiled once, run at every step
     "Loop": lambda box: _loop(box),
+    "Recompute": lambda box: _recompute(box),
 })
+
+
+def _sum_batch(box):
+    if not box.x.inside[0].time:
+        return lambda x: unbroadcast(x, box.shape)
+    rank = len(box.shape) + 2       # a sequence: the batch summed, the time axis kept
+    return lambda x: x.sum(axis=0) if np.ndim(x) == rank else np.asarray(x)
 
 
 def stage_plan(box):
@@ -108,15 +117,24 @@ def _loop(box):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: a Python loop over the once-compiled stage."""
     stage = Evaluator(box.stage, plan=stage_plan(box)).run
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
-    ys, sums, reverse = box.ys.inside, box.sums.inside, box.reverse
+    ys, sums, reverse, every = box.ys.inside, box.sums.inside, box.reverse, box.snapshots
+
+    ranks = [len(w.shape) for w in box.xs.inside]
 
     def run(*args):
         consts, state, xs = list(args[:nC]), list(args[nC:nC + nS]), args[nC + nS:]
-        batch, steps = xs[0].shape[:2]
+        batch, steps = _length(box, xs, ranks)
         stacked = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in ys]
         totals = [None] * len(sums)
+        snaps = [] if every is None else [
+            np.empty((batch, -(-steps // every)) + w.shape, dtype=w.dtype)
+            for w in box.state.inside]
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            out = stage(consts + state + [x[:, t] for x in xs])
+            if snaps and t % every == 0:
+                for array, s in zip(snaps, state):
+                    array[:, t // every] = s
+            out = stage(consts + state + [x[:, t] if x.ndim > r else x
+                                          for x, r in zip(xs, ranks)])
             state = list(out[:nS])
             for array, y in zip(stacked, out[nS:nS + len(ys)]):
                 array[:, t] = y
@@ -131,9 +149,85 @@ def _loop(box):
         for k, w in enumerate(sums):
             if totals[k] is None:       # no steps: the empty sum
                 totals[k] = np.zeros(w.shape, dtype=w.dtype)
-        result = tuple(state) + tuple(stacked) + tuple(totals)
+        result = tuple(state) + tuple(stacked) + tuple(totals) + tuple(snaps)
         return result[0] if len(result) == 1 else result
     return run
+
+
+def _recompute(box):
+    """The backward half of a checkpointed loop: each segment rerun from its stored
+    state, its residuals kept for its backward steps only."""
+    keeping = Evaluator(box.keeping, plan=_optimised(flatten(box.keeping))).run
+    backward = Evaluator(box.backward, plan=_optimised(
+        sum_over_batch(flatten(box.backward), box.batch_summed))).run
+    C, S, X, Y, Z = (len(box.consts), len(box.state), len(box.xs), len(box.ys),
+                     len(box.sums))
+    nM, every, source = len(box.kept), box.every, box.source
+    ranks = [len(w.shape) for w in box.xs.inside + box.ys.inside]
+
+    def run(*args):
+        c = list(args[:C])
+        xs = args[C:C + X]
+        snaps = args[C + X:C + X + S]
+        ds = list(args[C + X + S:C + X + 2 * S])
+        dys = args[C + X + 2 * S:C + X + 2 * S + Y]
+        dz = list(args[C + X + 2 * S + Y:])
+        batch, steps = _length(box, xs + dys, ranks)
+        if snaps and snaps[0].shape[1] != -(-steps // every):
+            raise ValueError(f"{box.name}: {snaps[0].shape[1]} stored states for {steps} steps "
+                             f"stored every {every}: they come from another sequence")
+        dxs = [np.empty((batch, steps) + w.shape, dtype=w.dtype) for w in box.xs.inside]
+        dc = [None] * C
+        for start in range(((steps - 1) // every) * every if steps else -1, -1, -every):
+            end = min(start + every, steps)
+            s, kept = [snap[:, start // every] for snap in snaps], []
+            for t in range(start, end):
+                x = [a[:, t] if a.ndim > r else a for a, r in zip(xs, ranks)]
+                out = keeping(c + s + x)
+                s, mv = list(out[:S]), out[S:S + nM]
+                kept.append((x, mv))
+            for t in range(end - 1, start - 1, -1):
+                x, mv = kept[t - start]
+                m = [c[i] if kind == "c" else x[i] if kind == "x" else mv[i]
+                     for kind, i in source]
+                out = backward(m + ds + [a[:, t] if a.ndim > r else a
+                                         for a, r in zip(dys, ranks[X:])] + dz)
+                grads, ds, dx = out[:C], list(out[C:C + S]), out[C + S:]
+                for array, d in zip(dxs, dx):
+                    array[:, t] = d
+                for k, g in enumerate(grads):
+                    dc[k] = np.array(g, copy=True) if dc[k] is None else dc[k] + g
+            del kept
+        for k, w in enumerate(box.consts.inside):
+            if dc[k] is None:
+                dc[k] = np.zeros(w.shape, dtype=w.dtype)
+        result = tuple(dc) + tuple(ds) + tuple(dxs)
+        return result[0] if len(result) == 1 else result
+    return run
+
+
+def _length(box, sequences, ranks):
+    """(batch, steps) of a loop's sequences, all of one length. A value with neither
+    batch nor time axis (a zero cotangent, a constant) is the same at every step."""
+    found = None
+    wires = box.xs.inside + getattr(box, "ys", Ty()).inside
+    for k, (x, r) in enumerate(zip(sequences, ranks)):
+        if x.ndim <= r:
+            continue
+        if found is None:
+            found = (k, x.shape[0], x.shape[1])
+        elif x.shape[1] != found[2]:
+            raise ValueError(f"sequence {k} (wire {wires[k].over_time()!r}) of {box.name}: "
+                             f"{x.shape[1]} steps, other sequences have {found[2]} (the "
+                             f"sequences of one call have one length)")
+    if found is None:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    return found[1], found[2]
+
+
+def _optimised(plan):
+    return eliminate_common_subexpressions(eliminate_dead_code(plan))
 
 
 def reader(plan, v: int) -> str:
@@ -205,7 +299,7 @@ def check_inputs(plan, dom, args) -> list:
         spec = plan._input_spec = [(plan.wires[v].shape, len(plan.wires[v].shape),
                                     plan.wires[v].dtype, plan.wires[v].time)
                                    for v in plan.inputs]
-    arrays, batch, steps = [], None, None
+    arrays, batch = [], None
     for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
             given, arg = type(arg), _as_array(plan, k, arg)
@@ -223,11 +317,6 @@ def check_inputs(plan, dom, args) -> list:
             elif given[0] != batch:
                 raise ValueError(f"{_where(plan, k)}: batch of {given[0]} sequences, "
                                  f"other inputs have {batch}")
-            if steps is None:
-                steps = given[1]
-            elif given[1] != steps:
-                raise ValueError(f"{_where(plan, k)}: {given[1]} steps, other sequences "
-                                 f"have {steps}")
         elif len(given) == n + 1 and given[1:] == shape:
             if batch is None:
                 batch = given[0]

@@ -208,10 +208,9 @@ def sum_over_batch(plan: Plan, positions=()) -> Plan:
             if eq is not None and eq.kind in FUSED_BATCH_SUM:
                 equations[k] = Equation(FUSED_BATCH_SUM[eq.kind](), eq.ins, eq.outs)
                 done[v] = v
-            elif eq is not None and eq.kind == "Loop" and \
-                    eq.outs.index(v) >= len(eq.outs) - len(eq.box.sums):
+            elif eq is not None and eq.outs.index(v) in getattr(eq.box, "summed_outputs", ()):
                 # Σ_batch Σ_time = Σ_time Σ_batch: the loop's stage sums it at every step
-                position = eq.outs.index(v) - (len(eq.outs) - len(eq.box.sums))
+                position = list(eq.box.summed_outputs).index(eq.outs.index(v))
                 eq = equations[k] = Equation(eq.box.summing_over_batch([position]), eq.ins,
                                              eq.outs)
                 done[v] = v

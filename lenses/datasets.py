@@ -6,6 +6,10 @@
 * ``digits()``: Optical Recognition of Handwritten Digits (E. Alpaydin,
   C. Kaynak), 1,797 images of 8×8 pixel counts 0–16, as distributed with
   scikit-learn. UCI Machine Learning Repository, CC BY 4.0.
+* ``nile()``: the annual flow volume of the Nile at Aswan, 1871–1970 (10⁸ m³),
+  the classic local-level (Kalman) example; public domain, as distributed with
+  statsmodels; first analysed by Cobb (1978), *Biometrika* 65(2), 243–51; see
+  Durbin & Koopman, *Time Series Analysis by State Space Methods*, ch. 2.
 
 >>> X, y, classes = iris()
 >>> X.shape, y.shape, classes
@@ -13,6 +17,9 @@
 >>> X, y = digits()
 >>> X.shape, y.shape, int(X.max()), sorted(set(y.tolist())) == list(range(10))
 ((1797, 64), (1797,), 16, True)
+>>> years, volumes = nile()
+>>> years.shape, int(years[0]), int(years[-1]), float(volumes[0])
+((100,), 1871, 1970, 1120.0)
 >>> x_train, y_train, x_test, y_test = rda_iris(classes=3, labels="one-hot")
 >>> x_train.shape, y_train.shape, x_test.shape, y_test.shape, x_train.dtype
 ((75, 4), (75, 3), (75, 4), (75, 3), dtype('bool'))
@@ -26,7 +33,7 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "bits_of"]
+__all__ = ["iris", "digits", "nile", "one_hot", "rda_iris", "binary_digits", "bits_of"]
 
 
 def iris():
@@ -44,6 +51,13 @@ def digits():
     with resources.files(__package__).joinpath("data/digits.csv.gz").open("rb") as file:
         table = np.loadtxt(gzip.open(file, "rt"), delimiter=",")
     return table[:, :64], table[:, 64].astype(int)
+
+
+def nile():
+    """Years (100,) as ints 1871–1970, and the Nile's annual flow (100,) in 10⁸ m³."""
+    with resources.files(__package__).joinpath("data/nile.csv").open() as file:
+        table = np.loadtxt(file, delimiter=",", skiprows=1)
+    return table[:, 0].astype(int), table[:, 1]
 
 
 def _classes(y, n: int, where: str, bound: str) -> np.ndarray:

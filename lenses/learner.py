@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..categories import Box, CompositionError, Para, Ty, discard, function
+from ..categories import (
+    Box, CompositionError, Constant, Machine, Para, Seq, Ty, discard, function, swap, zero)
 from ..categories.adapter import building
 
 from .lens import R
@@ -60,12 +61,15 @@ def _check_kinds(model: Para, optimiser):
 class Learner:
     """A model closed into a training step by a loss, a cap and an optimiser."""
 
-    def __init__(self, model: Para, loss: Para, optimiser):
+    def __init__(self, model: Para, loss: Para, optimiser, checkpoint: int | None = None):
+        self.checkpoint = checkpoint
         with building():
             self._build(model, loss, optimiser)
 
     def _build(self, model: Para, loss: Para, optimiser):
         self.model, self.loss, self.optimiser = model, loss, optimiser
+        if isinstance(model, Machine) and isinstance(loss, Para):
+            return self._build_recurrent(model, loss, optimiser)
         if not isinstance(model, Para) or not isinstance(loss, Para):
             raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
                             f"dense(…) and mse(…)), got {type(model).__name__} and "
@@ -92,6 +96,57 @@ class Learner:
             dp = optimiser.changes(lens.backward, residual, loss_value, L,   # cap, backward, Σ
                                    slice(len(B), len(B) + len(P)), P)
             return _tuple(put(*s, *p, *dp)) + (loss_value, )
+        self.diagram = step
+
+    def _build_recurrent(self, model: Machine, loss: Para, optimiser):
+        """A machine closed by a loss at every step: BPTT through its loop.
+
+        The step reads whole sequences: S_opt ⊗ P ⊗ Seq(X) ⊗ Seq(B) → S_opt ⊗ P ⊗ L,
+        the loss of a sequence being the sum over its steps, from the machine's
+        initial state; ``segment`` also takes the initial state and gives the final
+        one, S_opt ⊗ P ⊗ S ⊗ Seq(X) ⊗ Seq(B) → S_opt ⊗ P ⊗ S ⊗ L, for truncated
+        BPTT (the state carried from one segment to the next, no gradient across)."""
+        if len(loss.cod) != 1:
+            raise TypeError(f"the loss must give one wire (a number per example), got "
+                            f"{loss.cod!r}; add the losses up first")
+        if model.cod != loss.dom:
+            raise CompositionError(f"the loss does not fit the machine: the machine's output "
+                                   f"at each step is {model.cod!r}, the loss takes {loss.dom!r}")
+        _check_kinds(model, optimiser)
+        P, S, X, Y, Lab, L = (model.param_type, model.state, model.dom, model.cod,
+                              loss.param_type, loss.cod)
+        closed = (model @ Lab) >> (swap(Y, Lab) >> loss.diagram)     # X ⊗ B → L, each step
+        loop = closed.loop(summed=True, checkpoint=self.checkpoint)   # P ⊗ S ⊗ Seq(X ⊗ B) → S ⊗ L
+        SX, SB = Seq(X), Seq(Lab)
+        order = function(SB @ P @ S @ SX, P @ S @ SX @ SB)(
+            lambda *w: w[len(SB):] + w[:len(SB)])
+        self.lens = lens = R(order >> loop)     # Seq(B) ⊗ P ⊗ S ⊗ Seq(X) → M ⊗ S ⊗ L, and back
+        O = optimiser.state(P)
+        self.state_type, self.input_type, self.label_type = O, SX, SB
+        get, put = optimiser.get(P), optimiser.put(P)
+        M, n = lens.residual, len(lens.residual)
+
+        def backward(*wires):       # the final state is not in the loss: its cotangent is 0
+            return lens.backward(*wires[:n], *_tuple(zero(S)()), *wires[n:])
+
+        @function(O @ P @ S @ SX @ SB, O @ P @ S @ L)
+        def segment(*wires):
+            o, p, h, x, b = _split(wires, len(O), len(P), len(S), len(SX), len(SB))
+            at = _tuple(get(*o, *p)) if len(P) else ()
+            *residual, loss_value = _tuple(lens.forward(*b, *at, *h, *x))
+            residual, final = residual[:n], residual[n:]
+            dp = optimiser.changes(backward, residual, loss_value, L,
+                                   slice(len(SB), len(SB) + len(P)), P)
+            return _tuple(put(*o, *p, *dp)) + tuple(final) + (loss_value, )
+        self.segment = segment
+
+        initial = _constants(model.state, model.initial)
+
+        @function(O @ P @ SX @ SB, O @ P @ L)
+        def step(*wires):
+            o, p, x, b = _split(wires, len(O), len(P), len(SX), len(SB))
+            out = _tuple(segment(*o, *p, *initial(), *x, *b))
+            return out[:len(O) + len(P)] + out[-1:]
         self.diagram = step
 
     def init(self, seed: int = 0):
@@ -127,6 +182,24 @@ class Learner:
             dp = _tuple(total(*changes[len(B):len(B) + len(P)]))
             return _tuple(put(*s, *p, *dp)) + (loss, )
         return outline
+
+
+def _constants(S: Ty, values):
+    """I → S: the machine's initial state as constant boxes (zero, or one number per
+    wire); any other fixed initial state is an input (``segment``)."""
+    boxes = []
+    for k, (wire, value) in enumerate(zip(S.inside, values)):
+        flat = np.ravel(value)
+        if not flat.size or not np.any(flat):
+            boxes.append(zero(S[k:k + 1]))
+        elif np.all(flat == flat[0]) and wire.kind == "Real":
+            boxes.append(Constant(float(flat[0]), S[k:k + 1]))
+        else:
+            raise NotImplementedError(
+                f"the machine's initial state on wire {k} ({wire!r}) is not one number "
+                f"repeated; train from it with learner.segment, which takes the initial "
+                f"state as an input")
+    return lambda: tuple(w for box in boxes for w in _tuple(box()))
 
 
 def dreamer(model: Para, loss: Para, optimiser):

@@ -44,7 +44,8 @@ def test_the_wheel_has_one_top_level_name(wheel):
     assert "paralens = paralens.interpreters.cli:main" in entry
     for needed in ["paralens/__init__.py", "paralens/py.typed", "paralens/categories/adapter.py",
                    "paralens/lenses/lens.py", "paralens/lenses/data/iris.csv",
-                   "paralens/lenses/data/digits.csv.gz", "paralens/interpreters/codegen.py"]:
+                   "paralens/lenses/data/digits.csv.gz", "paralens/lenses/data/nile.csv",
+                   "paralens/interpreters/codegen.py"]:
         assert needed in names, needed
 
 

@@ -1,0 +1,290 @@
+"""Delayed-trace semantics: machines run, differentiated and trained over time.
+
+A machine (``categories.stateful``) is one loop; nothing here unrolls it.
+Sequences are arrays (batch, time, *shape), the time axis explicit and second;
+the state is (batch, *shape), or one example's state shared by the batch.
+
+* :func:`run`: the output sequence and the final state; pass the final state
+  back as ``state`` to continue the stream (streaming).
+* :func:`jvp`: forward mode, the tangent stream of the outputs along a direction
+  of the inputs, the initial state and the parameters, the state paired with
+  its tangent (initial tangent 0 unless given): memory independent of T.
+* :func:`gradient`: reverse mode (BPTT) of ⟨w, y⟩ + ⟨w_T, s_T⟩, for cotangents w
+  of the outputs and w_T of the final state; ``checkpoint=k`` stores the state
+  every k steps and recomputes inside segments.
+* :class:`TruncatedTrainer`: truncated BPTT, the state carried from one segment
+  to the next, no gradient across.
+
+>>> import numpy as np
+>>> from paralens.categories import Real, Add, copy, dtrace, delay
+>>> x = Real()
+>>> ys, last = run(delay(x, -1.0), {}, np.arange(5.0).reshape(1, 5))
+>>> ys
+array([[-1.,  0.,  1.,  2.,  3.]])
+>>> running = dtrace(Add(x) >> copy(x), x)             # s′ = y = s + x: a running sum
+>>> run(running, {}, np.ones((1, 4)))[0]
+array([[1., 2., 3., 4.]])
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..categories import Machine, Seq, Ty
+from ..categories.stateful import machine as as_machine
+from ..lenses import R, tangent
+from . import numpy as interpreter
+from .training import NonFiniteLoss, progress
+
+__all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
+
+
+def _machine(m) -> Machine:
+    return as_machine(m, "run")
+
+
+def _values(m: Machine, params: dict, what: str = "params") -> list:
+    if not isinstance(params, dict):
+        raise TypeError(f"{what} must be the dict of parameter values (handle ↦ array) that "
+                        f"machine.init() gives, got {type(params).__name__}")
+    missing = [p for p in m.params if p not in params]
+    if missing:
+        raise ValueError(f"no value for the machine's parameter {missing[0].name} "
+                         f"({missing[0].ty}); machine.init() gives every one")
+    return [params[p] for p in m.params]
+
+
+def _sequences(m: Machine, xs) -> list:
+    """The input sequences, one array per input wire (a clocked machine: the steps)."""
+    if m.clocked:
+        if isinstance(xs, numbers.Integral) and not isinstance(xs, bool) and xs >= 0:
+            return None, int(xs)
+        raise TypeError(f"{m!r} has no input: give the number of steps instead of sequences")
+    arrays = list(xs) if isinstance(xs, (tuple, list)) else [xs]
+    if len(arrays) != len(m.dom):
+        raise TypeError(f"{m!r} reads {len(m.dom)} sequences ({Seq(m.dom)!r}), got "
+                        f"{len(arrays)}")
+    return arrays, None
+
+
+def initial_state(m: Machine, batch: int | None = None) -> list:
+    """The machine's initial state, one array per state wire (shared by the batch,
+    or repeated ``batch`` times)."""
+    if batch is None:
+        return [np.array(s) for s in m.initial]
+    return [np.broadcast_to(s, (batch, ) + s.shape).copy() for s in m.initial]
+
+
+def _compiled(diagram, compile):
+    cache = diagram.__dict__.setdefault("_compiled_by", {})
+    key = compile or interpreter.compile
+    if key not in cache:
+        cache[key] = key(diagram)
+    return cache[key]
+
+
+def run(m, params: dict, xs, state=None, compile=None):
+    """(output sequences, final state) of machine ``m`` on ``xs`` from ``state``
+    (default: its initial state). One array for a single output or state wire,
+    else lists. ``compile`` (default: the NumPy interpreter) compiles the loop once."""
+    m = _machine(m)
+    arrays, steps = _sequences(m, xs)
+    if arrays is None:
+        arrays = [np.zeros((1, steps, 0))]
+    state = initial_state(m) if state is None else _as_list(state)
+    out = _tuple(_compiled(m.diagram, compile)(*_values(m, params), *state, *arrays))
+    final, ys = out[:len(m.state)], out[len(m.state):]
+    return _one(ys), _one(final)
+
+
+def jvp(m, params: dict, xs, dxs=None, dparams: dict | None = None, state=None, dstate=None,
+        compile=None):
+    """(outputs, their tangents): forward mode through the loop of the stage's
+    tangent, one pass, the state paired with its tangent. ``dxs``, ``dparams``
+    (handle ↦ tangent) and ``dstate`` are the direction (zero where not given)."""
+    m = _machine(m)
+    arrays, steps = _sequences(m, xs)
+    if arrays is None:
+        arrays = [np.zeros((1, steps, 0))]
+    values = _values(m, params)
+    dvalues = [np.zeros_like(v) for v in values] if dparams is None else \
+        [np.asarray(dparams.get(p, np.zeros_like(v))) for p, v in zip(m.params, values)]
+    state = initial_state(m) if state is None else _as_list(state)
+    dstate = [np.zeros_like(s) for s in state] if dstate is None else _as_list(dstate)
+    dxs = [np.zeros_like(a) for a in arrays] if dxs is None or m.clocked else _as_list(dxs)
+    T = _tangent_of(m)
+    out = _tuple(_compiled(T, compile)(*values, *state, *arrays, *dvalues, *dstate, *dxs))
+    n = len(m.diagram.cod)
+    nS = len(m.state)
+    return _one(out[nS:n]), _one(out[n + nS:])
+
+
+def _tangent_of(m: Machine):
+    cached = m.__dict__.get("_tangent")
+    if cached is None:
+        cached = m._tangent = tangent(m.diagram)
+    return cached
+
+
+def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int | None = None,
+             truncate: int | None = None, compile=None) -> dict:
+    """BPTT: the cotangents of ⟨dys, ys⟩ + ⟨dfinal, final state⟩ with respect to the
+    parameters (summed over the batch and the steps), the initial state and the
+    inputs: a dict with the parameter handles, ``"state"`` and ``"xs"``.
+
+    ``truncate=k``: truncated BPTT, the sum of the gradients of the segments of k
+    steps, each from the state the previous one ended in, treated as a constant (no
+    gradient crosses a segment's start; ``"state"`` is then the first segment's)."""
+    if truncate is not None:
+        return _truncated(m, params, xs, dys, state, dfinal, truncate, checkpoint, compile)
+    m = _machine(m)
+    arrays, steps = _sequences(m, xs)
+    if arrays is None:
+        arrays = [np.zeros((1, steps, 0))]
+    loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)
+    lens = _lens_of(m, loop, checkpoint)
+    state = initial_state(m) if state is None else _as_list(state)
+    values = _values(m, params)
+    out = _tuple(_compiled(lens.forward, compile)(*values, *state, *arrays))
+    residual = out[:len(lens.residual)]
+    dys = _as_list(dys)
+    dfinal = [np.zeros_like(s) for s in out[len(lens.residual):][:len(m.state)]] \
+        if dfinal is None else _as_list(dfinal)
+    back = _backward_of(lens, len(m.params), compile)
+    grads = _tuple(back(*residual, *dfinal, *dys))
+    nP, nS = len(m.params), len(m.state)
+    result = dict(zip(m.params, grads[:nP]))
+    result["state"] = _one(grads[nP:nP + nS])
+    result["xs"] = _one(grads[nP + nS:])
+    return result
+
+
+def _truncated(m, params, xs, dys, state, dfinal, k, checkpoint, compile) -> dict:
+    m = _machine(m)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"truncate: the steps of a segment, a whole number ≥ 1, got {k!r}")
+    arrays, _ = _sequences(m, xs)
+    if arrays is None:
+        raise TypeError("truncated BPTT of a clocked machine: give it an input")
+    dys = _as_list(dys)
+    steps = arrays[0].shape[1]
+    state = initial_state(m) if state is None else _as_list(state)
+    total, xs_grads, first = None, [], None
+    for start in range(0, steps, k):
+        part = [a[:, start:start + k] for a in arrays]
+        last = start + k >= steps
+        g = gradient(m, params, part, [d[:, start:start + k] for d in dys], state,
+                     dfinal if last else None, checkpoint, None, compile)
+        _, state = run(m, params, part, state, compile)
+        state = _as_list(state)
+        total = {p: g[p] for p in m.params} if total is None else \
+            {p: total[p] + g[p] for p in m.params}
+        xs_grads.append(_as_list(g["xs"]))
+        first = g["state"] if first is None else first
+    result = dict(total or {p: np.zeros_like(params[p]) for p in m.params})
+    result["state"] = first
+    result["xs"] = _one(np.concatenate(parts, axis=1) for parts in zip(*xs_grads))
+    return result
+
+
+def _lens_of(m, loop, checkpoint):
+    cache = m.__dict__.setdefault("_lenses", {})
+    if checkpoint not in cache:
+        cache[checkpoint] = R(loop)
+    return cache[checkpoint]
+
+
+def _backward_of(lens, n_params, compile):
+    cache = lens.__dict__.setdefault("_backward_by", {})
+    key = compile or interpreter.compile
+    if key not in cache:
+        cache[key] = key(lens.backward, summed=range(n_params))
+    return cache[key]
+
+
+def _tuple(x):
+    return x if isinstance(x, tuple) else (x, )
+
+
+def _one(values):
+    values = list(values)
+    return values[0] if len(values) == 1 else values
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (tuple, list)) else [x]
+
+
+class TruncatedTrainer:
+    """Truncated BPTT with ``learner.segment``: each step trains on the next
+    ``length`` steps of every sequence, from the state the previous segment ended
+    in (no gradient flows across a segment's start); after the last segment the
+    state starts again from the machine's initial state (the next epoch).
+
+    ``checkpoint`` holds (optimiser state, parameters, hidden state, steps done)
+    after every step, so an interruption loses nothing; :meth:`resume` continues.
+    """
+
+    def __init__(self, learner, length: int, compile=None):
+        from .codegen import compiler_for
+        if not isinstance(learner.model, Machine):
+            raise TypeError("TruncatedTrainer trains the learner of a machine; use Trainer")
+        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
+            raise ValueError(f"length: the steps of a segment, a whole number ≥ 1, got "
+                             f"{length!r}")
+        learner.optimiser.check_training()
+        self.learner, self.length = learner, int(length)
+        self.step_function = (compile or compiler_for(learner.segment))(learner.segment)
+        self.history, self.checkpoint = [], None
+
+    def fit(self, state: list, params: dict, xs, labels, steps: int, show: bool = False):
+        """``steps`` segments from (``state``, ``params``); returns (state, params)."""
+        xs, labels = np.asarray(xs), np.asarray(labels)
+        if xs.ndim < 2 or labels.ndim < 2 or xs.shape[:2] != labels.shape[:2]:
+            raise ValueError(f"inputs {xs.shape} and labels {labels.shape} must be sequences "
+                             f"(batch, time, …) of the same batch and length")
+        start = {"state": list(state), "params": dict(params), "hidden": None, "step": 0}
+        return self._run(start, xs, labels, steps, show)
+
+    def resume(self, xs, labels, steps: int, show: bool = False):
+        if self.checkpoint is None:
+            raise ValueError("nothing to resume: call fit first")
+        return self._run(self.checkpoint, np.asarray(xs), np.asarray(labels), steps, show)
+
+    def _run(self, start, xs, labels, steps, show):
+        learner, k = self.learner, self.length
+        model = learner.model
+        batch, total = xs.shape[:2]
+        segments = -(-total // k)
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"steps must be a whole number ≥ 0, got {steps!r}")
+        current = self.checkpoint = dict(start)
+        bar = progress(steps, "training") if show else None
+        try:
+            for _ in range(steps):
+                n = current["step"]
+                position = (n % segments) * k
+                hidden = current["hidden"]
+                if position == 0 or hidden is None:
+                    hidden = initial_state(model, batch)
+                values = [current["params"][p] for p in model.params]
+                out = _tuple(self.step_function(
+                    *current["state"], *values, *hidden, xs[:, position:position + k],
+                    labels[:, position:position + k]))
+                nO, nP, nS = len(learner.state_type), len(model.params), len(model.state)
+                loss = float(np.mean(out[-1]))
+                if not np.isfinite(loss):
+                    raise NonFiniteLoss(n + 1, f"the loss is {loss}", current["state"],
+                                        current["params"], n)
+                current = self.checkpoint = {
+                    "state": list(out[:nO]), "params": dict(zip(model.params, out[nO:nO + nP])),
+                    "hidden": list(out[nO + nP:nO + nP + nS]), "step": n + 1}
+                self.history.append(loss)
+                if bar:
+                    bar.update(n + 1 - start["step"], f"loss {loss:.4f}")
+        finally:
+            if bar:
+                bar.close()
+        return current["state"], current["params"]

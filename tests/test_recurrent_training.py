@@ -1,0 +1,192 @@
+"""Training machines by BPTT, against the hand-written NumPy oracles of
+``rnn_reference``: the learner's step, checkpointed BPTT (always equal to full
+BPTT), truncated BPTT (equal to full when a segment covers the sequence, to a
+hand-truncated reference otherwise), the truncated trainer's per-segment
+updates and its resumption, streaming, and costs that never depend on T."""
+
+import numpy as np
+import pytest
+
+from paralens.categories import Real, dense, elman, gru
+from paralens.interpreters import numpy as pn
+from paralens.interpreters import recurrent as rec
+from paralens.interpreters.plan import flatten
+from paralens.interpreters.training import Trainer
+from paralens.lenses import R
+from paralens.lenses.learner import Learner
+from paralens.lenses.losses import mse
+from paralens.lenses.optimisers import GD, Adam
+
+from rnn_reference import elman_bptt, elman_forward, elman_jvp, elman_truncated_bptt
+
+rng = np.random.default_rng(7)
+B, T, N_IN, N = 3, 23, 2, 4
+
+
+def _elman(seed=0):
+    m = elman(N_IN, N)
+    params = m.init(seed)
+    return m, params, [params[p] for p in m.params]
+
+
+def _data(T=T, seed=1):
+    g = np.random.default_rng(seed)
+    return g.normal(size=(B, T, N_IN)), g.normal(size=(B, T, N))
+
+
+def test_one_gd_step_of_the_learner_is_hand_bptt_of_the_summed_loss():
+    m, params, (Wx, Wh, b) = _elman()
+    xs, labels = _data()
+    lr = 0.3
+    learner = Learner(m, mse(Real(N)), GD(lr=lr))
+    new_Wx, new_Wh, new_b, loss = pn.compile(learner.diagram)(Wx, Wh, b, xs, labels)
+    ys, _ = elman_forward(Wx, Wh, b, np.zeros((B, N)), xs)
+    g = elman_bptt(Wx, Wh, b, np.zeros((B, N)), xs, ys - labels)
+    assert np.abs(new_Wx - (Wx - lr * g["Wx"])).max() < 1e-10
+    assert np.abs(new_Wh - (Wh - lr * g["Wh"])).max() < 1e-10
+    assert np.abs(new_b - (b - lr * g["b"])).max() < 1e-10
+    assert np.abs(loss - 0.5 * ((ys - labels) ** 2).sum(axis=(1, 2))).max() < 1e-10
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, T - 1, T, 100])
+def test_checkpointed_bptt_is_full_bptt(k):
+    m, params, values = _elman()
+    xs, labels = _data()
+    full = pn.compile(Learner(m, mse(Real(N)), GD(lr=0.1)).diagram)(*values, xs, labels)
+    kept = pn.compile(Learner(m, mse(Real(N)), GD(lr=0.1), checkpoint=k).diagram)(
+        *values, xs, labels)
+    assert all(np.abs(a - c).max() <= 1e-12 for a, c in zip(full, kept))
+
+
+def test_checkpointed_bptt_stores_the_state_every_k_steps_only():
+    m, params, values = _elman()
+    xs, _ = _data(T=40)
+    h0 = np.zeros((B, N))
+    full, kept = R(m.diagram), R(m.loop(checkpoint=8))
+    full_out = pn.compile(full.forward)(*values, h0, xs)[:len(full.residual)]
+    kept_out = pn.compile(kept.forward)(*values, h0, xs)[:len(kept.residual)]
+    # full BPTT stacks residuals of every step; checkpointing stores 40/8 = 5 states
+    # (the constants and inputs it keeps are the loop's own inputs, not copies)
+    stacked_full = [a for a in full_out if a.ndim == 3 and a is not xs]
+    stacked_kept = [a for a in kept_out if a.ndim == 3 and a is not xs]
+    assert all(a.shape[1] == 40 for a in stacked_full) and stacked_full
+    assert [a.shape for a in stacked_kept] == [(B, 5, N)]
+    assert any(a is xs for a in kept_out)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 11])
+def test_truncated_bptt_is_the_hand_truncated_reference(k):
+    m, params, (Wx, Wh, b) = _elman()
+    xs, w = _data()
+    h0 = rng.normal(size=(B, N))
+    g = rec.gradient(m, params, xs, w, state=h0, truncate=k)
+    ref = elman_truncated_bptt(Wx, Wh, b, h0, xs, w, k)
+    for p, name in zip(m.params, ["Wx", "Wh", "b"]):
+        assert np.abs(g[p] - ref[name]).max() < 1e-10
+    full = elman_bptt(Wx, Wh, b, h0, xs, w)
+    assert max(np.abs(g[p] - full[n]).max() for p, n in zip(m.params, ["Wx", "Wh"])) > 1e-6
+
+
+@pytest.mark.parametrize("k", [T, T + 5])
+def test_truncated_bptt_with_one_segment_is_full_bptt(k):
+    m, params, (Wx, Wh, b) = _elman()
+    xs, w = _data()
+    g = rec.gradient(m, params, xs, w, truncate=k)
+    full = elman_bptt(Wx, Wh, b, np.zeros((B, N)), xs, w)
+    for p, name in zip(m.params, ["Wx", "Wh", "b"]):
+        assert np.abs(g[p] - full[name]).max() < 1e-10
+    assert np.abs(g["xs"] - full["xs"]).max() < 1e-10
+
+
+def test_the_truncated_trainer_updates_after_every_segment_from_the_carried_state():
+    m, params, (Wx, Wh, b) = _elman()
+    xs, labels = _data()
+    k, lr = 5, 0.05
+    learner = Learner(m, mse(Real(N)), GD(lr=lr))
+    trainer = rec.TruncatedTrainer(learner, k, compile=pn.compile)
+    segments = -(-T // k)
+    _, trained = trainer.fit([], params, xs, labels, segments + 2)     # into the second epoch
+    h, W = np.zeros((B, N)), [Wx, Wh, b]
+    for n in range(segments + 2):
+        start = (n % segments) * k
+        if start == 0:
+            h = np.zeros((B, N))
+        x, lab = xs[:, start:start + k], labels[:, start:start + k]
+        ys, h_end = elman_forward(*W, h, x)
+        g = elman_bptt(*W, h, x, ys - lab)
+        W = [W[0] - lr * g["Wx"], W[1] - lr * g["Wh"], W[2] - lr * g["b"]]
+        h = h_end
+    for p, ref in zip(m.params, W):
+        assert np.abs(trained[p] - ref).max() < 1e-10
+    assert len(trainer.history) == segments + 2
+
+
+def test_the_truncated_trainer_resumes_exactly():
+    m, params, _ = _elman()
+    xs, labels = _data()
+    learner = Learner(m, mse(Real(N)), Adam(lr=0.01))
+    whole = rec.TruncatedTrainer(learner, 4, compile=pn.compile)
+    _, straight = whole.fit(*learner.init(0), xs, labels, 9)
+    parts = rec.TruncatedTrainer(learner, 4, compile=pn.compile)
+    parts.fit(*learner.init(0), xs, labels, 4)
+    _, resumed = parts.resume(xs, labels, 5)
+    assert all(np.array_equal(straight[p], resumed[p]) for p in m.params)
+    assert parts.checkpoint["step"] == 9
+
+
+def test_the_trainer_trains_a_recurrent_learner():
+    g = np.random.default_rng(3)
+    t = np.arange(40)
+    phase = g.uniform(0, 2 * np.pi, size=(32, 1))
+    signal = np.sin(0.3 * t + phase)[..., None]
+    xs, labels = signal[:, :-1], signal[:, 1:]
+    model = gru(1, 8) >> dense(8, 1)
+    learner = Learner(model, mse(Real(1)), Adam(lr=0.02))
+    trainer = Trainer(learner, compile=pn.compile)
+    trainer.fit(*learner.init(0), xs, labels, 60, show=False)
+    assert trainer.history[-1] < 0.2 * trainer.history[0]
+
+
+def test_streaming_continues_the_state():
+    m, params, _ = _elman()
+    xs, _ = _data()
+    ys, last = rec.run(m, params, xs)
+    first, middle = rec.run(m, params, xs[:, :9])
+    rest, end = rec.run(m, params, xs[:, 9:], state=middle)
+    assert np.array_equal(np.concatenate([first, rest], axis=1), ys)
+    assert np.array_equal(end, last)
+
+
+def test_forward_mode_and_bptt_against_the_hand_oracles():
+    m, params, (Wx, Wh, b) = _elman()
+    xs, w = _data()
+    h0 = rng.normal(size=(B, N))
+    d = {p: rng.normal(size=params[p].shape) for p in m.params}
+    dxs, dh0 = rng.normal(size=xs.shape), rng.normal(size=h0.shape)
+    _, dys = rec.jvp(m, params, xs, dxs, d, state=h0, dstate=dh0)
+    _, ref = elman_jvp(Wx, Wh, b, h0, xs, *[d[p] for p in m.params], dh0, dxs)
+    assert np.abs(dys - ref).max() < 1e-12
+    g = rec.gradient(m, params, xs, w, state=h0)
+    adjoint = sum((g[p] * d[p]).sum() for p in m.params) + (g["state"] * dh0).sum() + \
+        (g["xs"] * dxs).sum()
+    assert abs(adjoint - (w * dys).sum()) < 1e-10 * max(1.0, abs(adjoint))
+
+
+def test_building_and_compiling_do_not_depend_on_the_length():
+    m, params, values = _elman()
+    learner = Learner(m, mse(Real(N)), GD(lr=0.1))
+    plan = flatten(learner.diagram)
+    step = pn.compile(learner.diagram)
+    for steps in (1, 10, 300):      # one compiled step, any length: nothing knows T
+        xs, labels = _data(T=steps)
+        out = step(*values, xs, labels)
+        assert out[-1].shape == (B, )
+    assert plan.count("Loop") == 2 and len(plan.equations) < 40
+
+
+def test_a_loop_refuses_sequences_of_different_lengths():
+    m, params, values = _elman()
+    learner = Learner(m, mse(Real(N)), GD(lr=0.1))
+    xs, labels = _data()
+    with pytest.raises(ValueError, match=r"steps, other sequences have"):
+        pn.compile(learner.diagram)(*values, xs, labels[:, :-1])
