@@ -224,6 +224,19 @@ def _stacking(plan, box, used_ys) -> tuple:
     return same, shared
 
 
+def _same_length(box, k: int, x: ast.expr, first: ast.expr) -> ast.stmt:
+    """``if`` sequence k's length is not the first's, the error the interpreter raises
+    (checked once, before the loop: a value made inside the function, such as a
+    loop's output, is checked by no one else)."""
+    wire = box.xs.inside[k].over_time(True)
+    message = py("ValueError(a + str(x.shape[1]) + b + str(first.shape[1]) + c)", x=x,
+                 first=first, a=f"sequence {k} (wire {wire!r}) of {box.name}: ",
+                 b=" steps, other sequences have ",
+                 c=" (the sequences of one call have one length)")
+    return ast.If(py("x.shape[1] != first.shape[1]", x=x, first=first),
+                  [ast.Raise(message, None)], [])
+
+
 def _loop(box, args, outs, read, scope):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
     body inline: the state's names rebound at each step, each input sliced once per
@@ -231,12 +244,24 @@ def _loop(box, args, outs, read, scope):
     the loop (once if two are equal; the state before and after each step share an
     array of T + 1 steps), each sum added in place to zeros (of one example's shape
     when it is summed over the batch too, or when there are no steps: the empty
-    sum). Nothing is checked per step."""
-    nC, nS, nY = len(box.consts), len(box.state), len(box.ys)
+    sum), the state stored before every k-th step with ``snapshots=k``. A sequence
+    that is one number (a zero cotangent) is that number at every step. The
+    sequences' lengths are checked once, before the loop; nothing is checked per
+    step."""
+    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
     consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
-    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:]
+    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
+    snaps = outs[nS + nY + nZ:]     # with snapshots=k: the state before steps 0, k, 2k, …
+    initial = [s if isinstance(s, ast.Name) else py(    # a number: the state's array
+        "np.full(shape, value, dtype=dtype)", shape=w.shape, value=s, dtype=dtype_of(w.dtype))
+        for s, w in zip(initial, box.state.inside)]
     used_ys = [k for k in range(nY) if read[nS + k]]
-    used_sums = [k for k in range(len(box.sums)) if read[nS + nY + k]]
+    used_sums = [k for k in range(nZ) if read[nS + nY + k]]
+    used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
+    timed = [k for k, x in enumerate(seqs) if isinstance(x, ast.Name)]   # else one number
+    if not timed:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
     plan = stage_plan(box, used_ys, used_sums)
     for eq in plan.equations:
         if eq.kind == "Loop":
@@ -245,10 +270,17 @@ def _loop(box, args, outs, read, scope):
                 f"{eq.box.name} (nested loops are run by interpreters.numpy)")
     same, shared = _stacking(plan, box, used_ys)
     after = {a: scope.temporary() for a, _ in shared.values()}   # y after ↦ its T + 1 array
-    first, t = seqs[0], scope.step()
+    first, t = seqs[timed[0]], scope.step()
     step = ast.Name(t, ast.Load())
-    before = [ast.Assign([ast.Name(s, ast.Store())], init, lineno=0)
-              for s, init in zip(states, initial)]
+    before = [_same_length(box, k, seqs[k], first) for k in timed[1:]]
+    before += [ast.Assign([ast.Name(s, ast.Store())], init, lineno=0)
+               for s, init in zip(states, initial)]
+    every = box.snapshots
+    for j in used_snaps:
+        w = box.state.inside[j]
+        before.append(ast.Assign([ast.Name(snaps[j], ast.Store())], py(
+            "np.empty((x.shape[0], -(-x.shape[1] // k)) + shape, dtype=dtype)", x=first,
+            k=every, shape=w.shape, dtype=dtype_of(w.dtype)), lineno=0))
     for k in used_ys:
         w = box.ys.inside[k]
         if k in same or k in shared:
@@ -273,9 +305,14 @@ def _loop(box, args, outs, read, scope):
                                  py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
                                  lineno=0))
     inputs = list(consts) + [ast.Name(s, ast.Load()) for s in states] + \
-        [py("x[:, t]", x=x, t=step) for x in seqs]
+        [py("x[:, t]", x=x, t=step) if isinstance(x, ast.Name) else x for x in seqs]
     body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)))
     sinks = []
+    for j in used_snaps:                # the state before every k-th step
+        target = _store(py("s[:, t // k]", s=ast.Name(snaps[j], ast.Load()), t=step, k=every))
+        sinks.append(ast.If(py("t % k == 0", t=step, k=every),
+                            [ast.Assign([target], ast.Name(states[j], ast.Load()), lineno=0)],
+                            []))
     for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
         if k in same or k in shared:
             continue

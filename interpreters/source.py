@@ -285,8 +285,9 @@ def _constant_statement(name: str, value: np.ndarray) -> ast.stmt:
 
 class Block:
     """An emitter of statements rather than of one expression (a loop over time):
-    ``rule(box, args, outs, read, scope)`` gets its inputs' expressions (names or
-    literals, never an expression to recompute), the names its outputs are to be
+    ``rule(box, args, outs, read, scope)`` gets its inputs' expressions (names, or
+    literals for values that are one number, never an expression to recompute),
+    the names its outputs are to be
     bound to, which of them anything reads, and the :class:`Scope`; it returns the
     statements that bind them."""
 
@@ -388,7 +389,8 @@ class Scope:
             arithmetic = eq.kind in dialect.arithmetic
             emitter, full = dialect.emitters[eq.kind], {}
             args = [ref(v, arithmetic, full) for v in eq.ins]
-            if isinstance(emitter, Block):        # statements, its inputs read by name
+            if isinstance(emitter, Block):        # statements, its inputs names or numbers
+                args = [ref(v, True, full) for v in eq.ins]
                 args = named(eq, args, [k for k, a in enumerate(args) if not _is_atom(a)])
                 body.extend(emitter(eq.box, args, [name(v) for v in eq.outs],
                                     [uses.get(v, 0) > 0 for v in eq.outs], self))
@@ -463,6 +465,9 @@ def _reads(statement) -> set:
         return _names_read(statement.target) | _names_read(statement.value)
     if kind is ast.For:
         return _names_read(statement.iter).union(*(_reads(s) for s in statement.body))
+    if kind is ast.If:
+        return _names_read(statement.test).union(*(_reads(s) for s in statement.body),
+                                                 *(_reads(s) for s in statement.orelse))
     if kind is ast.Return:
         return _names_read(statement.value)
     return set()
@@ -629,5 +634,5 @@ def define(source: str, name: str):
 
 def save(self, path: str):
     """Write the source as a module that imports nothing but NumPy."""
-    with open(path, "w") as file:
+    with open(path, "w", encoding="utf-8") as file:
         file.write(self.source)

@@ -11,8 +11,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from paralens.categories import (Linear, Loop, Machine, Para, Param, Real, Tanh, Ty, cells,
-                                 delay, function, lecun)
+from paralens.categories import (Id, Linear, Loop, Machine, Para, Param, Real, Seq, Tanh, Ty,
+                                 cells, delay, function, lecun, zero)
 from paralens.interpreters import codegen, numpy as interpreter
 from paralens.lenses import R
 from paralens.lenses.tangent import tangent
@@ -439,3 +439,53 @@ def test_wrong_sequences_are_refused_before_the_loop_runs():
 def test_a_step_is_named_like_nothing_else():
     with pytest.raises(ValueError, match="a loop's step"):
         codegen.compile(cells.elman(N_IN, N).diagram, name="t0")
+
+
+# -- constant sequences, checkpointed loops ----------------------------------------------
+
+def test_a_sequence_that_is_one_number_is_that_number_at_every_step():
+    machine = cells.elman(N_IN, N)
+    lens = R(machine.diagram)
+    back = lens.backward                      # residuals ⊗ S′ ⊗ Seq(Y′) → …
+    d = (Id(back.dom[:-2]) @ zero(Real(N)) @ zero(Seq(Real(N)))) >> back
+    rng = np.random.default_rng(15)
+    args = values(machine)[:2] + [rng.normal(size=(4, 6, w.shape[0])) for w in
+                                  back.dom.inside[2:-2]]
+    got, want, compiled = both(d, args, summed=range(3))
+    assert_same(got, want)
+    assert not any(np.any(g) for g in got)   # a zero cotangent pulls back to zero
+    (loop, ) = loops(compiled.source)
+    assert "0.0" in ast.unparse(loop)        # the number itself, never sliced
+
+
+@pytest.mark.parametrize("steps", [7, 6, 1, 0])
+def test_a_checkpointed_loop_stores_the_state_every_k_steps(steps):
+    machine = cells.gru(N_IN, N)
+    lens = R(machine.loop(checkpoint=3))
+    rng = np.random.default_rng(16)
+    args = values(machine) + [rng.normal(size=(2, N)), rng.normal(size=(2, steps, N_IN))]
+    got, want, compiled = both(lens.forward, args)
+    assert_same(got, want)
+    snaps = got[-3]
+    assert snaps.shape == (2, -(-steps // 3), N)
+    ys = interpreter.compile(machine.diagram)(*args)[1]
+    for k in range(snaps.shape[1]):          # the state before steps 0, 3, 6, …
+        before = args[-2] if k == 0 else ys[:, 3 * k - 1]
+        assert np.allclose(snaps[:, k], before, rtol=1e-12, atol=1e-12)
+    with pytest.raises(NotImplementedError, match=r"Recompute"):
+        codegen.compile(lens.backward)
+
+
+def test_sequences_of_two_lengths_are_refused_as_the_interpreter_refuses_them():
+    machine = cells.elman(N_IN, N)
+    back = R(machine.diagram).backward
+    rng = np.random.default_rng(17)
+    args = values(machine)[:2] + [rng.normal(size=(2, 5, N_IN)), rng.normal(size=(2, 5, N)),
+                                  rng.normal(size=(2, 4, N)), rng.normal(size=(2, N)),
+                                  rng.normal(size=(2, 5, N))]
+    messages = []
+    for compile_ in (interpreter.compile, codegen.compile):
+        with pytest.raises(ValueError, match="4 steps, other sequences have 5") as error:
+            compile_(back)(*args)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
