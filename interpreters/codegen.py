@@ -237,7 +237,7 @@ def _same_length(box, k: int, x: ast.expr, first: ast.expr) -> ast.stmt:
                   [ast.Raise(message, None)], [])
 
 
-def _loop(box, args, outs, read, scope):
+def _loop(box, args, numbers, outs, read, scope):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
     body inline: the state's names rebound at each step, each input sliced once per
     step (``x[:, t]``), each output stacked by assignment into an array made before
@@ -252,13 +252,13 @@ def _loop(box, args, outs, read, scope):
     consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
     states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
     snaps = outs[nS + nY + nZ:]     # with snapshots=k: the state before steps 0, k, 2k, …
-    initial = [s if isinstance(s, ast.Name) else py(    # a number: the state's array
-        "np.full(shape, value, dtype=dtype)", shape=w.shape, value=s, dtype=dtype_of(w.dtype))
-        for s, w in zip(initial, box.state.inside)]
+    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,   # a number
+                  dtype=dtype_of(w.dtype)) if number else s
+               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
     used_ys = [k for k in range(nY) if read[nS + k]]
     used_sums = [k for k in range(nZ) if read[nS + nY + k]]
     used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
-    timed = [k for k, x in enumerate(seqs) if isinstance(x, ast.Name)]   # else one number
+    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]   # else one number
     if not timed:
         raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
                          f"steps is unknown")
@@ -305,8 +305,10 @@ def _loop(box, args, outs, read, scope):
                                  py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
                                  lineno=0))
     inputs = list(consts) + [ast.Name(s, ast.Load()) for s in states] + \
-        [py("x[:, t]", x=x, t=step) if isinstance(x, ast.Name) else x for x in seqs]
-    body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)))
+        [x if number else py("x[:, t]", x=x, t=step)
+         for x, number in zip(seqs, numbers[nC + nS:])]
+    numbered = {k for k, number in enumerate(numbers) if number and not nC <= k < nC + nS}
+    body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)), numbered)
     sinks = []
     for j in used_snaps:                # the state before every k-th step
         target = _store(py("s[:, t // k]", s=ast.Name(snaps[j], ast.Load()), t=step, k=every))

@@ -285,17 +285,17 @@ def _constant_statement(name: str, value: np.ndarray) -> ast.stmt:
 
 class Block:
     """An emitter of statements rather than of one expression (a loop over time):
-    ``rule(box, args, outs, read, scope)`` gets its inputs' expressions (names, or
-    literals for values that are one number, never an expression to recompute),
-    the names its outputs are to be
-    bound to, which of them anything reads, and the :class:`Scope`; it returns the
-    statements that bind them."""
+    ``rule(box, args, numbers, outs, read, scope)`` gets its inputs' expressions
+    (names or literals, never an expression to recompute), which of them hold one
+    Python number rather than an array, the names its outputs are to be bound to,
+    which of them anything reads, and the :class:`Scope`; it returns the statements
+    that bind them."""
 
     def __init__(self, rule):
         self.rule = rule
 
-    def __call__(self, box, args, outs, read, scope):
-        return self.rule(box, args, outs, read, scope)
+    def __call__(self, box, args, numbers, outs, read, scope):
+        return self.rule(box, args, numbers, outs, read, scope)
 
 
 def _assign(targets, value) -> ast.Assign:
@@ -326,10 +326,11 @@ class Scope:
         self.steps += 1
         return f"t{self.steps - 1}"
 
-    def body(self, plan, inputs: list, offset: int = 0) -> tuple:
+    def body(self, plan, inputs: list, offset: int = 0, numbers=()) -> tuple:
         """(statements, the outputs' expressions): the plan's equations with its
         inputs given as expressions (a name, a literal, or an expression such as a
-        step's slice, inlined where it is read once and named first otherwise)."""
+        step's slice, inlined where it is read once and named first otherwise);
+        ``numbers``: the positions of inputs that are names of Python numbers."""
         dialect = self.dialect
         uses = {}
         for v in [v for eq in plan.equations for v in eq.ins] + list(plan.outputs):
@@ -347,9 +348,11 @@ class Scope:
             assign([temporary], node)
             return _name(temporary)
 
-        for v, expr in zip(plan.inputs, inputs):
+        for k, (v, expr) in enumerate(zip(plan.inputs, inputs)):
             if isinstance(expr, ast.Name):
                 names[v] = expr.id
+                if k in numbers:
+                    scalar.add(v)
             elif _is_literal(expr):
                 inlined[v] = expr
                 scalar.add(v)
@@ -392,7 +395,8 @@ class Scope:
             if isinstance(emitter, Block):        # statements, its inputs names or numbers
                 args = [ref(v, True, full) for v in eq.ins]
                 args = named(eq, args, [k for k, a in enumerate(args) if not _is_atom(a)])
-                body.extend(emitter(eq.box, args, [name(v) for v in eq.outs],
+                body.extend(emitter(eq.box, args, [v in scalar for v in eq.ins],
+                                    [name(v) for v in eq.outs],
                                     [uses.get(v, 0) > 0 for v in eq.outs], self))
                 continue
             expr = emitter(eq.box, *args)

@@ -489,3 +489,41 @@ def test_sequences_of_two_lengths_are_refused_as_the_interpreter_refuses_them():
             compile_(back)(*args)
         messages.append(str(error.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("cell", [cells.elman, cells.gru])
+def test_a_recurrent_learners_training_step_equals_the_interpreters(cell):
+    """learner.diagram holds a forward and a reverse loop, a zero initial state and a
+    zero cotangent of the final state, both numbers read twice (named, not inlined)."""
+    import paralens as pl
+    from paralens.interpreters.cli import sines
+    from paralens.interpreters.training import Trainer
+    model = cell(1, 4) >> pl.dense(4, 1)
+    learner = pl.Learner(model, pl.mse(Real(1)), pl.Adam(lr=0.01))
+    data = sines(8, 12, seed=3)
+    runs = []
+    for compile_ in (codegen.compile, interpreter.compile):
+        trainer = Trainer(learner, compile=compile_)
+        state, params = trainer.fit(*learner.init(0), data[:, :-1], data[:, 1:], 3,
+                                    batch_size=4, show=False)
+        runs.append((state, params, trainer.history))
+    (s1, p1, h1), (s2, p2, h2) = runs
+    assert np.allclose(h1, h2, rtol=1e-12, atol=1e-12)
+    for p in model.params:
+        assert np.allclose(p1[p], p2[p], rtol=1e-12, atol=1e-12), p.name
+    assert len(loops(codegen.compile(learner.diagram).source)) == 2
+
+
+def test_a_constant_that_is_one_number_reaches_the_stage_as_an_array_where_one_is_needed():
+    from paralens.categories import copy
+    machine = cells.elman(N_IN, N)
+    d = machine.diagram
+    W = d.dom[:1]
+    wired = (zero(W) >> copy(W)) @ Id(d.dom[1:])        # Wx = 0, read twice: named
+    d = wired >> Id(W) @ d
+    rng = np.random.default_rng(18)
+    args = values(machine)[1:] + [rng.normal(size=(2, N)), rng.normal(size=(2, 5, N_IN))]
+    got, want, compiled = both(d, args)
+    assert_same(got, want)
+    (loop, ) = loops(compiled.source)
+    assert "np.full((3, 5), " in ast.unparse(loop)
