@@ -25,10 +25,35 @@ diagram(x0, x1):
     v6 = x1 * x0 * (1.0 - x0)
     return v6
 <BLANKLINE>
+
+A loop over time (``categories.stateful.Loop``: a machine's diagram, R of it,
+its tangent) is a ``for`` loop over the steps with its stage's plan, optimised
+by the same passes, written inline as its body: the state rebound, each input
+sliced once per step, each output stacked into an array made before the loop,
+each sum added in place (``stage_plan``, ``_loop``). The source does not
+depend on the number of steps:
+
+>>> from paralens.categories import cells
+>>> rnn = compile(cells.elman(2, 3).diagram)
+>>> print(rnn.source.split("def ")[-1])
+diagram(x0, x1, x2, x3, x4):
+    v5 = x3
+    v6 = np.empty(x4.shape[:2] + (3,), dtype=np.float64)
+    for t0 in range(x4.shape[1]):
+        v11 = x4[:, t0]
+        v12 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
+        del v11
+        v13 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
+        v5 = np.tanh(v12 + v13 + x2)
+        del v12, v13
+        v6[:, t0] = v5
+    return (v5, v6)
+<BLANKLINE>
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 from ..categories import Scale, Ty
@@ -37,11 +62,12 @@ from ..categories.adapter import building
 from . import bitsliced, kernels, numpy as interpreter
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
-from .source import (Dialect, chain, check_name, constant, define, dtype_of, literal,
-                     py, save, template)
+from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
+                     literal, py, save, template)
 from .source import emit as _emit
 
-__all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "check_name"]
+__all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "stage_plan",
+           "check_name"]
 
 # -- plan-level rewrites: tables of rules read by ``passes.rewrite`` --------------------
 
@@ -149,6 +175,174 @@ def _dtype(box):
     return dtype_of((box.cod or box.dom).inside[0].dtype)
 
 
+# -- the loop over time: its stage compiled once, its body a ``for`` loop's ---------------
+
+def stage_plan(box, ys=None, sums=None) -> Plan:
+    """The optimised plan of a loop's stage: its batch-summed outputs summed (fused
+    into matrix products), then this module's passes. ``ys``, ``sums``: the positions
+    of the stacked and summed outputs anything reads (default all); the others are
+    not computed."""
+    nS, nY = len(box.state), len(box.ys)
+    plan = sum_over_batch(flatten(box.stage), [nS + nY + k for k in box.batch_summed])
+    ys = range(nY) if ys is None else ys
+    sums = range(len(box.sums)) if sums is None else sums
+    keep = list(range(nS)) + [nS + k for k in ys] + [nS + nY + k for k in sums]
+    plan = Plan(plan.inputs, plan.equations, tuple(plan.outputs[k] for k in keep), plan.wires,
+                plan.consumers)
+    return optimise(plan)
+
+
+def _store(target: ast.expr) -> ast.expr:
+    target.ctx = ast.Store()
+    return target
+
+
+def _stacking(plan, box, used_ys) -> tuple:
+    """How the stacked outputs are stored: ``same`` (a y ↦ an earlier y of the same
+    value, whose array it is) and ``shared`` (y before ↦ (y after, state wire j)) for
+    a y that is the state before each step while another is the state after it: the
+    two are views of one array of T + 1 steps (the residuals of BPTT), so neither
+    is copied twice."""
+    nC, nS = len(box.consts), len(box.state)
+    value = dict(zip(used_ys, plan.outputs[nS:nS + len(used_ys)]))
+    same, first = {}, {}
+    for k in used_ys:
+        if value[k] in first:
+            same[k] = first[value[k]]
+        else:
+            first[value[k]] = k
+    shared = {}
+    for k in used_ys:
+        if k in same:
+            continue
+        for j in range(nS):
+            after = first.get(plan.outputs[j])
+            if value[k] == plan.inputs[nC + j] and after is not None and after != k \
+                    and after not in shared.values():
+                shared[k] = (after, j)
+                break
+    return same, shared
+
+
+def _same_length(box, k: int, x: ast.expr, first: ast.expr) -> ast.stmt:
+    """``if`` sequence k's length is not the first's, the error the interpreter raises
+    (checked once, before the loop: a value made inside the function, such as a
+    loop's output, is checked by no one else)."""
+    wire = box.xs.inside[k].over_time(True)
+    message = py("ValueError(a + str(x.shape[1]) + b + str(first.shape[1]) + c)", x=x,
+                 first=first, a=f"sequence {k} (wire {wire!r}) of {box.name}: ",
+                 b=" steps, other sequences have ",
+                 c=" (the sequences of one call have one length)")
+    return ast.If(py("x.shape[1] != first.shape[1]", x=x, first=first),
+                  [ast.Raise(message, None)], [])
+
+
+def _loop(box, args, numbers, outs, read, scope):
+    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
+    body inline: the state's names rebound at each step, each input sliced once per
+    step (``x[:, t]``), each output stacked by assignment into an array made before
+    the loop (once if two are equal; the state before and after each step share an
+    array of T + 1 steps), each sum added in place to zeros (of one example's shape
+    when it is summed over the batch too, or when there are no steps: the empty
+    sum), the state stored before every k-th step with ``snapshots=k``. A sequence
+    that is one number (a zero cotangent) is that number at every step. The
+    sequences' lengths are checked once, before the loop; nothing is checked per
+    step."""
+    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
+    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
+    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
+    snaps = outs[nS + nY + nZ:]     # with snapshots=k: the state before steps 0, k, 2k, …
+    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,   # a number
+                  dtype=dtype_of(w.dtype)) if number else s
+               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
+    used_ys = [k for k in range(nY) if read[nS + k]]
+    used_sums = [k for k in range(nZ) if read[nS + nY + k]]
+    used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
+    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]   # else one number
+    if not timed:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    plan = stage_plan(box, used_ys, used_sums)
+    for eq in plan.equations:
+        if eq.kind == "Loop":
+            raise NotImplementedError(
+                f"cannot compile the loop {box.name} to source: its stage holds the loop "
+                f"{eq.box.name} (nested loops are run by interpreters.numpy)")
+    same, shared = _stacking(plan, box, used_ys)
+    after = {a: scope.temporary() for a, _ in shared.values()}   # y after ↦ its T + 1 array
+    first, t = seqs[timed[0]], scope.step()
+    step = ast.Name(t, ast.Load())
+    before = [_same_length(box, k, seqs[k], first) for k in timed[1:]]
+    before += [ast.Assign([ast.Name(s, ast.Store())], init, lineno=0)
+               for s, init in zip(states, initial)]
+    every = box.snapshots
+    for j in used_snaps:
+        w = box.state.inside[j]
+        before.append(ast.Assign([ast.Name(snaps[j], ast.Store())], py(
+            "np.empty((x.shape[0], -(-x.shape[1] // k)) + shape, dtype=dtype)", x=first,
+            k=every, shape=w.shape, dtype=dtype_of(w.dtype)), lineno=0))
+    for k in used_ys:
+        w = box.ys.inside[k]
+        if k in same or k in shared:
+            continue
+        if k in after:
+            j = next(j for a, j in shared.values() if a == k)
+            before.append(ast.Assign([ast.Name(after[k], ast.Store())], py(
+                "np.empty((x.shape[0], x.shape[1] + 1) + shape, dtype=dtype)", x=first,
+                shape=w.shape, dtype=dtype_of(w.dtype)), lineno=0))
+            end = _store(py("h[:, -1]" if box.reverse else "h[:, 0]",
+                            h=ast.Name(after[k], ast.Load())))
+            before.append(ast.Assign([end], initial[j], lineno=0))
+            continue
+        before.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "np.empty(x.shape[:2] + shape, dtype=dtype)", x=first, shape=w.shape,
+            dtype=dtype_of(w.dtype)), lineno=0))
+    for k in used_sums:
+        w = box.sums.inside[k]
+        text = "np.zeros(shape, dtype=dtype)" if k in box.batch_summed else \
+            "np.zeros(x.shape[:1] + shape if x.shape[1] else shape, dtype=dtype)"
+        before.append(ast.Assign([ast.Name(sums[k], ast.Store())],
+                                 py(text, x=first, shape=w.shape, dtype=dtype_of(w.dtype)),
+                                 lineno=0))
+    inputs = list(consts) + [ast.Name(s, ast.Load()) for s in states] + \
+        [x if number else py("x[:, t]", x=x, t=step)
+         for x, number in zip(seqs, numbers[nC + nS:])]
+    numbered = {k for k, number in enumerate(numbers) if number and not nC <= k < nC + nS}
+    body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)), numbered)
+    sinks = []
+    for j in used_snaps:                # the state before every k-th step
+        target = _store(py("s[:, t // k]", s=ast.Name(snaps[j], ast.Load()), t=step, k=every))
+        sinks.append(ast.If(py("t % k == 0", t=step, k=every),
+                            [ast.Assign([target], ast.Name(states[j], ast.Load()), lineno=0)],
+                            []))
+    for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
+        if k in same or k in shared:
+            continue
+        if k in after:
+            target = py("h[:, t]" if box.reverse else "h[:, t + 1]",
+                        h=ast.Name(after[k], ast.Load()), t=step)
+        else:
+            target = py("y[:, t]", y=ast.Name(ys[k], ast.Load()), t=step)
+        sinks.append(ast.Assign([_store(target)], expr, lineno=0))
+    for k, expr in zip(used_sums, returned[nS + len(used_ys):]):
+        sinks.append(ast.AugAssign(ast.Name(sums[k], ast.Store()), ast.Add(), expr, lineno=0))
+    steps = py("range(x.shape[1] - 1, -1, -1)" if box.reverse else "range(x.shape[1])", x=first)
+    loop = ast.For(ast.Name(t, ast.Store()), steps,
+                   carry(body, sinks, list(zip(states, returned[:nS]))), [], lineno=0)
+    views = []
+    for k, array in after.items():      # the state after / before each step: views
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "h[:, :-1]" if box.reverse else "h[:, 1:]", h=ast.Name(array, ast.Load())), lineno=0))
+    for k, (a, _) in shared.items():
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], py(
+            "h[:, 1:]" if box.reverse else "h[:, :-1]", h=ast.Name(after[a], ast.Load())),
+            lineno=0))
+    for k, earlier in same.items():
+        views.append(ast.Assign([ast.Name(ys[k], ast.Store())], ast.Name(ys[earlier], ast.Load()),
+                                lineno=0))
+    return before + [loop] + views
+
+
 #: operators whose single use is inlined into its consumer's expression
 INLINE = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
@@ -186,6 +380,7 @@ EMITTERS = RuleTable("NumPy emitters", {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
+    "Loop": Block(_loop),
 })
 
 #: helpers the emitted code may call, copied into the module when used

@@ -12,7 +12,12 @@ structural, so what the source says is what the plan computes:
   gets it as a name, never an inlined expression evaluated twice;
 * each temporary is ``del``-eted after the last statement that reads it (read
   from the statements' names), so NumPy reuses its memory;
-* numbers are literals, non-finite ones included (``np.inf``, ``np.nan``).
+* numbers are literals, non-finite ones included (``np.inf``, ``np.nan``);
+* an emitter may write statements instead (a :class:`Block`: a loop over time),
+  and emit a plan of its own as their body (:meth:`Scope.body`, numbered apart
+  from every other value of the module); :func:`carry` makes such a body a
+  loop's: its state rebound, its per-step values deleted within the step, and
+  nothing read inside the loop but bound outside it deleted before it ends.
 
 >>> ast.unparse(py("a * (b + c)", a=literal(-2.0), b=py("x - y"), c=float("inf")))
 '-2.0 * (x - y + np.inf)'
@@ -28,7 +33,6 @@ import ast
 import builtins
 import functools
 import inspect
-import itertools
 import keyword
 import math
 import re
@@ -40,8 +44,8 @@ import numpy as np
 
 from . import kernels
 
-__all__ = ["MAX_DEPTH", "Dialect", "py", "template", "chain", "literal", "dtype_of",
-           "constant", "emit", "define", "check_name", "save"]
+__all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
+           "dtype_of", "constant", "emit", "carry", "define", "check_name", "save"]
 
 #: the deepest an emitted expression nests, in ``ast`` nodes (Python's parser
 #: refuses 200 nested parentheses and its compiler recurses on depth)
@@ -279,59 +283,122 @@ def _constant_statement(name: str, value: np.ndarray) -> ast.stmt:
     return ast.Assign([ast.Name(name, ast.Store())], array, lineno=0)
 
 
-def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
-    """The source of a module defining ``name``, the plan as a NumPy function."""
-    check_name(name, dialect)
-    uses = {}
-    for v in [v for eq in plan.equations for v in eq.ins] + list(plan.outputs):
-        uses[v] = uses.get(v, 0) + 1
-    names = {v: f"x{k}" for k, v in enumerate(plan.inputs)}
-    inlined, body, scalar, outputs = {}, [], set(), set(plan.outputs)
-    fresh = itertools.count(len(plan.wires))
-    _emitting.constants = []
+class Block:
+    """An emitter of statements rather than of one expression (a loop over time):
+    ``rule(box, args, numbers, outs, read, scope)`` gets its inputs' expressions
+    (names or literals, never an expression to recompute), which of them hold one
+    Python number rather than an array, the names its outputs are to be bound to,
+    which of them anything reads, and the :class:`Scope`; it returns the statements
+    that bind them."""
 
-    def assign(targets, value):
-        target = ast.Name(targets[0], ast.Store()) if len(targets) == 1 else \
-            ast.Tuple([ast.Name(t, ast.Store()) for t in targets], ast.Store())
-        body.append(ast.Assign([target], value, lineno=0))
+    def __init__(self, rule):
+        self.rule = rule
 
-    def hoist(node):
-        temporary = f"v{next(fresh)}"
-        assign([temporary], node)
-        return _name(temporary)
+    def __call__(self, box, args, numbers, outs, read, scope):
+        return self.rule(box, args, numbers, outs, read, scope)
 
-    def ref(v, arithmetic, full):
-        expr = inlined.get(v) or _name(names.get(v, f"v{v}"))
-        if v in scalar and not arithmetic:      # an array is needed here: materialise it
-            if v not in full:                   # (once per statement)
-                wire = plan.wires[v]
-                dtype = dialect.dtype(wire) if dialect.dtype else wire.dtype
-                full[v] = py("np.full(shape, value, dtype=dtype)", shape=wire.shape, value=expr,
-                             dtype=dtype_of(dtype))
-            expr = full[v]
-        return expr
 
-    def named(eq, args, repeated):
-        """args, those at ``repeated`` computed first and read by name."""
-        for k in repeated:
-            node, v = args[k], eq.ins[k]
-            if _is_atom(node):                  # already named (it is at another position too)
-                continue
-            if inlined.get(v) is node:          # its own value: computed as v{v}
-                assign([f"v{v}"], inlined.pop(v))
-                value = _name(f"v{v}")
-            else:                               # a number materialised as an array
-                value = hoist(node)
-            args = [value if a is node else a for a in args]
-        return args
+def _assign(targets, value) -> ast.Assign:
+    target = ast.Name(targets[0], ast.Store()) if len(targets) == 1 else \
+        ast.Tuple([ast.Name(t, ast.Store()) for t in targets], ast.Store())
+    return ast.Assign([target], value, lineno=0)
 
-    try:
+
+class Scope:
+    """The emission of one module: its dialect and the numbering of its names, shared
+    by the function's body and the bodies of its loops, so that no two collide. Values
+    are ``v{offset + k}`` (a loop's stage has its own offset), temporaries take the
+    next free numbers, a loop's step is ``t0``, ``t1``, …"""
+
+    def __init__(self, dialect: Dialect, first: int):
+        self.dialect, self.next, self.steps = dialect, first, 0
+
+    def reserve(self, n: int) -> int:
+        """The first of n fresh numbers, for a plan's values."""
+        offset, self.next = self.next, self.next + n
+        return offset
+
+    def temporary(self) -> str:
+        return f"v{self.reserve(1)}"
+
+    def step(self) -> str:
+        """A fresh name for a loop's step."""
+        self.steps += 1
+        return f"t{self.steps - 1}"
+
+    def body(self, plan, inputs: list, offset: int = 0, numbers=()) -> tuple:
+        """(statements, the outputs' expressions): the plan's equations with its
+        inputs given as expressions (a name, a literal, or an expression such as a
+        step's slice, inlined where it is read once and named first otherwise);
+        ``numbers``: the positions of inputs that are names of Python numbers."""
+        dialect = self.dialect
+        uses = {}
+        for v in [v for eq in plan.equations for v in eq.ins] + list(plan.outputs):
+            uses[v] = uses.get(v, 0) + 1
+        names, inlined, body, scalar, outputs = {}, {}, [], set(), set(plan.outputs)
+
+        def name(v):
+            return names.get(v) or f"v{offset + v}"
+
+        def assign(targets, value):
+            body.append(_assign(targets, value))
+
+        def hoist(node):
+            temporary = self.temporary()
+            assign([temporary], node)
+            return _name(temporary)
+
+        for k, (v, expr) in enumerate(zip(plan.inputs, inputs)):
+            if isinstance(expr, ast.Name):
+                names[v] = expr.id
+                if k in numbers:
+                    scalar.add(v)
+            elif _is_literal(expr):
+                inlined[v] = expr
+                scalar.add(v)
+            elif uses.get(v, 0) == 1 and v not in outputs:
+                inlined[v] = expr
+            else:
+                assign([name(v)], expr)
+
+        def ref(v, arithmetic, full):
+            expr = inlined.get(v) or _name(name(v))
+            if v in scalar and not arithmetic:      # an array is needed here: materialise it
+                if v not in full:                   # (once per statement)
+                    wire = plan.wires[v]
+                    dtype = dialect.dtype(wire) if dialect.dtype else wire.dtype
+                    full[v] = py("np.full(shape, value, dtype=dtype)", shape=wire.shape,
+                                 value=expr, dtype=dtype_of(dtype))
+                expr = full[v]
+            return expr
+
+        def named(eq, args, repeated):
+            """args, those at ``repeated`` computed first and read by name."""
+            for k in repeated:
+                node, v = args[k], eq.ins[k]
+                if _is_atom(node):                  # already named (it is at another position too)
+                    continue
+                if inlined.get(v) is node:          # its own value: computed as its name
+                    assign([name(v)], inlined.pop(v))
+                    value = _name(name(v))
+                else:                               # a number materialised as an array
+                    value = hoist(node)
+                args = [value if a is node else a for a in args]
+            return args
+
         for eq in plan.equations:
             if eq.kind not in dialect.emitters:
                 raise NotImplementedError(f"no NumPy emitter for {eq.box.name} ({eq.kind})")
             arithmetic = eq.kind in dialect.arithmetic
             emitter, full = dialect.emitters[eq.kind], {}
             args = [ref(v, arithmetic, full) for v in eq.ins]
+            if isinstance(emitter, Block):        # statements, its inputs names or numbers
+                args = [ref(v, True, full) for v in eq.ins]
+                args = named(eq, args, [k for k, a in enumerate(args) if not _is_atom(a)])
+                body.extend(emitter(eq.box, args, [v in scalar for v in eq.ins],
+                                    [name(v) for v in eq.outs],
+                                    [uses.get(v, 0) > 0 for v in eq.outs], self))
+                continue
             expr = emitter(eq.box, *args)
             counts, conditional = _uses_of(expr, args)
             repeated = [k for k, a in enumerate(args)
@@ -345,7 +412,7 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
                     and eq.outs[0] not in outputs:
                 inlined[eq.outs[0]] = expr
             else:
-                assign([f"v{v}" for v in eq.outs], expr)
+                assign([name(v) for v in eq.outs], expr)
         full = {}
         returned = [ref(v, False, full) for v in plan.outputs]
         counts, _ = _uses_of(ast.Tuple(returned, ast.Load()), list(full.values()))
@@ -354,19 +421,28 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
                 array = hoist(node)
                 returned = [array if r is node else r for r in returned]
         returned = [_bound(r, hoist) for r in returned]
+        return body, returned
+
+
+def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
+    """The source of a module defining ``name``, the plan as a NumPy function."""
+    check_name(name, dialect)
+    _emitting.constants = []
+    try:
+        body, returned = Scope(dialect, len(plan.wires)).body(
+            plan, [_name(f"x{k}") for k in range(len(plan.inputs))])
         constants = _emitting.constants
     finally:
         _emitting.constants = []
-    reads = [_names_read(statement.value) for statement in body]
     returns = set().union(*(_names_read(r) for r in returned)) if returned else set()
-    body = _free_dead_values(body, reads, returns)
+    body = _free_dead_values(body, returns)
     body.append(ast.Return(ast.Tuple(returned, ast.Load()) if len(returned) != 1 else returned[0]))
-    params = [names[v] for v in plan.inputs]
+    params = [f"x{k}" for k in range(len(plan.inputs))]
     params += [p for p, kinds in dialect.extra if any(eq.kind in kinds for eq in plan.equations)]
     function = ast.FunctionDef(
         name, ast.arguments([], [ast.arg(p) for p in params], None, [], [], None, []),
         body, [], None, lineno=0)
-    read = returns.union(*reads)
+    read = returns.union(*(_reads(statement) for statement in body))
     helpers = _needed(dialect, read)
     uses_math = "math" in read or any("math" in dialect.helper(h)[1] for h in helpers)
     header = ['"""Generated by paralens: NumPy only."""'] + (["import math"] if uses_math else [])
@@ -378,15 +454,47 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
     return text + ast.unparse(function) + "\n"     # unparse needs no locations
 
 
-def _free_dead_values(body: list, reads: list, kept: set) -> list:
-    """``del`` each temporary after the last statement that reads it (``reads``: the
-    names each statement reads; ``kept``: those returned), so that NumPy reuses
-    its memory (as a hand-written step does) instead of touching fresh pages for
-    every temporary."""
-    assigned = {t.id for s in body for t in ast.walk(s.targets[0]) if isinstance(t, ast.Name)}
+# -- statements: what they read and bind, freeing temporaries, loop bodies -------------------
+
+def _reads(statement) -> set:
+    """The names a statement reads (a loop: every name its body reads)."""
+    kind = type(statement)
+    if kind is ast.Assign:
+        target = statement.targets[0]
+        names = _names_read(statement.value)
+        if not isinstance(target, (ast.Name, ast.Tuple)):      # y[:, t] = …: reads y, t
+            names |= _names_read(target)
+        return names
+    if kind is ast.AugAssign:
+        return _names_read(statement.target) | _names_read(statement.value)
+    if kind is ast.For:
+        return _names_read(statement.iter).union(*(_reads(s) for s in statement.body))
+    if kind is ast.If:
+        return _names_read(statement.test).union(*(_reads(s) for s in statement.body),
+                                                 *(_reads(s) for s in statement.orelse))
+    if kind is ast.Return:
+        return _names_read(statement.value)
+    return set()
+
+
+def _binds(statement) -> list:
+    """The names a statement binds (as a plain assignment)."""
+    if type(statement) is not ast.Assign:
+        return []
+    target = statement.targets[0]
+    targets = target.elts if isinstance(target, ast.Tuple) else [target]
+    return [t.id for t in targets if isinstance(t, ast.Name)]
+
+
+def _free_dead_values(body: list, kept: set) -> list:
+    """``del`` each temporary after the last statement that reads it (``kept``: those
+    returned, or carried to a loop's next step), so that NumPy reuses its memory
+    (as a hand-written step does) instead of touching fresh pages for every
+    temporary. A name bound here and read inside a loop lives until the loop ends."""
+    assigned = {n for s in body for n in _binds(s)}
     last = {}
-    for k, names in enumerate(reads):
-        for n in names:
+    for k, statement in enumerate(body):
+        for n in _reads(statement):
             if n in assigned:
                 last[n] = k
     dead = {}
@@ -400,6 +508,61 @@ def _free_dead_values(body: list, reads: list, kept: set) -> list:
             names = sorted(dead[k], key=lambda n: int(n[1:]))
             out.append(ast.Delete([ast.Name(n, ast.Del()) for n in names]))
     return out
+
+
+def _rename(statements, old: str, new: str):
+    for statement in statements:
+        for node in ast.walk(statement):
+            if type(node) is ast.Name and node.id == old:
+                node.id = new
+
+
+def carry(body: list, sinks: list, state: list) -> list:
+    """The body of a loop over time: the stage's statements ``body``; ``sinks``,
+    statements that take its outputs (stacking them, summing them), each put right
+    after the statement that binds the last name it reads (its value is written
+    out while it is fresh); and the state carried to the next step, as (name, new
+    value expression) pairs. A new value bound by one statement is bound to the
+    state's own name there when nothing after reads the old value (the state is
+    simply rebound, no copy); any other is rebound at the end, all at once. Values
+    of one step are deleted after their last read; the state's names are kept."""
+    statements = list(body)
+    where = {n: k for k, s in enumerate(statements) for n in _binds(s)}
+    placed = [[] for _ in range(len(statements) + 1)]
+    for sink in sinks:
+        placed[max((where[n] + 1 for n in _reads(sink) if n in where), default=0)].append(sink)
+    merged = list(placed[0])
+    for statement, after in zip(statements, placed[1:]):
+        merged += [statement] + after
+    where = {n: k for k, s in enumerate(merged) for n in _binds(s)}
+    reads = [_reads(s) for s in merged]
+    new = [expr for _, expr in state]
+    renamed = set()
+    for j, (name, expr) in enumerate(state):
+        if not isinstance(expr, ast.Name) or expr.id == name or expr.id not in where \
+                or expr.id in renamed or len(_binds(merged[where[expr.id]])) != 1:
+            continue
+        at = where[expr.id]
+        later = set().union(*reads[at + 1:], *(_names_read(e) for i, e in enumerate(new) if i != j))
+        if name in later:
+            continue
+        old = expr.id
+        _rename(merged, old, name)
+        for e in new:
+            if isinstance(e, ast.Name) and e.id == old:
+                e.id = name
+        renamed.add(name)
+        reads = [_reads(s) for s in merged]
+    rebound = [(name, e) for (name, _), e in zip(state, new)
+               if not (isinstance(e, ast.Name) and e.id == name) and name not in renamed]
+    if len(rebound) == 1:
+        merged.append(_assign([rebound[0][0]], rebound[0][1]))
+    elif rebound:                   # all at once: a state may read another's old value
+        merged.append(ast.Assign([ast.Tuple([ast.Name(n, ast.Store()) for n, _ in rebound],
+                                            ast.Store())],
+                                 ast.Tuple([e for _, e in rebound], ast.Load()), lineno=0))
+    merged = _free_dead_values(merged, {name for name, _ in state})
+    return merged or [ast.Pass()]
 
 
 def _needed(dialect: Dialect, read: set) -> list:
@@ -429,9 +592,9 @@ def _reserved(helpers: tuple) -> dict:
     return reserved
 
 
-_GENERATED = re.compile(r"([Kxv])[0-9]+")
+_GENERATED = re.compile(r"([Kxvt])[0-9]+")
 _KINDS = {"K": "an emitted constant (K0, K1, …)", "x": "an argument (x0, x1, …)",
-          "v": "a temporary (v0, v1, …)"}
+          "v": "a temporary (v0, v1, …)", "t": "a loop's step (t0, t1, …)"}
 
 
 def check_name(name, dialect: Dialect = None) -> str:
@@ -439,7 +602,7 @@ def check_name(name, dialect: Dialect = None) -> str:
     says why: it must be a Python identifier (as Python reads it), not a keyword,
     and none of the names the generated module uses for itself (the helpers, ``np``,
     ``math``, the built-ins the helpers call, constants K0…, arguments x0…,
-    temporaries v0…). Checked before any code is built or run."""
+    temporaries v0…, loop steps t0…). Checked before any code is built or run."""
     def refuse(why):
         raise ValueError(f"cannot name the generated function {name!r}: {why}")
     if not isinstance(name, str):
@@ -475,5 +638,5 @@ def define(source: str, name: str):
 
 def save(self, path: str):
     """Write the source as a module that imports nothing but NumPy."""
-    with open(path, "w") as file:
+    with open(path, "w", encoding="utf-8") as file:
         file.write(self.source)
