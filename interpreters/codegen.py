@@ -412,11 +412,20 @@ class Compiled:
     save = save
 
 
+#: plan-level operations the generator does not emit, which the NumPy interpreter runs:
+#: the backward half of checkpointed BPTT (its segments rerun and differentiated in turn)
+INTERPRETED = {"Recompute"}
+
+
 def compiler_for(diagram):
     """The compiler of a diagram: for a circuit (every wire Bool) the bit-sliced one
-    of ``interpreters.bitsliced``, else this module's ``compile``."""
+    of ``interpreters.bitsliced``; for a diagram with an operation of ``INTERPRETED``
+    (checkpointed BPTT) the NumPy interpreter, ``interpreters.numpy.compile``; else
+    this module's ``compile``."""
     if all(w.kind == "Bool" for w in diagram.dom.inside + diagram.cod.inside):
         return bitsliced.compile
+    if any(eq.kind in INTERPRETED for eq in flatten(diagram).equations):
+        return interpreter.compile
     return compile
 
 
