@@ -1070,6 +1070,9 @@ def _leaves(box):
     return c, F, H
 
 
+_CHUNK = 2048       # steps whose constants are summed at once (a buffer of CHUNK (d, d) arrays)
+
+
 def _chain_backward(box):
     """The backward filter of a chain: the fused message at every step, and log p(y).
 
@@ -1078,19 +1081,34 @@ def _chain_backward(box):
     conditioned, and its transpose is the forward pass's G), applies it to [H | F]
     and moves both through the kernel
     as one product, Aᵀ [Ĥ | F̂] [[A, −β], [0, 1]] = [AᵀĤA | Aᵀ(F̂ − Ĥβ)]; the
-    constants (log det M and the quadratic terms) are summed after the loop, in
-    batched calls."""
+    constants (log det M and the quadratic terms) are computed in batched calls,
+    ``_CHUNK`` steps at a time."""
     T, d = box.steps, box.d
     cl, Fl, Hl = _leaves(box)
     HFl = np.concatenate([Hl, Fl[..., None]], axis=2)          # (T, d, d + 1)
     HF = np.empty((T, d, d + 1))
-    Ms, inverses = np.empty((max(T - 1, 0), d, d)), np.empty((max(T - 1, 0), d, d))
-    solved = np.empty((max(T - 1, 0), d, d + 1))
-    eye = np.eye(d)
+    inverses = np.empty((max(T - 1, 0), d, d))
     A, beta, Q = box.A, box.beta, box.Q
+    # c_t = c_{t+1} − ½ log det M + ½ F_{t+1}ᵀ Q F̂ + βᵀF̂ − ½ βᵀĤβ + c_leaf(t): the terms of
+    # CHUNK steps at a time, from buffers of their M and [Ĥ | F̂] (memory O(CHUNK d²))
+    steps = np.zeros(max(T - 1, 0))
+    chunk = max(1, min(_CHUNK, T - 1))
+    Ms, solved = np.empty((chunk, d, d)), np.empty((chunk, d, d + 1))
+
+    def flush(t, k):            # buffer rows 0 … k − 1 hold steps t + k − 1 … t
+        ts = t + np.arange(k - 1, -1, -1)
+        Hh, Fh = solved[:k, :, :d], solved[:k, :, d]
+        Qs, bs = Q[ts], beta[ts]
+        steps[ts] = (-0.5 * np.linalg.slogdet(Ms[:k])[1]
+                     + 0.5 * np.einsum("ti,tij,tj->t", HF[ts + 1, :, d], Qs, Fh)
+                     + np.einsum("ti,ti->t", bs, Fh)
+                     - 0.5 * np.einsum("ti,tij,tj->t", bs, Hh, bs))
+
+    eye = np.eye(d)
     constant = A.strides[0] == 0 and beta.strides[0] == 0 and Q.strides[0] == 0
     if T:
         HF[T - 1] = current = HFl[T - 1]
+    k = 0
     if constant and T > 1:
         At, Qt = A[0].T.copy(), Q[0]
         moved = np.zeros((d + 1, d + 1))
@@ -1099,31 +1117,30 @@ def _chain_backward(box):
             M = eye + current[:, :d] @ Qt
             inverse = np.linalg.inv(M)
             s = inverse @ current
-            Ms[t], inverses[t], solved[t] = M, inverse, s
+            Ms[k], solved[k], inverses[t] = M, s, inverse
             current = At @ s @ moved + HFl[t]
             HF[t] = current
+            k += 1
+            if k == chunk:
+                flush(t, k)
+                k = 0
     else:
         for t in range(T - 2, -1, -1):
             M = eye + current[:, :d] @ Q[t]
             inverse = np.linalg.inv(M)
             s = inverse @ current
-            Ms[t], inverses[t], solved[t] = M, inverse, s
+            Ms[k], solved[k], inverses[t] = M, s, inverse
             moved = np.zeros((d + 1, d + 1))
             moved[:d, :d], moved[:d, d], moved[d, d] = A[t], -beta[t], 1.0
             current = A[t].T @ s @ moved + HFl[t]
             HF[t] = current
+            k += 1
+            if k == chunk:
+                flush(t, k)
+                k = 0
+    if k:
+        flush(0, k)
     Hs, Fs = HF[..., :d], HF[..., d]
-    # c_t = c_{t+1} − ½ log det M + ½ F_{t+1}ᵀ Q F̂ + βᵀF̂ − ½ βᵀĤβ + c_leaf(t), summed
-    if T > 1:
-        Hh, Fh = solved[..., :d], solved[..., d]
-        F_next = Fs[1:]
-        Qs, bs = Q[:T - 1], beta[:T - 1]
-        steps = (-0.5 * np.linalg.slogdet(Ms)[1]
-                 + 0.5 * np.einsum("ti,tij,tj->t", F_next, Qs, Fh)
-                 + np.einsum("ti,ti->t", bs, Fh)
-                 - 0.5 * np.einsum("ti,tij,tj->t", bs, Hh, bs))
-    else:
-        steps = np.zeros(0)
     cs = np.cumsum(np.concatenate([cl[::-1][:1], (steps + cl[:T - 1])[::-1]]))[::-1] \
         if T else np.zeros(0)
     root = GaussianMessage(float(cs[0]), Fs[0], 0.5 * (Hs[0] + Hs[0].T)) if T else None

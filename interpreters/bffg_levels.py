@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..categories import kernels as _kernels  # noqa: F401  (registers the kernels' names)
 from .plan import RuleTable
 
 __all__ = ["STACK", "BATCH_PULLBACK", "BATCH_GUIDE", "BATCH_SAMPLE", "gaussian_pullback",

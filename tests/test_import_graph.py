@@ -107,3 +107,16 @@ def test_the_check_sees_function_level_imports():
                                                     ROOT / "categories" / "syntax.py")
     assert "paralens.categories.adapter" in imports("paralens.lenses.lens",
                                                     ROOT / "lenses" / "lens.py")
+
+
+INTERPRETER_MODULES = sorted(n for n in modules() if n.startswith("paralens.interpreters."))
+
+
+@pytest.mark.parametrize("name", INTERPRETER_MODULES)
+def test_each_interpreter_module_imports_on_its_own(name):
+    # a rule table checks its keys against the registered generators and kernels: a
+    # module must import what registers the names it uses, not rely on another's import
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr.splitlines()[-1] if run.stderr else name
