@@ -160,7 +160,11 @@ def memory_table(compile, n: int = 32, batch: int = 1, lengths=(100, 1000, 10000
     summed = m.loop(summed=True)
     forward_mode = compile(tangent(summed))
     full, kept = R(summed), R(m.loop(summed=True, checkpoint=32))
-    halves = [(compile(lens.forward), compile(lens.backward, summed=range(len(m.params))),
+    # checkpointed BPTT's backward half (Recompute) runs in the NumPy interpreter
+    # (codegen.compiler_for chooses it), its forward half is compiled
+    chosen = lambda d: codegen.compiler_for(d) if compile is codegen.compile else compile
+    halves = [(compile(lens.forward), chosen(lens.backward)(lens.backward,
+                                                              summed=range(len(m.params))),
                len(lens.residual)) for lens in (full, kept)]
     rows = []
     rng = np.random.default_rng(0)
@@ -186,6 +190,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--compile", choices=["codegen", "numpy"], default="codegen")
     parser.add_argument("--quick", action="store_true", help="hidden 32, T = 100 only")
+    parser.add_argument("--memory-only", action="store_true", help="only the memory table")
     args = parser.parse_args(argv)
     compile = codegen.compile if args.compile == "codegen" else interpreter.compile
     rng = np.random.default_rng(0)
@@ -195,7 +200,7 @@ def main(argv=None):
           f"interleaved rounds")
     print(f"{'hidden':>6} {'T':>5} {'batch':>5} | {'BPTT/hand':>9} {'A/A':>5} | "
           f"{'JVP/forward':>11} | {'hand BPTT ms':>12} | {'max |Δ|':>8} {'adjoint':>8} | build s")
-    for n, T, batch in sizes:
+    for n, T, batch in ([] if args.memory_only else sizes):
         r = case(n, T, batch, compile, args.rounds, rng)
         print(f"{n:>6} {T:>5} {batch:>5} | {r['bptt']:>9.3f} {r['aa']:>5.2f} | "
               f"{r['jvp']:>11.3f} | {r['hand_ms']:>12.2f} | {r['error']:>8.1e} "
