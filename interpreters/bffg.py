@@ -1053,7 +1053,10 @@ def _leaves(box):
         r = np.linalg.solve(chol, (ys[idx] - box.b[0]).T).T
         c[idx] = -0.5 * (r * r).sum(axis=1) - 0.5 * k * LOG_2PI - np.log(np.diag(chol)).sum()
         F[idx] = r @ L
-        H[idx] = L.T @ L
+        if full.all():              # one matrix for every step: a view, not T copies
+            H = np.broadcast_to(L.T @ L, (T, d, d))
+        else:
+            H[idx] = L.T @ L
     elif full.any():
         idx = np.flatnonzero(full)
         chol = np.linalg.cholesky(box.R[idx])
@@ -1085,8 +1088,7 @@ def _chain_backward(box):
     ``_CHUNK`` steps at a time."""
     T, d = box.steps, box.d
     cl, Fl, Hl = _leaves(box)
-    HFl = np.concatenate([Hl, Fl[..., None]], axis=2)          # (T, d, d + 1)
-    HF = np.empty((T, d, d + 1))
+    Fs = np.empty((T, d))             # the fused messages' F; of their H only the first is kept
     inverses = np.empty((max(T - 1, 0), d, d))
     A, beta, Q = box.A, box.beta, box.Q
     # c_t = c_{t+1} − ½ log det M + ½ F_{t+1}ᵀ Q F̂ + βᵀF̂ − ½ βᵀĤβ + c_leaf(t): the terms of
@@ -1100,14 +1102,15 @@ def _chain_backward(box):
         Hh, Fh = solved[:k, :, :d], solved[:k, :, d]
         Qs, bs = Q[ts], beta[ts]
         steps[ts] = (-0.5 * np.linalg.slogdet(Ms[:k])[1]
-                     + 0.5 * np.einsum("ti,tij,tj->t", HF[ts + 1, :, d], Qs, Fh)
+                     + 0.5 * np.einsum("ti,tij,tj->t", Fs[ts + 1], Qs, Fh)
                      + np.einsum("ti,ti->t", bs, Fh)
                      - 0.5 * np.einsum("ti,tij,tj->t", bs, Hh, bs))
 
     eye = np.eye(d)
     constant = A.strides[0] == 0 and beta.strides[0] == 0 and Q.strides[0] == 0
     if T:
-        HF[T - 1] = current = HFl[T - 1]
+        current = np.concatenate([Hl[T - 1], Fl[T - 1][:, None]], axis=1)
+        Fs[T - 1] = Fl[T - 1]
     k = 0
     if constant and T > 1:
         At, Qt = A[0].T.copy(), Q[0]
@@ -1118,8 +1121,10 @@ def _chain_backward(box):
             inverse = np.linalg.inv(M)
             s = inverse @ current
             Ms[k], solved[k], inverses[t] = M, s, inverse
-            current = At @ s @ moved + HFl[t]
-            HF[t] = current
+            current = At @ s @ moved
+            current[:, :d] += Hl[t]
+            current[:, d] += Fl[t]
+            Fs[t] = current[:, d]
             k += 1
             if k == chunk:
                 flush(t, k)
@@ -1132,20 +1137,22 @@ def _chain_backward(box):
             Ms[k], solved[k], inverses[t] = M, s, inverse
             moved = np.zeros((d + 1, d + 1))
             moved[:d, :d], moved[:d, d], moved[d, d] = A[t], -beta[t], 1.0
-            current = A[t].T @ s @ moved + HFl[t]
-            HF[t] = current
+            current = A[t].T @ s @ moved
+            current[:, :d] += Hl[t]
+            current[:, d] += Fl[t]
+            Fs[t] = current[:, d]
             k += 1
             if k == chunk:
                 flush(t, k)
                 k = 0
     if k:
         flush(0, k)
-    Hs, Fs = HF[..., :d], HF[..., d]
+    H0 = current[:, :d] if T else np.zeros((d, d))
     cs = np.cumsum(np.concatenate([cl[::-1][:1], (steps + cl[:T - 1])[::-1]]))[::-1] \
         if T else np.zeros(0)
-    root = GaussianMessage(float(cs[0]), Fs[0], 0.5 * (Hs[0] + Hs[0].T)) if T else None
+    root = GaussianMessage(float(cs[0]), Fs[0], 0.5 * (H0 + H0.T)) if T else None
     evidence = pullback(np.zeros((d, 0)), box.prior.m, box.prior.P, root).c if T else 0.0
-    return float(evidence), (cs, Fs, Hs, inverses)
+    return float(evidence), (cs, Fs, H0, inverses)
 
 
 def _hmm_backward(box):
@@ -1199,14 +1206,14 @@ def smooth_chain(box):
     exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
     P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹ (one solve a step for
     [GA | G(β + QF) | GQ])."""
-    evidence, (cs, Fs, Hs, inverses) = _chain_backward(box)
+    evidence, (cs, Fs, H0, inverses) = _chain_backward(box)
     T, d = box.steps, box.d
     means, covs, lag = np.empty((T, d)), np.empty((T, d, d)), np.empty((max(T - 1, 0), d, d))
     if not T:
         return evidence, means, covs, lag
     eye = np.eye(d)
     P0 = box.prior.P
-    G = np.linalg.solve(eye + P0 @ Hs[0], eye)
+    G = np.linalg.solve(eye + P0 @ H0, eye)
     m = G @ (box.prior.m + P0 @ Fs[0])
     P = G @ P0
     P = 0.5 * (P + P.T)
