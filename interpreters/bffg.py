@@ -594,7 +594,11 @@ class Filtered:
         for the true kernel minus the log of the message pulled back through its
         auxiliary, so it is 0 where the auxiliary is the truth; exp(log_evidence +
         log-weight) is an unbiased estimate of p(y). The noise is drawn at once, laid out
-        by wire (``_Noise``): one seed gives one sample whatever the schedule."""
+        by wire (``_Noise``): one seed gives one sample whatever the schedule.
+
+        ``edges=True`` adds a third item: each box's log-weight, in the diagram's order
+        (the weight of an edge, which rides on one branch where a copy forks: the total
+        is their sum, never counted twice)."""
         raise NotImplementedError
 
 
@@ -626,9 +630,9 @@ class BoxFiltered(Filtered):
                 marginal[v] = m
         return [marginal[v] for v in self.plan.order]
 
-    def sample(self, rng=None) -> tuple:
+    def sample(self, rng=None, edges: bool = False) -> tuple:
         noise = _Noise(self.plan, np.random.default_rng(rng))
-        value, total = {}, 0.0
+        value, total, weights = {}, 0.0, []
         for k, (box, ins, outs) in enumerate(self.found):
             name = kind_of(type(box))
             if name not in SAMPLE:
@@ -638,9 +642,11 @@ class BoxFiltered(Filtered):
             children, weight = SAMPLE[name](box, out_messages[0] if outs else None, pulled,
                                             [value[v] for v in ins], draws)
             total += weight
+            weights.append((box, float(weight)))
             for v, x in zip(outs, children):
                 value[v] = x
-        return [value[v] for v in self.plan.order], float(total)
+        result = [value[v] for v in self.plan.order], float(total)
+        return result + (weights, ) if edges else result
 
 
 class LevelFiltered(Filtered):
@@ -690,7 +696,9 @@ class LevelFiltered(Filtered):
 
         return self.plan.listed(self._run(new_bank, BATCH_GUIDE, rule, per_box))
 
-    def sample(self, rng=None) -> tuple:
+    def sample(self, rng=None, edges: bool = False) -> tuple:
+        if edges:       # each box's weight: the box-by-box schedule, which draws the same sample
+            return BoxFiltered(self.log_evidence, self.plan, self.residuals).sample(rng, True)
         noise = _Noise(self.plan, np.random.default_rng(rng))
         total = [0.0]
 

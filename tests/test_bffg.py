@@ -550,3 +550,14 @@ def test_infinite_data_and_bad_transitions_are_refused():
     model = nonlinear_chain(lambda x: np.array([x[0], x[0]]), 0.1, 0.1, [0.1, 0.2], 0.0)
     with pytest.raises(ValueError, match=r"f returned values of shape \(2,\), expected \(1,\)"):
         bffg.backward_filter(model).sample(0)
+
+
+def test_per_edge_log_weights_sum_to_the_total_and_the_sample_is_the_same():
+    model = nonlinear_chain(np.sin, 0.1, 0.2, [0.3, np.nan, -0.1, 0.4], x0=0.5)
+    filtered = bffg.backward_filter(model)
+    values, total, edges = filtered.sample(11, edges=True)
+    again, same_total = filtered.sample(11)
+    assert abs(sum(w for _, w in edges) - total) < 1e-14 and same_total == total
+    assert all(np.array_equal(a, b) for a, b in zip(values, again))
+    assert [box.name for box, w in edges if w != 0.0] and all(
+        w == 0.0 for box, w in edges if box.name.startswith(("x", "y")))
