@@ -24,7 +24,8 @@ def run(m, params, xs):
         out = compile(m.diagram)(*[params[p] for p in m.params], *m.initial, *xs)
     out = out if isinstance(out, tuple) else (out, )
     out = out[len(m.state):]
-    assume(all(np.all(np.isfinite(y)) for y in out))
+    if not all(np.all(np.isfinite(y)) for y in out):
+        assume(False)           # only reached inside the property tests (fixtures are finite)
     return out
 
 
