@@ -1238,5 +1238,8 @@ def smooth_chain(box):
         m = GA @ m + s[:, d]
         P = GA @ cross + s[:, d + 1:]
         means[t + 1], covs[t + 1] = m, P
-    covs = 0.5 * (covs + np.swapaxes(covs, 1, 2))
+    for start in range(0, T, _CHUNK):       # symmetrised in place, a chunk at a time
+        part = covs[start:start + _CHUNK]
+        part += np.swapaxes(part, 1, 2).copy()
+        part *= 0.5
     return evidence, means, covs, lag
