@@ -36,7 +36,7 @@ from ..categories import Machine, Seq, Ty
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
-from .training import NonFiniteLoss, progress
+from .training import NonFiniteLoss, check_values, progress
 
 __all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
 
@@ -261,23 +261,6 @@ def _as_list(x) -> list:
     return list(x) if isinstance(x, (tuple, list)) else [x]
 
 
-def _check_training_values(learner, state, params):
-    model, O = learner.model, learner.state_type
-    if not isinstance(params, dict):
-        raise TypeError(f"params must be the dict of parameter values (handle ↦ array) that "
-                        f"learner.init() gives, got {type(params).__name__}")
-    if not isinstance(state, (list, tuple)):
-        raise TypeError(f"state must be the list of optimiser state values that "
-                        f"learner.init() gives, got {type(state).__name__}")
-    missing = [p for p in model.params if p not in params]
-    if missing:
-        raise ValueError(f"no value for the model's parameter {missing[0].name} "
-                         f"({missing[0].ty}); learner.init() gives every one")
-    if len(state) != len(O):
-        raise ValueError(f"{type(learner.optimiser).__name__} has {len(O)} state wires ({O}), "
-                         f"got {len(state)} values; learner.init() gives them")
-
-
 class TruncatedTrainer:
     """Truncated BPTT with ``learner.segment``: each step trains on the next
     ``length`` steps of every sequence, from the state the previous segment ended
@@ -308,7 +291,7 @@ class TruncatedTrainer:
                              f"(batch, time, …) of the same batch and length")
         if not xs.shape[1]:
             raise ValueError("the sequences have no steps: there is nothing to train on")
-        _check_training_values(self.learner, state, params)
+        check_values(self.learner, state, params)
         start = {"state": list(state), "params": dict(params), "hidden": None, "step": 0}
         return self._run(start, xs, labels, steps, show)
 

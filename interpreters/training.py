@@ -144,6 +144,26 @@ def _examples(x, label) -> int:
     return n
 
 
+def check_values(learner, state, params):
+    """Refuse, in the user's words, values that are not those ``learner.init()`` gives:
+    a dict of every parameter, a list of the optimiser's state."""
+    model, S = learner.model, learner.state_type
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be the dict of parameter values (handle ↦ array) "
+                        f"that learner.init() gives, got {type(params).__name__}; "
+                        f"fit takes (state, params, x, label, steps)")
+    if not isinstance(state, (list, tuple)):
+        raise TypeError(f"state must be the list of optimiser state values that "
+                        f"learner.init() gives, got {type(state).__name__}")
+    missing = [p for p in model.params if p not in params]
+    if missing:
+        raise ValueError(f"no value for the model's parameter {missing[0].name} "
+                         f"({missing[0].ty}); learner.init() gives every one")
+    if len(state) != len(S):
+        raise ValueError(f"{type(learner.optimiser).__name__} has {len(S)} state "
+                         f"wires ({S}), got {len(state)} values; learner.init() gives them")
+
+
 class Trainer:
     """Runs ``learner.diagram`` (compiled once) step by step; ``history`` holds
     the mean loss of each step, ``checkpoint`` where training stands (None before
@@ -203,21 +223,7 @@ class Trainer:
         return self._run(checkpoint, x, label, steps, show)
 
     def _check_values(self, state, params):
-        model, S = self.learner.model, self.learner.state_type
-        if not isinstance(params, dict):
-            raise TypeError(f"params must be the dict of parameter values (handle ↦ array) "
-                            f"that learner.init() gives, got {type(params).__name__}; "
-                            f"fit takes (state, params, x, label, steps)")
-        if not isinstance(state, (list, tuple)):
-            raise TypeError(f"state must be the list of optimiser state values that "
-                            f"learner.init() gives, got {type(state).__name__}")
-        missing = [p for p in model.params if p not in params]
-        if missing:
-            raise ValueError(f"no value for the model's parameter {missing[0].name} "
-                             f"({missing[0].ty}); learner.init() gives every one")
-        if len(state) != len(S):
-            raise ValueError(f"{type(self.learner.optimiser).__name__} has {len(S)} state "
-                             f"wires ({S}), got {len(state)} values; learner.init() gives them")
+        check_values(self.learner, state, params)
 
     def _run(self, start: Checkpoint, x, label, steps: int, show: bool):
         batches, first = start.batches, start.step + 1

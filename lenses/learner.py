@@ -58,6 +58,19 @@ def _check_kinds(model: Para, optimiser):
                         f"{wrong[0]!r} wires: {hint}")
 
 
+def _check_loss(model, loss, optimiser, output: str):
+    """The loss gives one number per example, takes the model's output, and the
+    optimiser moves the model's kind of parameters."""
+    if len(loss.cod) != 1:
+        raise TypeError(f"the loss must give one wire (a number per example), got "
+                        f"{loss.cod!r}; add the losses up first")
+    if model.cod != loss.dom:
+        what = "machine" if "machine" in output else "model"
+        raise CompositionError(f"the loss does not fit the {what}: {output} {model.cod!r}, "
+                               f"the loss takes {loss.dom!r}")
+    _check_kinds(model, optimiser)
+
+
 class Learner:
     """A model closed into a training step by a loss, a cap and an optimiser."""
 
@@ -77,14 +90,8 @@ class Learner:
             raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
                             f"dense(…) and mse(…)), got {type(model).__name__} and "
                             f"{type(loss).__name__}")
-        if len(loss.cod) != 1:
-            raise TypeError(f"the loss must give one wire (a number per example), got "
-                            f"{loss.cod!r}; add the losses up first")
-        if model.cod != loss.dom:
-            raise CompositionError(f"the loss does not fit the model: the model's output is "
-                                   f"{model.cod!r}, the loss takes {loss.dom!r}")
+        _check_loss(model, loss, optimiser, "the model's output is")
         closed = model >> loss
-        _check_kinds(model, optimiser)
         self.lens = lens = R(closed.diagram)       # B_t ⊗ P ⊗ A → M ⊗ L, and back
         P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod
         S = optimiser.state(P)
@@ -109,13 +116,7 @@ class Learner:
         initial state; ``segment`` also takes the initial state and gives the final
         one, S_opt ⊗ P ⊗ S ⊗ Seq(X) ⊗ Seq(B) → S_opt ⊗ P ⊗ S ⊗ L, for truncated
         BPTT (the state carried from one segment to the next, no gradient across)."""
-        if len(loss.cod) != 1:
-            raise TypeError(f"the loss must give one wire (a number per example), got "
-                            f"{loss.cod!r}; add the losses up first")
-        if model.cod != loss.dom:
-            raise CompositionError(f"the loss does not fit the machine: the machine's output "
-                                   f"at each step is {model.cod!r}, the loss takes {loss.dom!r}")
-        _check_kinds(model, optimiser)
+        _check_loss(model, loss, optimiser, "the machine's output at each step is")
         P, S, X, Y, Lab, L = (model.param_type, model.state, model.dom, model.cod,
                               loss.param_type, loss.cod)
         closed = (model @ Lab) >> (swap(Y, Lab) >> loss.diagram)     # X ⊗ B → L, each step
