@@ -761,16 +761,7 @@ def _scatter(bank, rows, values):
         bank[rows] = values
 
 
-def _item(bank, row):
-    return tuple(a[row] for a in bank) if isinstance(bank, tuple) else bank[row]
-
-
-def _set_item(bank, row, value):
-    if isinstance(bank, tuple):
-        for a, v in zip(bank, value):
-            a[row] = v
-    else:
-        bank[row] = value
+_item, _set_item = _gather, _scatter         # one row: the same indexing
 
 
 def backward_filter(diagram, batched: bool = True) -> Filtered:
