@@ -3,13 +3,16 @@
 ``import paralens`` is the entry point. Its three subpackages are the
 repository's three folders, installed under this one name:
 
-* ``paralens.categories``: types, generators, diagrams, Para, R, the laws;
-* ``paralens.lenses``: lenses whose halves are diagrams, learners, losses,
-  optimisers, data sets;
+* ``paralens.categories``: types, generators, diagrams, Para, machines (St(C),
+  the delayed trace), Markov kernels, the laws;
+* ``paralens.lenses``: lenses whose halves are diagrams, forward mode, learners,
+  losses, optimisers, data sets;
 * ``paralens.interpreters``: the flat plan and one module per semantics
-  (``numpy``, ``codegen``, ``sympy``, ``boolean``), and training.
+  (``numpy``, ``codegen``, ``sympy``, ``boolean``, ``recurrent``, ``bffg``), and
+  training.
 
-The names most used are also here:
+The names most used are also here, imported when first used (so that
+``import paralens.categories`` costs only what it needs):
 
 >>> import paralens as pl
 >>> model = pl.dense(4, 3, pl.Sigmoid)
@@ -18,22 +21,50 @@ The names most used are also here:
 Real(2)
 """
 
-from . import categories, interpreters, lenses
-from .categories import *  # noqa: F401,F403  (the syntax: types, generators, Para, R's pieces)
-from .categories import __all__ as _categories
-from .lenses import Lens, R
-from .lenses.datasets import binary_digits, digits, iris, one_hot, rda_iris
-from .lenses.learner import Learner
-from .lenses.losses import codewords, dot, mse, nearest, softmax_cross_entropy, xor
-from .lenses.optimisers import RDA, GD, Adagrad, Adam, Momentum, Nesterov, Optimiser
-from .interpreters import flatten
-from .interpreters.training import CheckpointError, NonFiniteLoss, Trainer
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = sorted([
-    *_categories, "categories", "lenses", "interpreters", "Lens", "R", "Learner",
-    "mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest",
-    "Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA",
-    "iris", "digits", "one_hot", "rda_iris", "binary_digits",
-    "flatten", "Trainer", "NonFiniteLoss", "CheckpointError"])
+#: where each name of the entry point lives
+_FROM = {
+    ".categories": [
+    "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
+    "CompositionError", "Constant", "Copy", "copy", "Cos", "delay", "dense", "describe",
+    "Diagram", "Discard", "discard", "dtrace", "elman", "Exp", "FeedbackFunctor",
+    "forward_derivative", "from_feedback", "function", "gate_layer", "Gather", "Generator",
+    "gru", "Id", "laws", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
+    "logic_gate_network", "LogSumExp", "lookup_table", "Loop", "Machine", "machine",
+    "MajorityBatch", "Mul", "Neg", "normal", "Not", "One", "Or", "OracleGenerator",
+    "Outer", "Para", "Param", "Parity", "Permutation", "pseudo_linear", "PseudoLinear",
+    "random_bits", "Real", "Reciprocal", "Relu", "reverse", "Scale", "Scatter", "Seq",
+    "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt", "Step", "step_of", "Sum", "sum_batch",
+    "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch", "Wire", "Xor", "Zero", "zero",
+    "zero_bits", "zeros",
+    ],
+    ".lenses": ["Lens", "R", "tangent"],
+    ".lenses.learner": ["Learner"],
+    ".lenses.losses": ["mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest"],
+    ".lenses.optimisers": ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"],
+    ".lenses.datasets": ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "nile"],
+    ".interpreters": ["flatten"],
+    ".interpreters.training": ["Trainer", "NonFiniteLoss", "CheckpointError"],
+}
+_SUBPACKAGES = ("categories", "lenses", "interpreters")
+_WHERE = {name: module for module, names in _FROM.items() for name in names}
+
+__all__ = sorted([*_WHERE, *_SUBPACKAGES])
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module("." + name, __name__)
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paralens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value         # found once
+    return value
+
+
+def __dir__():
+    return __all__

@@ -70,3 +70,19 @@ def test_the_installed_wheel_imports_beside_other_lenses_and_categories(wheel, t
     assert run.returncode == 0, run.stderr
     where, rows = run.stdout.split()
     assert Path(where).is_relative_to(site) and rows == "150"
+
+
+def test_the_entry_point_names_every_public_name_and_each_resolves():
+    import paralens
+    import paralens.categories as categories
+    assert set(categories.__all__) <= set(paralens.__all__)
+    for name in paralens.__all__:
+        assert getattr(paralens, name) is not None, name
+    assert paralens.Learner is __import__("paralens.lenses.learner", fromlist=["Learner"]).Learner
+
+
+def test_importing_the_syntax_does_not_import_the_interpreters():
+    run = subprocess.run([sys.executable, "-c", "import sys, paralens.categories; "
+                          "print(any(m.startswith('paralens.interpreters') for m in sys.modules))"],
+                         capture_output=True, text=True)
+    assert run.stdout.split() == ["False"], run.stderr
