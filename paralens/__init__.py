@@ -22,6 +22,7 @@ Real(2)
 """
 
 import importlib
+import os
 
 __version__ = "0.1.0"
 
@@ -50,9 +51,19 @@ _FROM = {
     ".interpreters.training": ["Trainer", "NonFiniteLoss", "CheckpointError"],
 }
 _SUBPACKAGES = ("categories", "lenses", "interpreters")
+
+# Installed, the subpackages are inside this folder (setuptools' package-dir mapping put
+# them there). Imported from a checkout (its root on sys.path, as ``python -m`` or a
+# notebook in it does), they are the folders beside this one: look there too.
+_here = os.path.dirname(os.path.abspath(__file__))
+_root = os.path.dirname(_here)
+if not os.path.isdir(os.path.join(_here, "categories")) and all(
+        os.path.isfile(os.path.join(_root, name, "__init__.py")) for name in _SUBPACKAGES):
+    __path__.append(_root)
 _WHERE = {name: module for module, names in _FROM.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_SUBPACKAGES])
+del _here, _root
 
 
 def __getattr__(name):

@@ -19,12 +19,19 @@ SOURCES = ["pyproject.toml", "README.md", "paralens", "categories", "lenses", "i
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+def checkout(tmp_path_factory) -> Path:
+    """A copy of the repository's sources, as a checkout has them."""
+    source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(
             ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                            if (ROOT / name).is_dir() else {}))
+    return source
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout, tmp_path_factory) -> Path:
+    source, out = checkout, tmp_path_factory.mktemp("wheel")
     # built as pip builds it on install: in an isolated environment with the declared backend
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                             "-w", str(out), str(source)], capture_output=True, text=True)
@@ -86,3 +93,18 @@ def test_importing_the_syntax_does_not_import_the_interpreters():
                           "print(any(m.startswith('paralens.interpreters') for m in sys.modules))"],
                          capture_output=True, text=True)
     assert run.stdout.split() == ["False"], run.stderr
+
+
+def test_a_checkout_imports_from_its_root_beside_an_installed_wheel(wheel, checkout, tmp_path):
+    # from a checkout's root (on sys.path first, as `python -m paralens` or a notebook
+    # there has it) the folder paralens/ holds only the entry point: the subpackages are
+    # the folders beside it
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--no-index",
+                    "--target", str(site), str(wheel)], check=True, capture_output=True)
+    script = "import paralens.categories as c, paralens; print(c.__file__, paralens.Tanh.__name__)"
+    run = subprocess.run([sys.executable, "-c", script], cwd=checkout, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(site), "PATH": ""})
+    assert run.returncode == 0, run.stderr
+    where, name = run.stdout.split()
+    assert Path(where).is_relative_to(checkout) and name == "Tanh"
