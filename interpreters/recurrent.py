@@ -36,7 +36,7 @@ from ..categories import Machine, Seq, Ty
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
-from .training import NonFiniteLoss, check_values, progress
+from .training import NonFiniteLoss, check_sequences, check_values, progress
 
 __all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
 
@@ -291,6 +291,7 @@ class TruncatedTrainer:
                              f"(batch, time, …) of the same batch and length")
         if not xs.shape[1]:
             raise ValueError("the sequences have no steps: there is nothing to train on")
+        check_sequences(self.learner, xs, labels)
         check_values(self.learner, state, params)
         start = {"state": list(state), "params": dict(params), "hidden": None, "step": 0}
         return self._run(start, xs, labels, steps, show)

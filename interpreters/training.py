@@ -55,6 +55,7 @@ import numpy as np
 from . import codegen
 
 __all__ = ["Trainer", "Checkpoint", "Batches", "NonFiniteLoss", "CheckpointError", "progress",
+           "check_values", "check_sequences",
            "save", "load"]
 
 
@@ -129,6 +130,29 @@ def _rows(data, what: str):
     return data
 
 
+def check_sequences(learner, x, label):
+    """A recurrent learner's inputs and labels: sequences (examples, time, *shape) of
+    its per-step types, of one length, refused in those words (the loop inside would
+    name its own wires)."""
+    types = getattr(learner, "input_type", None), getattr(learner, "label_type", None)
+    if types[0] is None:
+        return
+    lengths = set()
+    for data, ty, what in ((x, types[0], "inputs"), (label, types[1], "labels")):
+        (wire, ) = ty.inside
+        shape = ("examples", "time") + wire.shape
+        array = np.asarray(data)
+        if array.ndim != len(shape) or array.shape[2:] != wire.shape:
+            raise ValueError(f"the {what} must be sequences of shape ({', '.join(map(str, shape))}) "
+                             f"(one step is {wire.over_time(False)!r}), got shape {array.shape}")
+        if array.dtype != wire.dtype:
+            raise TypeError(f"the {what} must be {wire.dtype} sequences, got {array.dtype}")
+        lengths.add(array.shape[1])
+    if len(lengths) > 1:
+        raise ValueError(f"the inputs and labels are sequences of different lengths "
+                         f"({' and '.join(map(str, sorted(lengths)))} steps)")
+
+
 def _examples(x, label) -> int:
     """The number of examples, once the inputs and labels agree on it."""
     try:
@@ -195,6 +219,7 @@ class Trainer:
         (state, parameters); ``checkpoint`` follows every step, and
         :meth:`resume` continues from it."""
         x, label = _rows(x, "inputs"), _rows(label, "labels")
+        check_sequences(self.learner, x, label)
         n = _examples(x, label)
         _whole("steps", steps)
         if batch_size is not None:
@@ -214,6 +239,7 @@ class Trainer:
         if checkpoint is None:
             raise ValueError("nothing to resume: call fit first, or load a checkpoint")
         x, label = _rows(x, "inputs"), _rows(label, "labels")
+        check_sequences(self.learner, x, label)
         n = _examples(x, label)
         _whole("steps", steps)
         if checkpoint.batches is not None and len(checkpoint.batches.order) != n:

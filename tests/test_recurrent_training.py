@@ -245,3 +245,17 @@ def test_a_clocked_machine_runs_from_a_batched_state():
     assert ys.tolist() == [[1, 2, 3, 4], [2, 3, 4, 5], [3, 4, 5, 6]] and last.tolist() == [5, 6, 7]
     clock = np.zeros((2, 3, 0))
     assert rec.run(counter, {}, clock)[0].tolist() == [[5, 6, 7], [5, 6, 7]]
+
+
+@pytest.mark.parametrize("x, label, message", [
+    (np.zeros((4, 5, N_IN), np.float32), np.zeros((4, 5, 1)), "inputs must be float64 sequences"),
+    (np.zeros((4, 5)), np.zeros((4, 5, 1)), r"inputs must be sequences of shape \(examples, time, 2\)"),
+    (np.zeros((4, 5, N_IN)), np.zeros((4, 6, 1)), "different lengths|same batch and length"),
+])
+def test_training_data_errors_speak_of_sequences(x, label, message):
+    m, _, _ = _elman()
+    learner = Learner(m >> dense(N, 1), mse(Real(1)), Adam(lr=0.01))
+    for trainer in (Trainer(learner, compile=pn.compile),
+                    rec.TruncatedTrainer(learner, 3, compile=pn.compile)):
+        with pytest.raises((TypeError, ValueError), match=message):
+            trainer.fit(*learner.init(0), x, label, 1, **({"show": False}))
