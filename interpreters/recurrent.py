@@ -73,6 +73,23 @@ def _sequences(m: Machine, xs) -> list:
     return arrays, None
 
 
+def _check_state(m: Machine, state: list, arrays) -> None:
+    """The state: one array per state wire, one example's (shared) or one per sequence."""
+    if len(state) != len(m.state):
+        raise TypeError(f"state: {len(state)} arrays for the {len(m.state)} state wires "
+                        f"{m.state!r}")
+    batch = arrays[0].shape[0] if arrays is not None and np.ndim(arrays[0]) >= 2 else None
+    for k, (s, w) in enumerate(zip(state, m.state.inside)):
+        shape = np.shape(s)
+        if shape == w.shape or (len(shape) == len(w.shape) + 1 and shape[1:] == w.shape
+                                and (batch is None or shape[0] == batch)):
+            continue
+        per = f" or {(batch, ) + w.shape} (one per sequence)" if batch is not None else \
+            " or (batch, …) (one per sequence)"
+        raise ValueError(f"state wire {k} ({w!r}): expected shape {w.shape} (shared by the "
+                         f"batch){per}, got {shape}")
+
+
 def _state_batch(m: Machine, state) -> int:
     """The batch of a given state (1 if it is one example's, shared)."""
     for s, w in zip(state, m.state.inside):
@@ -130,6 +147,7 @@ def run(m, params: dict, xs, state=None, compile=None):
     m = _machine(m)
     arrays, steps = _sequences(m, xs)
     state = initial_state(m) if state is None else _as_list(state)
+    _check_state(m, state, arrays)
     if arrays is None:
         arrays = [np.zeros((_state_batch(m, state), steps, 0))]
     out = _tuple(_compiled(m.diagram, compile)(*_values(m, params), *state, *arrays))
@@ -145,6 +163,7 @@ def jvp(m, params: dict, xs, dxs=None, dparams: dict | None = None, state=None, 
     m = _machine(m)
     arrays, steps = _sequences(m, xs)
     state = initial_state(m) if state is None else _as_list(state)
+    _check_state(m, state, arrays)
     if arrays is None:
         arrays = [np.zeros((_state_batch(m, state), steps, 0))]
     values = _values(m, params)
@@ -182,6 +201,7 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
     shared = state is None or all(np.ndim(s) == len(w.shape)
                                   for s, w in zip(_as_list(state), m.state.inside))
     state = initial_state(m) if state is None else _as_list(state)
+    _check_state(m, state, arrays)
     if arrays is None:
         arrays = [np.zeros((_state_batch(m, state), steps, 0))]
     loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)

@@ -259,3 +259,11 @@ def test_training_data_errors_speak_of_sequences(x, label, message):
                     rec.TruncatedTrainer(learner, 3, compile=pn.compile)):
         with pytest.raises((TypeError, ValueError), match=message):
             trainer.fit(*learner.init(0), x, label, 1, **({"show": False}))
+
+
+def test_a_state_for_another_batch_is_named_as_the_state():
+    m, params, _ = _elman()
+    xs, _ = _data()
+    with pytest.raises(ValueError, match=r"state wire 0 \(Real\(4\)\): expected shape \(4,\) "
+                                         r"\(shared by the batch\) or \(3, 4\)"):
+        rec.run(m, params, xs, state=np.zeros((2, N)))
