@@ -73,6 +73,17 @@ def _sequences(m: Machine, xs) -> list:
     return arrays, None
 
 
+def _start(m, xs, state):
+    """(the machine, its input sequences (a clocked machine's clock), its state, checked)."""
+    m = _machine(m)
+    arrays, steps = _sequences(m, xs)
+    state = initial_state(m) if state is None else _as_list(state)
+    _check_state(m, state, arrays)
+    if arrays is None:
+        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
+    return m, arrays, state
+
+
 def _check_state(m: Machine, state: list, arrays) -> None:
     """The state: one array per state wire, one example's (shared) or one per sequence."""
     if len(state) != len(m.state):
@@ -144,12 +155,7 @@ def run(m, params: dict, xs, state=None, compile=None):
     """(output sequences, final state) of machine ``m`` on ``xs`` from ``state``
     (default: its initial state). One array for a single output or state wire,
     else lists. ``compile`` (default: the NumPy interpreter) compiles the loop once."""
-    m = _machine(m)
-    arrays, steps = _sequences(m, xs)
-    state = initial_state(m) if state is None else _as_list(state)
-    _check_state(m, state, arrays)
-    if arrays is None:
-        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
+    m, arrays, state = _start(m, xs, state)
     out = _tuple(_compiled(m.diagram, compile)(*_values(m, params), *state, *arrays))
     final, ys = out[:len(m.state)], out[len(m.state):]
     return _one(ys), _one(final)
@@ -160,12 +166,7 @@ def jvp(m, params: dict, xs, dxs=None, dparams: dict | None = None, state=None, 
     """(outputs, their tangents): forward mode through the loop of the stage's
     tangent, one pass, the state paired with its tangent. ``dxs``, ``dparams``
     (handle ↦ tangent) and ``dstate`` are the direction (zero where not given)."""
-    m = _machine(m)
-    arrays, steps = _sequences(m, xs)
-    state = initial_state(m) if state is None else _as_list(state)
-    _check_state(m, state, arrays)
-    if arrays is None:
-        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
+    m, arrays, state = _start(m, xs, state)
     values = _values(m, params)
     dvalues = _param_directions(m, dparams, values)
     dstate = _directions("dstate", dstate, state, len(m.state))
@@ -196,14 +197,8 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
     gradient crosses a segment's start; ``"state"`` is then the first segment's)."""
     if truncate is not None:
         return _truncated(m, params, xs, dys, state, dfinal, truncate, checkpoint, compile)
-    m = _machine(m)
-    arrays, steps = _sequences(m, xs)
-    shared = state is None or all(np.ndim(s) == len(w.shape)
-                                  for s, w in zip(_as_list(state), m.state.inside))
-    state = initial_state(m) if state is None else _as_list(state)
-    _check_state(m, state, arrays)
-    if arrays is None:
-        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
+    m, arrays, state = _start(m, xs, state)
+    shared = all(np.ndim(s) == len(w.shape) for s, w in zip(state, m.state.inside))
     loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)
     lens = _lens_of(m, loop, checkpoint)
     values = _values(m, params)
