@@ -165,11 +165,8 @@ def _pull_stochastic(box, outs):
 
 def _pull_categorical(box, outs):
     message = outs[0]
-    total = box.p @ message.h
-    if not total > 0:
-        raise ValueError(f"{box.name}: the observations are impossible under the model (no "
-                         f"state it draws with positive probability explains them)")
-    return [], message.c + float(np.log(total))
+    with np.errstate(divide="ignore"):       # an impossible observation: −∞, refused by
+        return [], message.c + float(np.log(box.p @ message.h))     # backward_filter
 
 
 def _pull_emit(box, outs):
@@ -1111,39 +1108,28 @@ def _chain_backward(box):
         current = np.concatenate([Hl[T - 1], Fl[T - 1][:, None]], axis=1)
         Fs[T - 1] = Fl[T - 1]
     k = 0
-    if constant and T > 1:
-        At, Qt = A[0].T.copy(), Q[0]
-        moved = np.zeros((d + 1, d + 1))
-        moved[:d, :d], moved[:d, d], moved[d, d] = A[0], -beta[0], 1.0
-        for t in range(T - 2, -1, -1):
-            M = eye + current[:, :d] @ Qt
-            inverse = np.linalg.inv(M)
-            s = inverse @ current
-            Ms[k], solved[k], inverses[t] = M, s, inverse
-            current = At @ s @ moved
-            current[:, :d] += Hl[t]
-            current[:, d] += Fl[t]
-            Fs[t] = current[:, d]
-            k += 1
-            if k == chunk:
-                flush(t, k)
-                k = 0
-    else:
-        for t in range(T - 2, -1, -1):
-            M = eye + current[:, :d] @ Q[t]
-            inverse = np.linalg.inv(M)
-            s = inverse @ current
-            Ms[k], solved[k], inverses[t] = M, s, inverse
-            moved = np.zeros((d + 1, d + 1))
-            moved[:d, :d], moved[:d, d], moved[d, d] = A[t], -beta[t], 1.0
-            current = A[t].T @ s @ moved
-            current[:, :d] += Hl[t]
-            current[:, d] += Fl[t]
-            Fs[t] = current[:, d]
-            k += 1
-            if k == chunk:
-                flush(t, k)
-                k = 0
+    if T > 1:                   # [[A, −β], [0, 1]] and Aᵀ of every step (one, if constant)
+        if constant:
+            moves = np.zeros((1, d + 1, d + 1))
+            transposed = np.broadcast_to(A[0].T.copy(), (T - 1, d, d))
+        else:
+            moves = np.zeros((T - 1, d + 1, d + 1))
+            transposed = np.swapaxes(A[:T - 1], 1, 2)
+        moves[:, :d, :d], moves[:, :d, d], moves[:, d, d] = A[:len(moves)], -beta[:len(moves)], 1.0
+        moves = np.broadcast_to(moves, (T - 1, d + 1, d + 1))
+    for t in range(T - 2, -1, -1):
+        M = eye + current[:, :d] @ Q[t]
+        inverse = np.linalg.inv(M)
+        s = inverse @ current
+        Ms[k], solved[k], inverses[t] = M, s, inverse
+        current = transposed[t] @ s @ moves[t]
+        current[:, :d] += Hl[t]
+        current[:, d] += Fl[t]
+        Fs[t] = current[:, d]
+        k += 1
+        if k == chunk:
+            flush(t, k)
+            k = 0
     if k:
         flush(0, k)
     H0 = current[:, :d] if T else np.zeros((d, d))

@@ -109,8 +109,7 @@ def stage_plan(box):
     dead code and common subexpressions gone (a stage built by R or by the forward
     mode computes more than its outputs need)."""
     offset = len(box.state) + len(box.ys)
-    plan = sum_over_batch(flatten(box.stage), [offset + k for k in box.batch_summed])
-    return eliminate_common_subexpressions(eliminate_dead_code(plan))
+    return _optimised(sum_over_batch(flatten(box.stage), [offset + k for k in box.batch_summed]))
 
 
 def _loop(box):

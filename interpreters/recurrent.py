@@ -36,7 +36,7 @@ from ..categories import Machine, Seq, Ty
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
-from .training import NonFiniteLoss, check_sequences, check_values, progress
+from .training import NonFiniteLoss, check_params, check_sequences, check_values, progress
 
 __all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
 
@@ -46,13 +46,7 @@ def _machine(m) -> Machine:
 
 
 def _values(m: Machine, params: dict, what: str = "params") -> list:
-    if not isinstance(params, dict):
-        raise TypeError(f"{what} must be the dict of parameter values (handle ↦ array) that "
-                        f"machine.init() gives, got {type(params).__name__}")
-    missing = [p for p in m.params if p not in params]
-    if missing:
-        raise ValueError(f"no value for the machine's parameter {missing[0].name} "
-                         f"({missing[0].ty}); machine.init() gives every one")
+    check_params(m, params, "machine", "machine.init()", what)
     return [params[p] for p in m.params]
 
 

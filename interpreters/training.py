@@ -55,7 +55,7 @@ import numpy as np
 from . import codegen
 
 __all__ = ["Trainer", "Checkpoint", "Batches", "NonFiniteLoss", "CheckpointError", "progress",
-           "check_values", "check_sequences",
+           "check_params", "check_values", "check_sequences",
            "save", "load"]
 
 
@@ -168,21 +168,26 @@ def _examples(x, label) -> int:
     return n
 
 
+def check_params(model, params, who: str = "model", source: str = "learner.init()",
+                 what: str = "params", hint: str = ""):
+    """Refuse parameter values that are not a dict holding every one of ``model``'s."""
+    if not isinstance(params, dict):
+        raise TypeError(f"{what} must be the dict of parameter values (handle ↦ array) "
+                        f"that {source} gives, got {type(params).__name__}{hint}")
+    missing = [p for p in model.params if p not in params]
+    if missing:
+        raise ValueError(f"no value for the {who}'s parameter {missing[0].name} "
+                         f"({missing[0].ty}); {source} gives every one")
+
+
 def check_values(learner, state, params):
     """Refuse, in the user's words, values that are not those ``learner.init()`` gives:
     a dict of every parameter, a list of the optimiser's state."""
-    model, S = learner.model, learner.state_type
-    if not isinstance(params, dict):
-        raise TypeError(f"params must be the dict of parameter values (handle ↦ array) "
-                        f"that learner.init() gives, got {type(params).__name__}; "
-                        f"fit takes (state, params, x, label, steps)")
+    S = learner.state_type
+    check_params(learner.model, params, hint="; fit takes (state, params, x, label, steps)")
     if not isinstance(state, (list, tuple)):
         raise TypeError(f"state must be the list of optimiser state values that "
                         f"learner.init() gives, got {type(state).__name__}")
-    missing = [p for p in model.params if p not in params]
-    if missing:
-        raise ValueError(f"no value for the model's parameter {missing[0].name} "
-                         f"({missing[0].ty}); learner.init() gives every one")
     if len(state) != len(S):
         raise ValueError(f"{type(learner.optimiser).__name__} has {len(S)} state "
                          f"wires ({S}), got {len(state)} values; learner.init() gives them")
