@@ -9,7 +9,7 @@ from .adapter import (
     Bool, Box, CompositionError, Diagram, Id, Real, Seq, Ty, Wire, describe, step_of)
 from .generator import Generator, LinearGenerator
 from .structural import (
-    Add, Copy, Discard, Permutation, SumBatch, Swap, Zero, add, copy, discard, sum_batch, swap,
+    Add, BatchWeight, Copy, Discard, Permutation, SumBatch, Swap, Zero, add, copy, discard, sum_batch, swap,
     zero)
 from .smooth import (
     Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
@@ -19,7 +19,7 @@ from .boolean import (
     And, Bits, BooleanDifference, Broadcast, Gather, MajorityBatch, Not, One, Or,
     OracleGenerator, Parity, Scatter, VoteBatch, Xor)
 from .reverse import forward_derivative, reverse
-from .para import Para, Param, dense, lecun, normal, zeros
+from .para import Para, Param, Parameters, Scope, dense, lecun, normal, zeros
 from .circuits import (
     PseudoLinear, gate_layer, logic_gate_network, lookup_table, pseudo_linear, random_bits,
     zero_bits)
@@ -29,14 +29,14 @@ from .feedback import FeedbackFunctor, from_feedback
 from . import laws
 
 __all__ = [
-    "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
+    "Add", "add", "And", "BatchWeight", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
     "CompositionError", "Constant", "Copy", "copy", "Cos", "dense", "describe", "Diagram",
     "Discard", "discard", "Exp", "FeedbackFunctor", "forward_derivative", "from_feedback", "function", "gate_layer", "Gather",
     "Generator", "Id", "laws", "elman", "gru", "Loop", "Machine", "machine", "delay", "dtrace", "Seq", "step_of", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
     "logic_gate_network", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
-    "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parity",
+    "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parameters", "Parity",
     "Permutation", "pseudo_linear", "PseudoLinear", "random_bits", "Real", "Reciprocal",
-    "Relu", "reverse", "Scale", "Scatter", "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt",
+    "Relu", "reverse", "Scale", "Scatter", "Scope", "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt",
     "Step", "Sum", "sum_batch", "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch",
     "Wire", "Xor", "Zero", "zero", "zero_bits", "zeros",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import Real, whole
-from .para import Para, Param, lecun, zeros
+from .para import Para, Param, Scope, lecun, zeros
 from .smooth import Bias, Linear, Sigmoid, Tanh
 from .stateful import Machine, dtrace
 from .syntax import function
@@ -46,9 +46,10 @@ def elman(n_in: int, n_hidden: int, activation=Tanh, dtype="float64") -> Machine
     """The Elman RNN: h′ = activation(x Wx + h Wh + b), output h′, h₀ = 0."""
     n_in, n = _sizes(n_in, n_hidden, "elman")
     x, h = Real(n_in, dtype=dtype), Real(n, dtype=dtype)
-    Wx, Wh = Param(Real(n_in, n, dtype=dtype), "Wx", lecun), Param(Real(n, n, dtype=dtype), "Wh",
-                                                                   _orthogonal_scale)
-    b = Param(h, "b", zeros)
+    scope = Scope("elman")
+    Wx = Param(Real(n_in, n, dtype=dtype), "Wx", lecun, scope)
+    Wh = Param(Real(n, n, dtype=dtype), "Wh", _orthogonal_scale, scope)
+    b = Param(h, "b", zeros, scope)
     by_x, by_h, act = Linear(n_in, n, dtype), Linear(n, n, dtype), activation(h)
 
     @function(Wx.ty @ Wh.ty @ b.ty @ h @ x, h @ h)
@@ -62,11 +63,11 @@ def gru(n_in: int, n_hidden: int, dtype="float64") -> Machine:
     """A gated recurrent cell (GRU-like; the equations in the module's table), h₀ = 0."""
     n_in, n = _sizes(n_in, n_hidden, "gru")
     x, h = Real(n_in, dtype=dtype), Real(n, dtype=dtype)
-    params = []
+    params, scope = [], Scope("gru")
     for gate in "zrc":
-        params += [Param(Real(n_in, n, dtype=dtype), f"W{gate}", lecun),
-                   Param(Real(n, n, dtype=dtype), f"U{gate}", _orthogonal_scale),
-                   Param(h, f"b{gate}", zeros)]
+        params += [Param(Real(n_in, n, dtype=dtype), f"W{gate}", lecun, scope),
+                   Param(Real(n, n, dtype=dtype), f"U{gate}", _orthogonal_scale, scope),
+                   Param(h, f"b{gate}", zeros, scope)]
     by_x, by_h, bias = Linear(n_in, n, dtype), Linear(n, n, dtype), Bias(h)
     sigmoid, tanh = Sigmoid(h), Tanh(h)
     dom = params[0].ty

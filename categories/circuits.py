@@ -32,7 +32,7 @@ import numpy as np
 
 from .adapter import Bool
 from .boolean import Bits, Broadcast, Gather, OracleGenerator, Parity, bool_wire
-from .para import Param, Para
+from .para import Param, Para, Scope
 from .syntax import function
 
 __all__ = ["lookup_table", "PseudoLinear", "pseudo_linear", "gate_layer", "logic_gate_network",
@@ -54,7 +54,7 @@ def lookup_table(a: int, b: int) -> Para:
     if a < 1 or b < 1:
         raise ValueError(f"a lookup table needs a, b ≥ 1, got {a} → {b}")
     K = 2 ** a
-    theta = Param(Bool(b, K), "table", zero_bits)
+    theta = Param(Bool(b, K), "table", zero_bits, Scope("lookup_table"))
     x = Bool(a)
     bit = (np.arange(K)[None, :] >> np.arange(a)[:, None]) & 1        # bit i of k, (a, K)
     flip = Bits(bit == 0)                     # x_i ⊕ 1 where bit i of k is 0: the literal ¬x_i
@@ -90,7 +90,7 @@ class PseudoLinear(OracleGenerator):
 def pseudo_linear(n: int) -> Para:
     """The pseudo-linear model n + n → 1, its parameter starting at 0."""
     box = PseudoLinear(Bool(n))
-    return Para((Param(Bool(n), "p", zero_bits), ), box)
+    return Para((Param(Bool(n), "p", zero_bits, Scope("pseudo_linear")), ), box)
 
 
 def gate_layer(n_in: int, n_gates: int, rng: np.random.Generator) -> Para:
@@ -108,7 +108,8 @@ def gate_layer(n_in: int, n_gates: int, rng: np.random.Generator) -> Para:
     left = rng.integers(0, n_in, n_gates)
     right = (left + rng.integers(1, n_in, n_gates)) % n_in
     x, g = Bool(n_in), Bool(n_gates)
-    params = tuple(Param(g, f"t{k}", random_bits) for k in range(4))
+    scope = Scope("gate_layer")
+    params = tuple(Param(g, f"t{k}", random_bits, scope) for k in range(4))
 
     @function(g @ g @ g @ g @ x, g)
     def layer(t0, t1, t2, t3, v):

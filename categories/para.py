@@ -5,28 +5,37 @@ wires like any other. Each parameter wire is named by a :class:`Param` handle,
 compared by identity, which also says how to initialise it.
 
 * identity: (I, 1_A)
-* (P, f) >> (Q, g) = (Q ⊗ P, (1_Q ⊗ f) ; g): the later map's parameters first
+* (P, f) >> (Q, g) = (P ⊗ Q, (σ ⊗ 1_A) ; (1_Q ⊗ f) ; g): the reference writes the
+  later map's parameters first, (Q ⊗ P, (1_Q ⊗ f) ; g); paralens puts them in
+  **data-flow order** (the earlier map's first, as PyTorch's ``parameters()``
+  lists them), the symmetry σ : P ⊗ Q → Q ⊗ P being one wiring box in front
 * (P, f) @ (P′, f′) = (P ⊗ P′, interchange ; f ⊗ f′)
 * reparametrisation by α : P̃ → P: (P̃, (α ⊗ 1_A) ; f)
+
+Parameters have unique, readable **names**: a ready layer names its handles
+under its own name (``dense.W``, ``dense.b``), and the k-th other layer of the
+same kind in a model is ``dense_k`` (as PyTorch and Keras number them); ``init``
+gives a name-keyed mapping (:class:`Parameters`) that also takes the handles.
 
 >>> from paralens.categories import Real, Sigmoid
 >>> layer1, layer2 = dense(4, 20, Sigmoid), dense(20, 3, Sigmoid)
 >>> model = layer1 >> layer2
->>> [p.name for p in model.params]
-['W', 'b', 'W', 'b']
->>> model.params[0] is layer2.params[0]
+>>> model.names
+('dense.W', 'dense.b', 'dense_1.W', 'dense_1.b')
+>>> model.params[0] is layer1.params[0]
 True
 >>> model.dom, model.cod
 (Real(4), Real(3))
 >>> model.diagram.dom
-Real(20, 3) @ Real(3) @ Real(4, 20) @ Real(20) @ Real(4)
+Real(4, 20) @ Real(20) @ Real(20, 3) @ Real(3) @ Real(4)
 >>> values = model.init(seed=0)
->>> values[layer1.params[0]].shape
-(4, 20)
+>>> values["dense.W"].shape, values[layer2.params[0]].shape
+((4, 20), (20, 3))
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,7 +46,8 @@ from .smooth import Bias, Linear
 from .structural import swap
 from .syntax import function
 
-__all__ = ["Param", "Para", "dense", "normal", "zeros", "lecun"]
+__all__ = ["Param", "Para", "Parameters", "Scope", "dense", "normal", "zeros", "lecun",
+           "unique_names"]
 
 
 def normal(std: float) -> Callable:
@@ -57,17 +67,34 @@ def lecun(rng, shape):
     return rng.normal(0.0, 1.0 / np.sqrt(max(shape[0], 1)), size=shape[::-1]).T.copy()
 
 
+class Scope:
+    """The layer a parameter belongs to (``dense``, ``gru``): the handles one call of
+    a ready layer makes share one scope, compared by identity, so that a model's
+    names can number each layer as a whole (``dense_1.W``, ``dense_1.b``)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self):
+        return f"Scope({self.name})"
+
+
 @dataclass(eq=False)
 class Param:
-    """A handle for one parameter wire, compared by identity."""
+    """A handle for one parameter wire, compared by identity. ``name`` is its
+    name in its layer (``W``), ``scope`` the layer it belongs to (or None); a
+    model's unique names are :attr:`Para.names`."""
 
     ty: Ty
     name: str = "p"
     init: Callable = field(default=zeros, repr=False)
+    scope: Scope | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if not isinstance(self.ty, Ty) or len(self.ty) != 1:
             raise TypeError(f"a parameter is one wire, got {self.ty!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"a parameter's name is a non-empty string, got {self.name!r}")
 
     def initial(self, rng) -> np.ndarray:
         wire = self.ty.inside[0]
@@ -81,8 +108,115 @@ class Param:
         return f"Param({self.name}: {self.ty!r})"
 
 
+def unique_names(params) -> tuple:
+    """The unique names of ``params``, in their order: ``scope.name`` for a handle in
+    a layer (the k-th distinct layer of a kind numbered ``kind_k``), the bare name
+    otherwise; a name still met twice gets ``_1``, ``_2``, … on its later uses.
+
+    >>> a, b = Param(Real(2), "w"), Param(Real(2), "w")
+    >>> unique_names((a, b))
+    ('w', 'w_1')
+    """
+    layers, counts = {}, {}
+    names = []
+    for p in params:
+        if p.scope is None:
+            names.append(p.name)
+            continue
+        if p.scope not in layers:
+            k = counts.get(p.scope.name, 0)
+            counts[p.scope.name] = k + 1
+            layers[p.scope] = p.scope.name if k == 0 else f"{p.scope.name}_{k}"
+        names.append(f"{layers[p.scope]}.{p.name}")
+    seen, unique = set(), []
+    for name in names:
+        candidate, k = name, 0
+        while candidate in seen:
+            k += 1
+            candidate = f"{name}_{k}"
+        seen.add(candidate)
+        unique.append(candidate)
+    return tuple(unique)
+
+
+class Parameters(MutableMapping):
+    """The values of a model's parameters, keyed by their unique names (in the
+    model's order) and also by their handles. Values can be replaced, never
+    added or removed: the keys are the model's.
+
+    >>> from paralens.categories import Real
+    >>> model = dense(2, 1) >> dense(1, 1)
+    >>> values = model.init(seed=0)
+    >>> list(values)
+    ['dense.W', 'dense.b', 'dense_1.W', 'dense_1.b']
+    >>> values["dense_1.b"] = np.ones(1)
+    >>> values[model.params[3]]
+    array([1.])
+    """
+
+    def __init__(self, params, values, names=None):
+        self._params = tuple(params)
+        self._names = tuple(names) if names is not None else unique_names(self._params)
+        self._index = {**{p: k for k, p in enumerate(self._params)},
+                       **{n: k for k, n in enumerate(self._names)}}
+        self._values = list(values)
+        if len(self._values) != len(self._params):
+            raise ValueError(f"{len(self._values)} values for {len(self._params)} parameters")
+
+    def _position(self, key) -> int:
+        try:
+            return self._index[key]
+        except (KeyError, TypeError):
+            pass
+        what = f"handle {key!r}" if isinstance(key, Param) else repr(key)
+        raise KeyError(f"{what} is not one of the parameters "
+                       f"({', '.join(self._names) or 'none'})") from None
+
+    def __getitem__(self, key):
+        return self._values[self._position(key)]
+
+    def __setitem__(self, key, value):
+        self._values[self._position(key)] = value
+
+    def __delitem__(self, key):
+        raise TypeError("a model's parameters cannot be removed; replace a value instead")
+
+    def __contains__(self, key):
+        try:
+            return key in self._index
+        except TypeError:
+            return False
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._params)
+
+    @property
+    def handles(self) -> tuple:
+        """The parameter handles, in order."""
+        return self._params
+
+    def values(self):
+        return list(self._values)
+
+    def copy(self) -> Parameters:
+        return Parameters(self._params, self._values, self._names)
+
+    def __reduce__(self):
+        return Parameters, (self._params, self._values, self._names)
+
+    def __repr__(self):
+        def describe(v):
+            return f"{np.shape(v)} {getattr(v, 'dtype', type(v).__name__)}"
+        inner = ", ".join(f"{n!r}: {describe(v)}" for n, v in zip(self._names, self._values))
+        return f"Parameters({{{inner}}})"
+
+
 class Para:
-    """A parametrised map (P, f : P ⊗ A → B), P given by ``params``."""
+    """A parametrised map (P, f : P ⊗ A → B), P given by ``params`` (in data-flow
+    order: a composite's earlier map's first)."""
 
     def __init__(self, params, diagram: Diagram):
         self.params = tuple(params)
@@ -143,14 +277,17 @@ class Para:
             diagram = piece if diagram is None else piece._then(diagram)
             later = later @ para.param_type
         params = tuple(p for para in maps[::-1] for p in para.params)
-        return Para._of(params, diagram, later, self.dom)._shared()
+        flow = tuple(p for para in maps for p in para.params)      # data-flow order
+        return Para._of(params, diagram, later, self.dom)._shared(flow)
 
-    def _shared(self) -> Para:
+    def _shared(self, order: tuple | None = None) -> Para:
         """The map with each parameter handle met more than once made one wire,
         copied to every use: its cotangent is then the sum of its uses' (the
-        reverse of copying), so tied weights train on their whole gradient."""
-        unique = tuple(dict.fromkeys(self.params))
-        if len(unique) == len(self.params):
+        reverse of copying), so tied weights train on their whole gradient. The
+        handles come in ``order`` (by default, as they are), one wiring box in
+        front of the diagram putting them where they are used."""
+        unique = tuple(dict.fromkeys(self.params if order is None else order))
+        if unique == self.params:
             return self
         position = {p: k for k, p in enumerate(unique)}
         P = Ty().tensor(*(p.ty for p in unique))
@@ -182,11 +319,32 @@ class Para:
         """(P̃, (α ⊗ 1_A) ; f) for α : P̃ → P, P̃ given by the new ``params``."""
         return Para(params, alpha @ self.dom >> self.diagram)
 
-    def init(self, seed: int = 0) -> dict:
-        """Initial values: one generator per seed, drawn in parameter order, so
-        they never depend on the data or the batch size."""
+    @property
+    def names(self) -> tuple:
+        """The parameters' unique names, in order (``dense.W``, ``dense_1.W``, …)."""
+        cached = self.__dict__.get("_names")
+        if cached is None:
+            cached = self._names = unique_names(self.params)
+        return cached
+
+    def param(self, name: str) -> Param:
+        """The handle of the parameter named ``name``."""
+        try:
+            return self.params[self.names.index(name)]
+        except ValueError:
+            raise KeyError(f"{name!r} is not one of the parameters "
+                           f"({', '.join(self.names) or 'none'})") from None
+
+    def parameters(self, values) -> Parameters:
+        """``values`` as this map's :class:`Parameters`: a mapping keyed by names or
+        handles (every parameter, nothing else), or a sequence in order."""
+        return as_parameters(self, values)
+
+    def init(self, seed: int = 0) -> Parameters:
+        """Initial values, keyed by name (and handle): one generator per seed, drawn
+        in parameter order, so they never depend on the data or the batch size."""
         rng = np.random.default_rng(seed)
-        return {p: p.initial(rng) for p in self.params}
+        return Parameters(self.params, [p.initial(rng) for p in self.params], self.names)
 
     def draw(self, **params):
         return self.diagram.draw(**params)
@@ -194,6 +352,40 @@ class Para:
     def __repr__(self):
         params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
         return f"Para({params}{'; ' if params else ''}{self.dom!r} → {self.cod!r})"
+
+
+def as_parameters(model, values, what: str = "params", source: str = "model.init()"):
+    """``values`` as ``model``'s :class:`Parameters`, refusing in the user's words a
+    mapping that misses a parameter or has a key that is none of them."""
+    names = model.names
+    if isinstance(values, Parameters) and values.handles == model.params:
+        return values
+    if isinstance(values, Mapping):
+        keys = {}
+        for key in values:
+            if isinstance(key, Param):
+                if key not in model.params:
+                    raise KeyError(f"{what}: the handle {key!r} is not one of the parameters "
+                                   f"({', '.join(names) or 'none'})")
+                keys[model.params.index(key)] = key
+            elif isinstance(key, str) and key in names:
+                keys[names.index(key)] = key
+            else:
+                raise KeyError(f"{what}: {key!r} is not one of the parameters "
+                               f"({', '.join(names) or 'none'})")
+        missing = [n for k, n in enumerate(names) if k not in keys]
+        if missing:
+            raise KeyError(f"{what}: no value for {what}[{missing[0]!r}] "
+                           f"({model.params[names.index(missing[0])].ty!r}); {source} gives "
+                           f"every one")
+        return Parameters(model.params, [values[keys[k]] for k in range(len(names))], names)
+    if isinstance(values, (list, tuple)):
+        if len(values) != len(names):
+            raise ValueError(f"{what}: {len(values)} values for the {len(names)} parameters "
+                             f"({', '.join(names) or 'none'})")
+        return Parameters(model.params, values, names)
+    raise TypeError(f"{what} must be the parameters' values keyed by name (as {source} gives "
+                    f"them), got {type(values).__name__}")
 
 
 def _para(other, verb: str) -> Para:
@@ -214,7 +406,8 @@ def dense(n_in: int, n_out: int, activation=None, dtype="float64") -> Para:
         raise TypeError(f"dense: the activation must be a generator such as Sigmoid or Tanh "
                         f"(or None), got {activation!r}")
     linear = Linear(n_in, n_out, dtype)
-    W, b = Param(linear.dom[:1], "W", lecun), Param(linear.cod, "b", zeros)
+    scope = Scope("dense")
+    W, b = Param(linear.dom[:1], "W", lecun, scope), Param(linear.cod, "b", zeros, scope)
     x, y = linear.dom[1:], linear.cod
 
     @function(W.ty @ b.ty @ x, y)

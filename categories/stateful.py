@@ -395,14 +395,27 @@ class Machine:
     def param_type(self) -> Ty:
         return self.stage.param_type
 
-    def init(self, seed: int = 0) -> dict:
-        """The parameters' initial values (as ``Para.init``)."""
+    @property
+    def names(self) -> tuple:
+        """The parameters' unique names, in order (as ``Para.names``)."""
+        return self.stage.names
+
+    def param(self, name: str):
+        """The handle of the parameter named ``name``."""
+        return self.stage.param(name)
+
+    def parameters(self, values):
+        """``values`` as this machine's name-keyed ``Parameters`` (as ``Para.parameters``)."""
+        return self.stage.parameters(values)
+
+    def init(self, seed: int = 0):
+        """The parameters' initial values, keyed by name (as ``Para.init``)."""
         return self.stage.init(seed)
 
     # -- St(C)'s structure -----------------------------------------------------------
     def then(self, *others) -> Machine:
         """f ; g: state S ⊗ T, initial (i, j); each step runs f, then g on its output.
-        The later machine's parameters come first, as in Para."""
+        The parameters in data-flow order (f's first), as in Para."""
         result = self
         for other in others:
             result = result._then(machine(other, "compose"))
@@ -419,7 +432,7 @@ class Machine:
             first = Q @ T @ f.stage.diagram                   # → Q T S Y
             out = swap(Q @ T, S) @ Y                          # → S Q T Y
             diagram = move >> first >> out >> S @ g.stage.diagram
-            stage = Para(g.params + f.params, diagram)
+            stage = Para(g.params + f.params, diagram)._shared(f.params + g.params)
         return Machine._of(stage, S @ T, f.initial + g.initial)
 
     def __rshift__(self, other):

@@ -23,7 +23,7 @@ from .adapter import Diagram, Id, Real, Ty, whole
 from .adapter import Swap as _Swap
 from .generator import Generator, LinearGenerator
 
-__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "SumBatch",
+__all__ = ["Copy", "Discard", "Swap", "Permutation", "Add", "Zero", "SumBatch", "BatchWeight",
            "copy", "discard", "add", "zero", "swap", "sum_batch"]
 
 
@@ -226,6 +226,40 @@ class SumBatch(LinearGenerator):
     def example(cls, n):
         return cls(Real(n))
 
+
+class BatchWeight(Generator):
+    """x ↦ 1/n, the weight of one example in the mean over a batch of n examples
+    (of n·T steps on a sequence wire (batch, time, …)): the mean is the sum weighted
+    by it. On one example it is 1. It reads only the batch's size, never the values,
+    so its reverse derivative sends every cotangent to 0. Like ``SumBatch``, its
+    meaning depends on the batch, so random per-example diagrams leave it out.
+
+    >>> BatchWeight(Real(3)).cod
+    Real()
+    """
+
+    per_example = False
+
+    def __init__(self, x: Ty):
+        self.x = _atomic(x, "BatchWeight")
+        wire = x.inside[0]
+        if wire.kind != "Real":
+            raise TypeError(f"BatchWeight reads the batch of a Real wire, got {x!r}")
+        self.shape = wire.shape
+        super().__init__("BatchWeight", x, Real(dtype=wire.dtype))
+
+    def residual(self) -> Ty:
+        return Ty()
+
+    def forward(self) -> Diagram:
+        return self
+
+    def backward(self) -> Diagram:
+        return Discard(self.cod) >> Zero(self.x)
+
+    @classmethod
+    def example(cls, n):
+        return cls(Real(n))
 
 
 def copy(x: Ty, n: int = 2) -> Diagram:

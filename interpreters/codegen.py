@@ -380,6 +380,8 @@ EMITTERS = RuleTable("NumPy emitters", {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
+    "BatchWeight": lambda box, x: py("dtype(1.0 / np.prod(np.shape(x)[:np.ndim(x) - rank]))",
+                                     x=x, dtype=_dtype(box), rank=len(box.shape)),
     "Loop": Block(_loop),
 })
 

@@ -90,11 +90,19 @@ RULES = RuleTable("NumPy rules", {
     "Bias": lambda box: (lambda b, x: x + b),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: _sum_batch(box),
+    "BatchWeight": lambda box: _batch_weight(box),
     "OuterSum": lambda op: outer_sum,
     # the loop over time (categories.stateful): its stage compiled once, run at every step
     "Loop": lambda box: _loop(box),
     "Recompute": lambda box: _recompute(box),
 })
+
+
+def _batch_weight(box):
+    """1 / the number of examples: the product of the axes before the wire's own
+    (batch, or batch and time; none for one example)."""
+    dtype, rank = np.dtype(_dtype(box)).type, len(box.shape)
+    return lambda x: dtype(1.0 / np.prod(np.shape(x)[:np.ndim(x) - rank]))
 
 
 def _sum_batch(box):

@@ -89,6 +89,7 @@ RULES = RuleTable("SymPy rules", {
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
+    "BatchWeight": lambda box: (lambda x: sympy.Integer(1)),    # one example: weight 1
 })
 
 

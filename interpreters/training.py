@@ -208,11 +208,13 @@ class Trainer:
         self._recorded = None       # where the current run's losses start in history
 
     def step(self, state: list, params: dict, x, label):
-        """One step on a batch: (new state, new parameters, mean loss before the step)."""
+        """One step on a batch: (new state, new parameters, the objective before the
+        step: the loss the step descends, ``learner.objective``)."""
         model_params = self.learner.model.params
         *out, loss = self.step_function(*state, *[params[p] for p in model_params], x, label)
         k = len(state)
-        return list(out[:k]), dict(zip(model_params, out[k:])), float(np.mean(loss))
+        steps = np.shape(x)[1] if hasattr(self.learner, "input_type") else None
+        return list(out[:k]), dict(zip(model_params, out[k:])), self.learner.objective(loss, steps)
 
     def fit(self, state: list, params: dict, x, label, steps: int, batch_size: int | None = None,
             seed: int = 0, show: bool = True, shuffle: bool = True):

@@ -15,8 +15,8 @@ by the functor computes both from one forward and one backward pass.
   (I∗J)(p, q, a) = J(q, b),
   (U∗V)(p, q, a, c) = (U(p, a, s(q, b, c)), V(q, b, c)),
   (r∗s)(p, q, a, c) = r(p, a, s(q, b, c)).
-  The *earlier* learner's parameters come first: the opposite of Para, where
-  (P, f) >> (Q, g) has parameters Q ⊗ P.
+  The *earlier* learner's parameters come first, as in paralens's Para (data-flow
+  order; the reference's Para writes Q ⊗ P).
 * identity: (1, a ↦ a, the trivial update, (a, b) ↦ b);
 * (P, I, U, r) @ (P′, I′, U′, r′) runs the two side by side, parameters P × P′.
 

@@ -11,6 +11,19 @@ the changes of the examples of a batch add (Σ_batch, the reverse of sharing
 the parameters with every example). The step also returns the loss of each
 example, so that training can watch it.
 
+**Reduction.** The objective descended is the *mean* of the examples' losses
+over the batch (``reduction="mean"``, the default, as PyTorch's and optax's
+users write it) or their *sum* (``reduction="sum"``, the papers' summed reverse
+map). The mean is the sum weighted by 1/n (``BatchWeight``), the weight applied
+to the cotangent the cap sends back, so its gradient is exactly the mean of the
+examples' gradients. For a machine an example is a sequence, whose loss is the
+sum over its steps; the mean is then over the sequences *and their steps* (the
+per-step loss averaged over batch × time, as PyTorch's ``reduction="mean"``
+averages a (batch, time) loss), the sum over both. ``learner.objective(losses,
+steps)`` is the number a trainer reports: exactly the objective of the step.
+RDA combines a batch's changes by its own rule (``RDA(batch=…)``), not by a
+reduction.
+
 >>> from paralens.categories import Real, Sigmoid, dense
 >>> from paralens.lenses.losses import mse
 >>> from paralens.lenses.optimisers import GD
@@ -26,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..categories import (
-    Box, CompositionError, Constant, Machine, Para, Seq, Ty, discard, function, swap, zero)
+    BatchWeight, Box, CompositionError, Constant, Machine, Para, Seq, Ty, discard, function,
+    swap, zero)
 from ..categories.adapter import building
 
 from .lens import R
@@ -71,13 +85,60 @@ def _check_loss(model, loss, optimiser, output: str):
     _check_kinds(model, optimiser)
 
 
-class Learner:
-    """A model closed into a training step by a loss, a cap and an optimiser."""
+REDUCTIONS = ("mean", "sum")
 
-    def __init__(self, model: Para, loss: Para, optimiser, checkpoint: int | None = None):
+
+def _reduction(optimiser, reduction):
+    """The batch reduction: "mean" by default for Real parameters; none for RDA,
+    whose batch rule is its own."""
+    if optimiser.over == "Bool":
+        if reduction is not None:
+            raise ValueError(f"reduction={reduction!r}: RDA combines a batch's changes by its "
+                             f"batch rule (RDA(batch='xor' | 'majority' | 'vote')), not by a "
+                             f"reduction; leave reduction out")
+        return None
+    reduction = "mean" if reduction is None else reduction
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    return reduction
+
+
+class Learner:
+    """A model closed into a training step by a loss, a cap and an optimiser.
+
+    ``reduction``: the objective is the ``"mean"`` (default) or the ``"sum"`` of the
+    examples' losses over the batch (for a machine: over the sequences and their
+    steps). ``checkpoint=k`` (machines only): checkpointed BPTT, the state stored
+    every k steps and each segment recomputed.
+
+    >>> from paralens.categories import Real, dense
+    >>> from paralens.lenses.losses import mse
+    >>> from paralens.lenses.optimisers import GD
+    >>> Learner(dense(2, 1), mse(Real(1)), GD(lr=0.1)).reduction
+    'mean'
+    """
+
+    def __init__(self, model: Para, loss: Para, optimiser, reduction: str | None = None,
+                 checkpoint: int | None = None):
         self.checkpoint = checkpoint
+        self.reduction = _reduction(optimiser, reduction)
         with building():
             self._build(model, loss, optimiser)
+
+    def objective(self, losses, steps: int | None = None) -> float:
+        """The objective the step descends, from the losses it returns (one per
+        example; per sequence, summed over its ``steps``, for a machine): their mean
+        over the batch (and the steps) or their sum. For RDA, the mean error bit."""
+        losses = np.asarray(losses)
+        if self.reduction == "sum":
+            return float(np.sum(losses))
+        mean = float(np.mean(losses))
+        return mean / steps if steps and self.reduction == "mean" else mean
+
+    def _weight(self, wire: Ty, value):
+        """1/n for the mean over the batch (of the batch's steps on a sequence wire);
+        None for the sum."""
+        return BatchWeight(wire)(value) if self.reduction == "mean" else None
 
     def _build(self, model: Para, loss: Para, optimiser):
         self.model, self.loss, self.optimiser = model, loss, optimiser
@@ -92,7 +153,7 @@ class Learner:
                             f"{type(loss).__name__}")
         _check_loss(model, loss, optimiser, "the model's output is")
         closed = model >> loss
-        self.lens = lens = R(closed.diagram)       # B_t ⊗ P ⊗ A → M ⊗ L, and back
+        self.lens = lens = R(closed.diagram)       # P ⊗ B_t ⊗ A → M ⊗ L, and back
         P, A, B, L = model.param_type, model.dom, loss.param_type, loss.cod
         S = optimiser.state(P)
         self.state_type = S
@@ -102,9 +163,10 @@ class Learner:
         def step(*wires):
             s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
             at = _tuple(get(*s, *p)) if len(P) else ()
-            *residual, loss_value = _tuple(lens.forward(*b, *at, *a))
+            *residual, loss_value = _tuple(lens.forward(*at, *b, *a))
             dp = optimiser.changes(lens.backward, residual, loss_value, L,   # cap, backward, Σ
-                                   slice(len(B), len(B) + len(P)), P)
+                                   slice(0, len(P)), P,
+                                   self._weight(L, loss_value))
             return _tuple(put(*s, *p, *dp)) + (loss_value, )
         self.diagram = step
 
@@ -140,7 +202,8 @@ class Learner:
             *residual, loss_value = _tuple(lens.forward(*b, *at, *h, *x))
             residual, final = residual[:n], residual[n:]
             dp = optimiser.changes(backward, residual, loss_value, L,
-                                   slice(len(SB), len(SB) + len(P)), P)
+                                   slice(len(SB), len(SB) + len(P)), P,
+                                   self._weight((SX @ SB)[:1], (x + b)[0]))
             return _tuple(put(*o, *p, *dp)) + tuple(final) + (loss_value, )
         self.segment = segment
 
@@ -169,21 +232,21 @@ class Learner:
         P, A, B, L = self.model.param_type, self.model.dom, self.loss.param_type, self.loss.cod
         S, M = self.state_type, self.lens.residual
         get = Box(f"get ({type(self.optimiser).__name__})", S @ P, P)
-        forward = Box("model ; loss (forward)", B @ P @ A, M @ L)
+        forward = Box("model ; loss (forward)", P @ B @ A, M @ L)
         cap = Box(self.optimiser.rate_label, L, L)
-        backward = Box("model ; loss (backward)", M @ L, B @ P @ A)
+        backward = Box("model ; loss (backward)", M @ L, P @ B @ A)
         total = Box(self.optimiser.batch_label, P, P)
         put = Box(f"put ({type(self.optimiser).__name__})", S @ P @ P, S @ P)
 
         @function(S @ P @ A @ B, S @ P @ L)
         def outline(*wires):
             s, p, a, b = _split(wires, len(S), len(P), len(A), len(B))
-            *residual, loss = _tuple(forward(*b, *_tuple(get(*s, *p)), *a))
+            *residual, loss = _tuple(forward(*_tuple(get(*s, *p)), *b, *a))
             *_, l_copy = (loss, loss)
             changes = _tuple(backward(*residual, cap(l_copy)))
-            discard(B)(*changes[:len(B)])
-            discard(A)(*changes[len(B) + len(P):])
-            dp = _tuple(total(*changes[len(B):len(B) + len(P)]))
+            discard(B)(*changes[len(P):len(P) + len(B)])
+            discard(A)(*changes[len(P) + len(B):])
+            dp = _tuple(total(*changes[:len(P)]))
             return _tuple(put(*s, *p, *dp)) + (loss, )
         return outline
 
@@ -221,7 +284,7 @@ def dreamer(model: Para, loss: Para, optimiser):
     def dream(*wires):
         s, a, p, b = _split(wires, len(S), len(A), len(P), len(B))
         at = _tuple(get(*s, *a))
-        *residual, loss_value = _tuple(lens.forward(*b, *p, *at))
+        *residual, loss_value = _tuple(lens.forward(*p, *b, *at))
         changes = _tuple(lens.backward(*residual, optimiser.rate(L, loss_value)))
         da = changes[len(B) + len(P):]
         return _tuple(put(*s, *a, *da)) + (loss_value, )

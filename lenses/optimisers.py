@@ -123,10 +123,15 @@ class Optimiser:
         """The examples' changes of one parameter wire, combined: their sum."""
         return SumBatch(x)(change)
 
-    def changes(self, backward, residual, loss, L: Ty, params: slice, P: Ty) -> tuple:
+    def changes(self, backward, residual, loss, L: Ty, params: slice, P: Ty,
+                weight=None) -> tuple:
         """The batch's change of each parameter wire: the backward half at the
-        rate's cotangent, the parameters' part, each combined over the batch."""
-        dp = _tuple(backward(*residual, self.rate(L, loss)))[params]
+        rate's cotangent (times each example's ``weight`` in the mean, if given),
+        the parameters' part, each combined over the batch."""
+        rate = self.rate(L, loss)
+        if weight is not None:
+            rate = rate * weight
+        dp = _tuple(backward(*residual, rate))[params]
         return tuple(self.batch_sum(P[i:i + 1], d) for i, d in enumerate(dp))
 
     def check_training(self):
@@ -310,9 +315,9 @@ class RDA(Optimiser):
     def batch_sum(self, x, change):
         return SumBatch(x)(change) if self.batch == "xor" else MajorityBatch(x)(change)
 
-    def changes(self, backward, residual, loss, L, params: slice, P):
+    def changes(self, backward, residual, loss, L, params: slice, P, weight=None):
         if self.batch != "vote":
-            return super().changes(backward, residual, loss, L, params, P)
+            return super().changes(backward, residual, loss, L, params, P, weight)
         wanted = _tuple(backward(*residual, loss))[params]
         objected = _tuple(backward(*residual, ~loss))[params]
         return tuple(VoteBatch(P[i:i + 1])(w, o) for i, (w, o) in enumerate(zip(wanted, objected)))

@@ -29,14 +29,14 @@ __version__ = "0.1.0"
 #: where each name of the entry point lives
 _FROM = {
     ".categories": [
-    "Add", "add", "And", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
+    "Add", "add", "And", "BatchWeight", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
     "CompositionError", "Constant", "Copy", "copy", "Cos", "delay", "dense", "describe",
     "Diagram", "Discard", "discard", "dtrace", "elman", "Exp", "FeedbackFunctor",
     "forward_derivative", "from_feedback", "function", "gate_layer", "Gather", "Generator",
     "gru", "Id", "laws", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
     "logic_gate_network", "LogSumExp", "lookup_table", "Loop", "Machine", "machine",
     "MajorityBatch", "Mul", "Neg", "normal", "Not", "One", "Or", "OracleGenerator",
-    "Outer", "Para", "Param", "Parity", "Permutation", "pseudo_linear", "PseudoLinear",
+    "Outer", "Para", "Param", "Parameters", "Parity", "Permutation", "pseudo_linear", "PseudoLinear",
     "random_bits", "Real", "Reciprocal", "Relu", "reverse", "Scale", "Scatter", "Seq",
     "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt", "Step", "step_of", "Sum", "sum_batch",
     "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch", "Wire", "Xor", "Zero", "zero",

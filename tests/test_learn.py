@@ -80,17 +80,16 @@ def chains(draw, count=2):
 def test_functor_preserves_composition(error, fg, seed):
     """L(f >> g) = L(f) >> L(g) on I, U and r.
 
-    The parameters must be matched explicitly: Para's f >> g has parameters
-    Q ⊗ P (g's first), while Learn's composite L(f) >> L(g) has P × Q (f's first).
-    Both are fed the same value for each parameter handle, and their updates are
-    compared handle by handle."""
+    Para's f >> g has its parameters in data-flow order, P ⊗ Q (f's first), as
+    Learn's composite L(f) >> L(g) has P × Q. Both are fed the same value for each
+    parameter handle, and their updates are compared handle by handle."""
     f, g = fg
     L = functor(EPS, error, compile)
     rng = np.random.default_rng(seed)
     p = {**values(rng, f), **values(rng, g)}
     a, c = draws(rng, f.dom), draws(rng, g.cod, 0.5)
     para = f >> g
-    assert [h for h in para.params] == list(g.params + f.params)       # Q ⊗ P
+    assert [h for h in para.params] == list(f.params + g.params)       # P ⊗ Q
     whole, parts = L(para), L(f) >> L(g)
     assert whole.dom == parts.dom and whole.cod == parts.cod
     assert parts.params == f.param_type @ g.param_type                  # P × Q

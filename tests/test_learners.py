@@ -20,22 +20,24 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def gradient(W, b, x, t):
-    """∇ of Σ_examples ½‖σ(x W + b) − t‖², by hand."""
+def gradient(W, b, x, t, reduction="sum"):
+    """∇ of Σ_examples ½‖σ(x W + b) − t‖² (or of its mean over the examples), by hand."""
     y = sigmoid(x @ W + b)
     dz = (y - t) * y * (1 - y)
+    if reduction == "mean":
+        dz = dz / len(x)
     return x.T @ dz, dz.sum(axis=0)
 
 
-def textbook(name, opt, steps, W, b):
+def textbook(name, opt, steps, W, b, reduction="sum"):
     """The standard algorithms, written out (gradients g = ∇, not changes)."""
     params, state = [W.copy(), b.copy()], {}
     for t in range(1, steps + 1):
         if name == "Nesterov":
             look = [p + opt.gamma * state.get(i, 0) for i, p in enumerate(params)]
-            grads = gradient(*look, X, T)
+            grads = gradient(*look, X, T, reduction)
         else:
-            grads = gradient(*params, X, T)
+            grads = gradient(*params, X, T, reduction)
         for i, g in enumerate(grads):
             if name == "GD":
                 params[i] = params[i] - opt.lr * g
@@ -59,20 +61,27 @@ OPTIMISERS = {"GD": GD(lr=0.3), "Momentum": Momentum(lr=0.1, gamma=0.9),
               "Adam": Adam(lr=0.05)}
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("compile", [interpreter.compile, codegen.compile], ids=["interpreted", "compiled"])
 @pytest.mark.parametrize("name", sorted(OPTIMISERS))
-def test_each_optimiser_follows_the_textbook_algorithm(name, compile):
+def test_each_optimiser_follows_the_textbook_algorithm(name, compile, reduction):
     model = dense(3, 2, Sigmoid)
-    learner = Learner(model, mse(Real(2)), OPTIMISERS[name])
+    learner = Learner(model, mse(Real(2)), OPTIMISERS[name], reduction=reduction)
     step = compile(learner.diagram)
     state, values = learner.init(seed=1)
     params = [values[p] for p in model.params]
-    expected = textbook(name, OPTIMISERS[name], 5, *params)
+    expected = textbook(name, OPTIMISERS[name], 5, *params, reduction=reduction)
     for _ in range(5):
         *out, loss = step(*state, *params, X, T)
         state, params = out[:len(state)], out[len(state):]
     for got, want in zip(params, expected):
         assert np.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_default_reduction_is_the_mean():
+    assert Learner(dense(3, 2, Sigmoid), mse(Real(2)), GD()).reduction == "mean"
+    with pytest.raises(ValueError, match="'mean' or 'sum'"):
+        Learner(dense(3, 2, Sigmoid), mse(Real(2)), GD(), reduction="average")
 
 
 def test_the_learner_is_one_diagram_whose_loss_type_must_match():

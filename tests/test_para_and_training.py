@@ -85,22 +85,26 @@ def test_float32_end_to_end():
     assert out.dtype == np.float32
 
 
-def test_a_learner_step_matches_hand_written_gradient_descent():
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_learner_step_matches_hand_written_gradient_descent(reduction):
     """One compiled step of GD through R(model ; mse) equals the textbook update on the
-    summed loss (the changes of the examples add), by hand in NumPy."""
+    mean (or the summed) loss, by hand in NumPy; the loss reported is that objective."""
     model = dense(4, 6, Sigmoid) >> dense(6, 3, Sigmoid)
     (W2, b2, W1, b1) = model.params
     values = model.init(5)
     rng = np.random.default_rng(1)
     x, t = rng.normal(size=(7, 4)), rng.uniform(size=(7, 3))
     lr = 0.3
-    _, new, loss = Trainer(Learner(model, mse(Real(3)), GD(lr=lr))).step([], values, x, t)
+    learner = Learner(model, mse(Real(3)), GD(lr=lr), reduction=reduction)
+    _, new, loss = Trainer(learner).step([], values, x, t)
 
     s = lambda z: 1 / (1 + np.exp(-z))
     h = s(x @ values[W1] + values[b1])
     y = s(h @ values[W2] + values[b2])
-    assert np.isclose(loss, np.mean(0.5 * np.sum((y - t) ** 2, axis=1)), rtol=1e-13)
-    dz2 = (y - t) * y * (1 - y)
+    per_example = 0.5 * np.sum((y - t) ** 2, axis=1)
+    reduce = np.mean if reduction == "mean" else np.sum
+    assert np.isclose(loss, reduce(per_example), rtol=1e-13)
+    dz2 = (y - t) * y * (1 - y) / (len(x) if reduction == "mean" else 1)
     dz1 = (dz2 @ values[W2].T) * h * (1 - h)
     expected = {W2: values[W2] - lr * h.T @ dz2, b2: values[b2] - lr * dz2.sum(0),
                 W1: values[W1] - lr * x.T @ dz1, b1: values[b1] - lr * dz1.sum(0)}

@@ -34,18 +34,24 @@ def _data(T=T, seed=1):
     return g.normal(size=(B, T, N_IN)), g.normal(size=(B, T, N))
 
 
-def test_one_gd_step_of_the_learner_is_hand_bptt_of_the_summed_loss():
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_one_gd_step_of_the_learner_is_hand_bptt_of_the_reduced_loss(reduction):
+    """The mean is over the sequences and their steps; the sum over both."""
     m, params, (Wx, Wh, b) = _elman()
     xs, labels = _data()
     lr = 0.3
-    learner = Learner(m, mse(Real(N)), GD(lr=lr))
+    learner = Learner(m, mse(Real(N)), GD(lr=lr), reduction=reduction)
     new_Wx, new_Wh, new_b, loss = pn.compile(learner.diagram)(Wx, Wh, b, xs, labels)
     ys, _ = elman_forward(Wx, Wh, b, np.zeros((B, N)), xs)
-    g = elman_bptt(Wx, Wh, b, np.zeros((B, N)), xs, ys - labels)
+    weight = 1 / (B * T) if reduction == "mean" else 1
+    g = elman_bptt(Wx, Wh, b, np.zeros((B, N)), xs, (ys - labels) * weight)
     assert np.abs(new_Wx - (Wx - lr * g["Wx"])).max() < 1e-10
     assert np.abs(new_Wh - (Wh - lr * g["Wh"])).max() < 1e-10
     assert np.abs(new_b - (b - lr * g["b"])).max() < 1e-10
     assert np.abs(loss - 0.5 * ((ys - labels) ** 2).sum(axis=(1, 2))).max() < 1e-10
+    per_step = 0.5 * ((ys - labels) ** 2).sum(axis=2)
+    expected = per_step.mean() if reduction == "mean" else per_step.sum()
+    assert abs(learner.objective(loss, T) - expected) < 1e-12
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, T - 1, T, 100])
@@ -113,7 +119,7 @@ def test_the_truncated_trainer_updates_after_every_segment_from_the_carried_stat
             h = np.zeros((B, N))
         x, lab = xs[:, start:start + k], labels[:, start:start + k]
         ys, h_end = elman_forward(*W, h, x)
-        g = elman_bptt(*W, h, x, ys - lab)
+        g = elman_bptt(*W, h, x, (ys - lab) / (B * x.shape[1]))     # the mean of the segment
         W = [W[0] - lr * g["Wx"], W[1] - lr * g["Wh"], W[2] - lr * g["b"]]
         h = h_end
     for p, ref in zip(m.params, W):

@@ -8,7 +8,7 @@ with learning rate 0.01. The metric is training accuracy, by argmax, on all
 * numeric-optics (CFGBL §5) "simple" (4→3) and "hidden" (4→20→3): batch
   size 1, 400 epochs reshuffled every epoch, weights N(0, 0.01²), biases 0.
 * catgrad "hidden" (4→20→3): one full batch of 150, 1000 steps, the examples'
-  changes summed (the learner's batch sum, like catgrad's summed reverse map),
+  changes summed (``reduction="sum"``, like catgrad's summed reverse map),
   every parameter N(0, 0.01²). catgrad's biases are batch-shaped (150×20,
   150×3) and reach 100%; paralens's are shared, for which the reference
   expects ≈ 0.98.
@@ -59,7 +59,7 @@ def accuracy(model, params, X, y):
 
 
 def train(model, values, X, Y, steps, batch_size):
-    learner = Learner(model, mse(Real(3)), GD(lr=LR))
+    learner = Learner(model, mse(Real(3)), GD(lr=LR), reduction="sum")   # the papers' protocol
     state, _ = learner.init(SEED)
     assert state == []                                    # GD has no state
     trainer = Trainer(learner)

@@ -392,11 +392,11 @@ def test_decays_lie_in_the_unit_interval_and_epsilons_are_positive(cls, name, va
 
 
 def textbook_adam(W, b, lr, beta1, beta2, delta, steps):
-    """Adam as Kingma and Ba write it, on Σ_examples ½‖σ(x W + b) − t‖²."""
+    """Adam as Kingma and Ba write it, on the mean over the examples of ½‖σ(x W + b) − t‖²."""
     params, m, v = [W.copy(), b.copy()], [0.0, 0.0], [0.0, 0.0]
     for t in range(1, steps + 1):
         y = 1 / (1 + np.exp(-(X @ params[0] + params[1])))
-        dz = (y - T) * y * (1 - y)
+        dz = (y - T) * y * (1 - y) / len(X)
         for i, g in enumerate((X.T @ dz, dz.sum(axis=0))):
             m[i] = beta1 * m[i] + (1 - beta1) * g
             v[i] = beta2 * v[i] + (1 - beta2) * g * g
