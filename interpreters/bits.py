@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .kernels import popcount
+from .runtime import popcount
 
 __all__ = ["ONES", "pack", "unpack", "popcount", "uniform"]
 

@@ -27,7 +27,7 @@ from ..categories import Xor, Zero
 from ..categories.adapter import building
 
 from .circuit import BATCH_LEVEL, BitSliced, _check_bool, _Words, is_oracle, scatter_plan
-from .kernels import popcount, scatter, vote_batch, xor_batch, count
+from .runtime import popcount, scatter, vote_batch, xor_batch, count
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, RuleTable, flatten
 from .source import Dialect, chain, check_name, constant, define, emit, py, save, template
@@ -127,7 +127,7 @@ def _check_compiled(plan):
                                   f"{eq.box.dom!r} → {eq.box.cod!r}")
 
 
-#: the helpers the emitted code may call (``interpreters.kernels``)
+#: the helpers the emitted code may call (``interpreters.runtime``)
 WORD_HELPERS = {f.__name__: f for f in (popcount, count, xor_batch, vote_batch, scatter)}
 
 #: the dialect of bit-sliced words: uint64 arrays, 64 examples per word

@@ -32,7 +32,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import kernels
+from . import runtime
 from .bits import pack, uniform, unpack
 from .numpy import check_inputs
 from .plan import RuleTable, flatten, kind_of, last_uses
@@ -75,13 +75,13 @@ class _Bits:
 
 class _Words:
     """Bit-sliced: 64 examples per uint64 word, word axis first (the helpers of
-    the compiled code, ``interpreters.kernels``, are its batch-level rules)."""
+    the compiled code, ``interpreters.runtime``, are its batch-level rules)."""
 
     dtype = np.dtype(np.uint64)
     constant = staticmethod(uniform)
-    count = staticmethod(kernels.count)
-    xor_batch = staticmethod(kernels.xor_batch)
-    vote_batch = staticmethod(kernels.vote_batch)
+    count = staticmethod(runtime.count)
+    xor_batch = staticmethod(runtime.xor_batch)
+    vote_batch = staticmethod(runtime.vote_batch)
 
     @staticmethod
     def to_bits(x, batch, shape):
@@ -136,15 +136,15 @@ def _gather(box, layout):
 
 def _scatter(box, layout):
     """out[j] = ⊕ of the inputs k with index[k] = j: a sort once, then XOR-reduce
-    the runs of equal targets (``kernels.scatter``)."""
+    the runs of equal targets (``runtime.scatter``)."""
     flat, shape = _flat(box, box.dom.inside[0]), box.cod.inside[0].shape
     order, starts, hit = scatter_plan(box.index)
     size = box.flat_size
-    return lambda y: kernels.scatter(flat(y), order, starts, hit, size, shape)
+    return lambda y: runtime.scatter(flat(y), order, starts, hit, size, shape)
 
 
 def scatter_plan(index):
-    """(order, starts, hit) of ``kernels.scatter`` for an index array: the entries
+    """(order, starts, hit) of ``runtime.scatter`` for an index array: the entries
     sorted by target, where each run of equal targets starts, and those targets."""
     order = np.argsort(index.ravel(), kind="stable")
     targets = index.ravel()[order]

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from ..categories import Scale, Ty
 from ..categories.adapter import building
 
-from . import bitsliced, kernels, numpy as interpreter
+from . import bitsliced, numpy as interpreter, runtime
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
 from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
@@ -386,7 +386,7 @@ EMITTERS = RuleTable("NumPy emitters", {
 })
 
 #: helpers the emitted code may call, copied into the module when used
-HELPERS = {name: getattr(kernels, name)
+HELPERS = {name: getattr(runtime, name)
            for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast")}
 
 NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS)

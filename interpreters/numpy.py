@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..categories import Ty
-from .kernels import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
+from .runtime import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
 
@@ -62,7 +62,7 @@ def _constant(value):
 
 
 #: generator name ↦ (box ↦ function on arrays); the helpers are those the generated
-#: code copies (``interpreters.kernels``)
+#: code copies (``interpreters.runtime``)
 RULES = RuleTable("NumPy rules", {
     "Add": lambda box: np.add if box.n == 2 else (lambda *xs: sum(xs[1:], xs[0])),
     "Zero": _constant(0.0),

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels
+from . import runtime
 
 __all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
            "dtype_of", "constant", "emit", "carry", "define", "check_name", "save"]
@@ -224,7 +224,7 @@ class Dialect:
     """What the emitted code computes on: the emitters (generator name ↦ (box,
     input expressions) ↦ expression) and which of them inline, accept Python
     numbers or make them, the helpers they may call (name ↦ a function of
-    :mod:`interpreters.kernels` or another NumPy-only function), the dtype a
+    :mod:`interpreters.runtime` or another NumPy-only function), the dtype a
     number is materialised in, and extra parameters of the emitted function."""
 
     emitters: dict
@@ -618,7 +618,7 @@ def check_name(name, dialect: Dialect = None) -> str:
     generated = _GENERATED.fullmatch(name)
     if generated:
         refuse(f"it is the name of {_KINDS[generated.group(1)]}")
-    helpers = {n: getattr(kernels, n) for n in kernels.__all__}
+    helpers = {n: getattr(runtime, n) for n in runtime.__all__}
     helpers.update(dialect.helpers if dialect else {})
     why = _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
     if why:

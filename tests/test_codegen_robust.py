@@ -4,7 +4,7 @@ Generated modules for large random diagrams and learners (deep chains, wide
 fans, repeated and non-finite constants) parse, run and equal the NumPy
 interpreter (or, for circuits, the per-example Boolean interpreter), bit for
 bit where every pass is exact. The function's name is checked before any code
-is built. The helpers exist once, in ``paralens.interpreters.kernels``.
+is built. The helpers exist once, in ``paralens.interpreters.runtime``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from paralens.categories import (
     Add, And, Bits, Bool, Constant, Cos, Diagram, Exp, Generator, Linear, Mul, Neg, One, Para, Real, Relu,
     Scale, Sigmoid, Sin, Softmax, Step, SumBatch, Tanh, VoteBatch, Xor, Zero, copy, dense,
     function)
-from paralens.interpreters import (bitsliced, boolean, circuit, codegen, kernels, numpy as interpreter,
+from paralens.interpreters import (bitsliced, boolean, circuit, codegen, numpy as interpreter, runtime,
                           source)
 from paralens.interpreters.cli import main
 from paralens.lenses import R
@@ -442,27 +442,27 @@ def test_the_interpreters_call_the_helpers_the_generated_code_copies():
     x = Real(3)
     for kind, box in (("Softmax", Softmax(x)), ("Linear", Linear(3, 2))):
         fn = interpreter.RULES[kind](box)
-        assert fn is getattr(kernels, {"Softmax": "softmax", "Linear": "linear"}[kind])
-    assert interpreter.unbroadcast is kernels.unbroadcast and boolean.popcount is kernels.popcount
-    assert circuit._Words.count is kernels.count
+        assert fn is getattr(runtime, {"Softmax": "softmax", "Linear": "linear"}[kind])
+    assert interpreter.unbroadcast is runtime.unbroadcast and boolean.popcount is runtime.popcount
+    assert circuit._Words.count is runtime.count
     for dialect in (codegen.NUMPY, bitsliced.WORDS):
-        assert all(fn is getattr(kernels, name) for name, fn in dialect.helpers.items())
+        assert all(fn is getattr(runtime, name) for name, fn in dialect.helpers.items())
     step = codegen.compile(Softmax(x) >> Softmax(x))
     assert step.source.count("def softmax(") == 1
-    assert inspect.getsource(kernels.softmax) in step.source
+    assert inspect.getsource(runtime.softmax) in step.source
     votes = boolean.compile(function(Bool(2), Bool(2) @ Bool(2))(
         lambda a: (SumBatch(Bool(2))(a), VoteBatch(Bool(2))(a, ~a))))
     for helper in ("popcount", "count", "xor_batch", "vote_batch"):
         assert votes.source.count(f"def {helper}(") == 1
-        assert inspect.getsource(getattr(kernels, helper)) in votes.source
+        assert inspect.getsource(getattr(runtime, helper)) in votes.source
 
 
 def test_every_helper_runs_on_its_own():
-    """The kernels' sources, in a namespace with nothing but np and math, compute
-    what the kernels compute."""
+    """The helpers' sources, in a namespace with nothing but np and math, compute
+    what the helpers compute."""
     namespace = {"np": np, "math": math}
-    for name in kernels.__all__:
-        exec(inspect.getsource(getattr(kernels, name)), namespace)
+    for name in runtime.__all__:
+        exec(inspect.getsource(getattr(runtime, name)), namespace)
     rng = np.random.default_rng(0)
     a, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
     words = rng.integers(0, 2 ** 63, size=(3, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -472,9 +472,9 @@ def test_every_helper_runs_on_its_own():
              "count": (words, 130, 1), "xor_batch": (words, 130, 1),
              "vote_batch": (words, ~words, 130, 1),
              "scatter": (words[:, [0, 1, 0, 1]], *circuit.scatter_plan(index), 3, (3, ))}
-    assert set(calls) == set(kernels.__all__)
+    assert set(calls) == set(runtime.__all__)
     for name, args in calls.items():
-        np.testing.assert_array_equal(namespace[name](*args), getattr(kernels, name)(*args))
+        np.testing.assert_array_equal(namespace[name](*args), getattr(runtime, name)(*args))
 
 
 @pytest.mark.parametrize("fallback", [False, True])
@@ -483,7 +483,7 @@ def test_popcount_with_and_without_bitwise_count(fallback, monkeypatch):
         monkeypatch.delattr(np, "bitwise_count", raising=False)
     words = np.random.default_rng(1).integers(0, 2 ** 64, size=200, dtype=np.uint64)
     words[:3] = [0, 1, 2 ** 64 - 1]
-    got = kernels.popcount(words)
+    got = runtime.popcount(words)
     assert got.dtype == np.uint8
     assert got.tolist() == [bin(int(w)).count("1") for w in words]
 
@@ -523,8 +523,8 @@ def test_the_boolean_module_keeps_every_public_name():
     assert boolean.compile is bitsliced.compile and boolean.Circuit is circuit.Circuit
 
 
-MODULES = ["bits", "bitsliced", "boolean", "circuit", "codegen", "kernels", "numpy", "passes",
-           "plan", "safety", "source"]
+MODULES = ["bits", "bitsliced", "boolean", "circuit", "codegen", "numpy", "passes",
+           "plan", "runtime", "safety", "source"]
 
 
 @pytest.mark.parametrize("name", MODULES)

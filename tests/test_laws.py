@@ -147,3 +147,24 @@ def test_softmax_is_for_vector_wires():
     for bad in (Real(), Real(2, 3), Real(0)):
         with pytest.raises(TypeError, match="Softmax acts on a vector wire"):
             Softmax(bad)
+
+
+# The public names of ``categories.laws`` before the delayed-trace laws moved to
+# ``categories.trace_laws`` and the report and sampling to ``categories.checking``:
+# its ``__all__``, and ``Failure`` (a report's entries).
+OLD_ALL = ["Law", "Report", "check", "category_laws", "monoidal_laws", "rd_laws", "lens_laws",
+           "generator_laws", "check_finite_differences", "plus", "uniform", "StreamLaw",
+           "check_streams", "trace_naturality", "trace_strength", "trace_vanishing", "yanking",
+           "yanking_delay", "dinaturality", "dinaturality_transported", "tangent_machine",
+           "tangent_commutes_with_dtrace", "tangent_chain_rule", "tangent_finite_differences"]
+
+
+def test_every_law_is_still_reached_from_laws():
+    import paralens
+    from paralens.categories import checking, trace_laws
+    assert not [name for name in OLD_ALL + ["Failure"] if not hasattr(laws, name)]
+    assert sorted(laws.__all__) == sorted(OLD_ALL)          # ``from laws import *`` as before
+    for home in (trace_laws, checking):                      # re-exported, not copied
+        for name in home.__all__:
+            assert getattr(laws, name) is getattr(home, name), name
+    assert paralens.laws is laws

@@ -1,4 +1,5 @@
-"""The helpers of the generated code, written once: plain NumPy functions.
+"""The runtime of the generated code: the helpers it copies into its source and
+the interpreters call, written once as plain NumPy functions.
 
 The interpreters call them (``interpreters.numpy``, ``interpreters.circuit``)
 and the code generator copies their source into the modules it writes
