@@ -113,6 +113,7 @@ def unique_names(params) -> tuple:
     a layer (the k-th distinct layer of a kind numbered ``kind_k``), the bare name
     otherwise; a name still met twice gets ``_1``, ``_2``, … on its later uses.
 
+    >>> from paralens.categories import Real
     >>> a, b = Param(Real(2), "w"), Param(Real(2), "w")
     >>> unique_names((a, b))
     ('w', 'w_1')
@@ -197,6 +198,10 @@ class Parameters(MutableMapping):
     def handles(self) -> tuple:
         """The parameter handles, in order."""
         return self._params
+
+    def by_handle(self) -> dict:
+        """A dict from handle to value (to gather the values of separate models)."""
+        return dict(zip(self._params, self._values))
 
     def values(self):
         return list(self._values)

@@ -12,8 +12,8 @@ the state is (batch, *shape), or one example's state shared by the batch.
 * :func:`gradient`: reverse mode (BPTT) of ⟨w, y⟩ + ⟨w_T, s_T⟩, for cotangents w
   of the outputs and w_T of the final state; ``checkpoint=k`` stores the state
   every k steps and recomputes inside segments.
-* :class:`TruncatedTrainer`: truncated BPTT, the state carried from one segment
-  to the next, no gradient across.
+* :class:`TruncatedTrainer` (from ``interpreters.training``): truncated BPTT, the
+  state carried from one segment to the next, no gradient across.
 
 >>> import numpy as np
 >>> from paralens.categories import Real, Add, copy, dtrace, delay
@@ -36,7 +36,7 @@ from ..categories import Machine, Seq, Ty
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
-from .training import NonFiniteLoss, check_params, check_sequences, check_values, progress
+from .training import TruncatedTrainer, check_params
 
 __all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
 
@@ -46,8 +46,7 @@ def _machine(m) -> Machine:
 
 
 def _values(m: Machine, params: dict, what: str = "params") -> list:
-    check_params(m, params, "machine", "machine.init()", what)
-    return [params[p] for p in m.params]
+    return list(check_params(m, params, "machine", "machine.init()", what).values())
 
 
 def _sequences(m: Machine, xs) -> list:
@@ -268,86 +267,3 @@ def _one(values):
 
 def _as_list(x) -> list:
     return list(x) if isinstance(x, (tuple, list)) else [x]
-
-
-class TruncatedTrainer:
-    """Truncated BPTT with ``learner.segment``: each step trains on the next
-    ``length`` steps of every sequence, from the state the previous segment ended
-    in (no gradient flows across a segment's start); after the last segment the
-    state starts again from the machine's initial state (the next epoch).
-
-    ``checkpoint`` holds (optimiser state, parameters, hidden state, steps done)
-    after every step, so an interruption loses nothing; :meth:`resume` continues.
-    """
-
-    def __init__(self, learner, length: int, compile=None):
-        from .codegen import compiler_for
-        if not isinstance(learner.model, Machine):
-            raise TypeError("TruncatedTrainer trains the learner of a machine; use Trainer")
-        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
-            raise ValueError(f"length: the steps of a segment, a whole number ≥ 1, got "
-                             f"{length!r}")
-        learner.optimiser.check_training()
-        self.learner, self.length = learner, int(length)
-        self.step_function = (compile or compiler_for(learner.segment))(learner.segment)
-        self.history, self.checkpoint = [], None
-
-    def fit(self, state: list, params: dict, xs, labels, steps: int, show: bool = False):
-        """``steps`` segments from (``state``, ``params``); returns (state, params)."""
-        xs, labels = np.asarray(xs), np.asarray(labels)
-        if xs.ndim < 2 or labels.ndim < 2 or xs.shape[:2] != labels.shape[:2]:
-            raise ValueError(f"inputs {xs.shape} and labels {labels.shape} must be sequences "
-                             f"(batch, time, …) of the same batch and length")
-        if not xs.shape[1]:
-            raise ValueError("the sequences have no steps: there is nothing to train on")
-        check_sequences(self.learner, xs, labels)
-        check_values(self.learner, state, params)
-        start = {"state": list(state), "params": dict(params), "hidden": None, "step": 0}
-        return self._run(start, xs, labels, steps, show)
-
-    def resume(self, xs, labels, steps: int, show: bool = False):
-        if self.checkpoint is None:
-            raise ValueError("nothing to resume: call fit first")
-        xs, labels = np.asarray(xs), np.asarray(labels)
-        hidden = self.checkpoint["hidden"]
-        if hidden is not None and len(hidden) and np.shape(hidden[0])[0] != xs.shape[0]:
-            raise ValueError(f"resume: the carried hidden state is for a batch of "
-                             f"{np.shape(hidden[0])[0]} sequences, the inputs have "
-                             f"{xs.shape[0]}: resume on the data fit had")
-        return self._run(self.checkpoint, xs, labels, steps, show)
-
-    def _run(self, start, xs, labels, steps, show):
-        learner, k = self.learner, self.length
-        model = learner.model
-        batch, total = xs.shape[:2]
-        segments = -(-total // k)
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValueError(f"steps must be a whole number ≥ 0, got {steps!r}")
-        current = self.checkpoint = dict(start)
-        bar = progress(steps, "training") if show else None
-        try:
-            for _ in range(steps):
-                n = current["step"]
-                position = (n % segments) * k
-                hidden = current["hidden"]
-                if position == 0 or hidden is None:
-                    hidden = initial_state(model, batch)
-                values = [current["params"][p] for p in model.params]
-                out = _tuple(self.step_function(
-                    *current["state"], *values, *hidden, xs[:, position:position + k],
-                    labels[:, position:position + k]))
-                nO, nP, nS = len(learner.state_type), len(model.params), len(model.state)
-                loss = float(np.mean(out[-1]))
-                if not np.isfinite(loss):
-                    raise NonFiniteLoss(n + 1, f"the loss is {loss}", current["state"],
-                                        current["params"], n)
-                current = self.checkpoint = {
-                    "state": list(out[:nO]), "params": dict(zip(model.params, out[nO:nO + nP])),
-                    "hidden": list(out[nO + nP:nO + nP + nS]), "step": n + 1}
-                self.history.append(loss)
-                if bar:
-                    bar.update(n + 1 - start["step"], f"loss {loss:.4f}")
-        finally:
-            if bar:
-                bar.close()
-        return current["state"], current["params"]

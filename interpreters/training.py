@@ -1,27 +1,41 @@
-"""Training: a learner's step, compiled to NumPy source, run over a data set.
+"""Training: a learner's step, compiled, run over a data set.
 
-``Trainer(learner)`` compiles the learner's one-diagram step (state ⊗
-parameters ⊗ input ⊗ label → state ⊗ parameters ⊗ loss) and runs it on
-batches (a Boolean step, RDA's, with the bit-sliced compiler). The inputs
-are checked before any work: data, step count, batch size, the values, the
-learning rate's sign. Nothing is lost when training stops:
+``Trainer(learner)`` compiles the learner's one-diagram step (optimiser state ⊗
+parameters ⊗ input ⊗ label → optimiser state ⊗ parameters ⊗ loss) and runs it
+on batches (a Boolean step, RDA's, with the bit-sliced compiler);
+``TruncatedTrainer(learner, length)`` runs a machine's ``learner.segment`` on
+segments of ``length`` steps, the state carried from one to the next (truncated
+BPTT). Both take the same data and options:
+
+    fit(opt_state, params, x, label, steps, batch_size=None, seed=None,
+        shuffle=None, validation=None, validate_every=None, show=True)
+
+where ``opt_state, params = learner.init(seed)``, ``x`` and ``label`` hold one row
+per example (for a machine: sequences (examples, time, …)). The loss reported
+(``history``, ``step``, ``evaluate``) is exactly the objective the step descends:
+the mean or the sum of the examples' losses, as the learner's ``reduction`` says.
+
+The data are checked before any work, in the terms of the call: ``x`` and ``label``
+must have the shape of one example of the model's input and the loss's label
+after the leading axes; an array whose dtype converts exactly to the wire's (int
+labels or float32 data for a float64 learner) is converted, one that does not
+(float64 data for a float32 learner, complex data) is refused with the conversion
+to write. Nothing is lost when training stops:
 
 * after every completed step ``trainer.checkpoint`` is where training stands:
-  the optimiser state, the parameters, the number of steps done and, for
-  mini-batches, the data order (the shuffling generator's state and the
-  position in the epoch);
+  the optimiser state, the parameters, the number of steps done, for
+  mini-batches the data order (the shuffling generator's state and the position
+  in the epoch), for truncated BPTT the state each sequence carries, and a
+  fingerprint of the data;
 * an interrupt (Ctrl-C) or any error during ``fit`` leaves it at the last
   completed step, and propagates; a non-finite loss or update raises
   :class:`NonFiniteLoss`, the checkpoint then holding the last good values
   the error carries;
-* ``trainer.resume(x, label, steps)`` continues from the checkpoint, so that
-  ``fit`` of k steps and ``resume`` of m give ``fit`` of k + m, bit for bit,
-  also through a file: ``trainer.save(path)``, and ``trainer.load(path)`` in
-  another trainer of the same learner.
-
-``save``/``load`` write and read the parameters and the state alone;
-all loading checks the file against the learner and refuses a file that does
-not fit with :class:`CheckpointError`, naming the wire and what differs.
+* ``trainer.resume(x, label, steps)`` continues from the checkpoint (on the same
+  data: other data are refused), so that ``fit`` of k steps and ``resume`` of m
+  give ``fit`` of k + m, bit for bit, also through a file: ``trainer.save(path)``,
+  and ``trainer.load(path)`` in another trainer of the same learner (the file's
+  format: :mod:`paralens.interpreters.checkpoints`).
 
 >>> from paralens.categories import Real, dense
 >>> from paralens.lenses.learner import Learner
@@ -33,46 +47,46 @@ not fit with :class:`CheckpointError`, naming the wire and what differs.
 >>> _ = trainer.fit(*learner.init(0), x, t, steps=4, batch_size=4, show=False)
 >>> trainer.checkpoint.step, trainer.checkpoint.batches.position
 (4, 4)
->>> state, params = trainer.resume(x, t, steps=3, show=False)
+>>> opt_state, params = trainer.resume(x, t, steps=3, show=False)
 >>> again = Trainer(learner)
 >>> _, straight = again.fit(*learner.init(0), x, t, steps=7, batch_size=4, show=False)
->>> all(np.array_equal(params[p], straight[p]) for p in params)
+>>> all(np.array_equal(params[name], straight[name]) for name in params)
+True
+>>> y = trainer.predict(x)                        # at the parameters training reached
+>>> bool(np.isclose(trainer.evaluate(x, t).loss, np.mean(0.5 * (y - t) ** 2)))
 True
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import numbers
-import os
-import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from . import codegen
+from .checkpoints import (CheckpointError, check, count, data_order, load, order_arrays, read,
+                          save, scalar, write)
 
-__all__ = ["Trainer", "Checkpoint", "Batches", "NonFiniteLoss", "CheckpointError", "progress",
-           "check_params", "check_values", "check_sequences",
-           "save", "load"]
+__all__ = ["Trainer", "TruncatedTrainer", "Checkpoint", "Batches", "Evaluation", "NonFiniteLoss",
+           "CheckpointError", "progress", "check_params", "check_values", "check_sequences",
+           "as_examples", "save", "load"]
 
 
 class NonFiniteLoss(ArithmeticError):
     """Training met a non-finite loss or update at ``step``. ``params`` and
-    ``state`` are the last good ones: those evaluated at step ``kept``, whose loss
-    was finite (``kept`` is 0 for the values it started from when the first loss
-    of the run fails)."""
+    ``opt_state`` are the last good ones: those evaluated at step ``kept``, whose
+    loss was finite (``kept`` is 0 for the values it started from when the first
+    loss of the run fails)."""
 
-    def __init__(self, step: int, what: str, state: list, params: dict, kept: int):
+    def __init__(self, step: int, what: str, opt_state: list, params, kept: int):
         super().__init__(f"{what} at step {step}; training stopped, keeping the parameters "
                          + (f"evaluated at step {kept}" if kept else "it started from"))
-        self.step, self.state, self.params, self.kept = step, state, params, kept
-
-
-class CheckpointError(ValueError):
-    """A file that is not a checkpoint, or not one for this learner."""
+        self.step, self.opt_state, self.params, self.kept = step, opt_state, params, kept
 
 
 @dataclass
@@ -96,18 +110,45 @@ class Batches:
         return cls(size, shuffle, np.arange(examples), examples,
                    np.random.default_rng(seed).bit_generator.state)
 
+    def next(self, n: int) -> tuple:
+        """(the rows of the next batch, where the data order stands after it)."""
+        order, position, drawn = self.order, self.position, self.rng
+        if position + self.size > n:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = drawn
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
+            position, drawn = 0, rng.bit_generator.state
+        rows = order[position:position + self.size]
+        return rows, Batches(self.size, self.shuffle, order, position + self.size, drawn)
+
 
 @dataclass
 class Checkpoint:
-    """Where training stands after ``step`` completed steps: the optimiser
-    ``state``, the ``params`` and, for mini-batches, the data order ``batches``
-    (None for full-batch training)."""
+    """Where training stands after ``step`` completed steps: the optimiser state
+    ``opt_state``, the ``params``, for mini-batches the data order ``batches``
+    (None for full-batch training), a fingerprint of the ``data`` trained on, and
+    for truncated BPTT the ``state`` each sequence carries into the next segment
+    (None at the start of a pass)."""
 
-    state: list
-    params: dict
+    opt_state: list
+    params: object
     step: int = 0
     batches: Batches | None = None
+    data: str | None = None
+    state: list | None = None
 
+
+class Evaluation(NamedTuple):
+    """The objective on a data set (the learner's reduction of the examples'
+    losses) and, for classifiers, the accuracy: the fraction of examples whose
+    largest output is the label's one-hot class, or, for Boolean outputs, whose
+    every bit is right (None for other labels)."""
+
+    loss: float
+    accuracy: float | None
+
+
+# -- checking what the user gives ---------------------------------------------------------
 
 def _whole(name: str, value, high: int | None = None, what: str = "") -> int:
     """``value`` if it is a whole number from 1 to ``high``."""
@@ -119,152 +160,266 @@ def _whole(name: str, value, high: int | None = None, what: str = "") -> int:
     return int(value)
 
 
-def _rows(data, what: str):
-    """Data as an array of rows (so that mini-batches can be picked), if it is a list."""
-    if isinstance(data, (list, tuple)):
-        try:
-            return np.asarray(data)
-        except ValueError:
-            raise ValueError(f"the {what} are a ragged list: every example must have the "
-                             f"same shape") from None
-    return data
+def as_examples(what: str, value, wire, lead=("examples", )) -> np.ndarray:
+    """``value`` as an array of ``lead`` axes (examples; or examples and time) of
+    ``wire``'s shape and dtype. A dtype that converts exactly to the wire's is
+    converted; another is refused with the conversion to write.
+
+    >>> from paralens.categories import Real
+    >>> as_examples("label", [[1], [0]], Real(1)).dtype
+    dtype('float64')
+    >>> as_examples("label", np.zeros(3), Real(1))
+    Traceback (most recent call last):
+    ...
+    ValueError: label: expected shape (examples, 1) (one example is Real(1)), got (3,); for one number per example pass label[:, None]
+    """
+    wire = wire.inside[0] if hasattr(wire, "inside") else wire
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{what} is a ragged list: every example must have the same "
+                         f"shape") from None
+    shape = tuple(lead) + wire.shape
+    one = "step" if "time" in lead else "example"
+    if array.ndim != len(shape) or array.shape[len(lead):] != wire.shape:
+        hint = ""
+        if array.ndim == len(shape) - 1 and wire.shape == (1, ):
+            hint = f"; for one number per {one} pass {what}[..., None]" if len(lead) > 1 \
+                else f"; for one number per example pass {what}[:, None]"
+        expected = ", ".join(map(str, shape))
+        raise ValueError(f"{what}: expected shape ({expected}) (one {one} is "
+                         f"{wire.over_time(False) if wire.time else wire!r}), got "
+                         f"{array.shape}{hint}")
+    if array.dtype != wire.dtype:
+        if array.dtype.kind in "biuf" and np.can_cast(array.dtype, wire.dtype, "safe"):
+            return array.astype(wire.dtype)
+        why = " (the imaginary part would be lost)" if array.dtype.kind == "c" else \
+            " (not numbers)" if array.dtype.kind not in "biuf" else " (it would round)"
+        raise TypeError(f"{what}: the learner's {wire!r} takes {wire.dtype}, got "
+                        f"{array.dtype}{why}; convert it yourself if that is meant: "
+                        f"{what}.astype(np.{wire.dtype})")
+    return array
 
 
-def check_sequences(learner, x, label):
-    """A recurrent learner's inputs and labels: sequences (examples, time, *shape) of
-    its per-step types, of one length, refused in those words (the loop inside would
-    name its own wires)."""
-    types = getattr(learner, "input_type", None), getattr(learner, "label_type", None)
-    if types[0] is None:
-        return
-    lengths = set()
-    for data, ty, what in ((x, types[0], "inputs"), (label, types[1], "labels")):
-        (wire, ) = ty.inside
-        shape = ("examples", "time") + wire.shape
-        array = np.asarray(data)
-        if array.ndim != len(shape) or array.shape[2:] != wire.shape:
-            raise ValueError(f"the {what} must be sequences of shape ({', '.join(map(str, shape))}) "
-                             f"(one step is {wire.over_time(False)!r}), got shape {array.shape}")
-        if array.dtype != wire.dtype:
-            raise TypeError(f"the {what} must be {wire.dtype} sequences, got {array.dtype}")
-        lengths.add(array.shape[1])
-    if len(lengths) > 1:
-        raise ValueError(f"the inputs and labels are sequences of different lengths "
-                         f"({' and '.join(map(str, sorted(lengths)))} steps)")
+def check_sequences(learner, x, label) -> tuple:
+    """A recurrent learner's inputs and labels, checked and converted: sequences
+    (examples, time, *shape) of its per-step types, of one length, at least one step."""
+    (xw, ), (lw, ) = learner.input_type.inside, learner.label_type.inside
+    x = as_examples("x", x, xw, ("examples", "time"))
+    label = as_examples("label", label, lw, ("examples", "time"))
+    if x.shape[1] != label.shape[1]:
+        raise ValueError(f"x and label are sequences of different lengths ({x.shape[1]} and "
+                         f"{label.shape[1]} steps)")
+    if x.shape[1] == 0:
+        raise ValueError("the sequences have no steps: there is nothing to train on")
+    return x, label
 
 
 def _examples(x, label) -> int:
-    """The number of examples, once the inputs and labels agree on it."""
-    try:
-        n, m = len(x), len(label)
-    except TypeError:
-        raise TypeError(f"the inputs and labels must be arrays with one row per example, got "
-                        f"{type(x).__name__} {np.shape(x)} and {type(label).__name__} "
-                        f"{np.shape(label)}") from None
+    n, m = len(x), len(label)
     if n != m:
-        raise ValueError(f"the inputs have {n} examples but the labels {m}: one label per input")
+        raise ValueError(f"x has {n} examples but label {m}: one label per input")
     if n == 0:
-        raise ValueError("there are no examples to train on: the inputs are empty")
+        raise ValueError("there are no examples to train on: x is empty")
     return n
 
 
 def check_params(model, params, who: str = "model", source: str = "learner.init()",
                  what: str = "params", hint: str = ""):
-    """Refuse parameter values that are not a dict holding every one of ``model``'s."""
-    if not isinstance(params, dict):
-        raise TypeError(f"{what} must be the dict of parameter values (handle ↦ array) "
-                        f"that {source} gives, got {type(params).__name__}{hint}")
-    missing = [p for p in model.params if p not in params]
-    if missing:
-        raise ValueError(f"no value for the {who}'s parameter {missing[0].name} "
-                         f"({missing[0].ty}); {source} gives every one")
+    """``params`` as ``model``'s name-keyed ``Parameters``, refusing in the user's words
+    what is not a mapping (by name or handle) of every one of its parameters."""
+    from ..categories.para import Parameters
+    if not isinstance(params, (dict, Parameters)) and not hasattr(params, "keys"):
+        raise TypeError(f"{what} must be the parameters' values keyed by name, as {source} "
+                        f"gives them, got {type(params).__name__}{hint}")
+    try:
+        return model.parameters(params)
+    except KeyError as error:
+        raise ValueError(f"{error.args[0]} (the {who}'s parameters: "
+                         f"{', '.join(model.names) or 'none'})") from None
 
 
-def check_values(learner, state, params):
-    """Refuse, in the user's words, values that are not those ``learner.init()`` gives:
-    a dict of every parameter, a list of the optimiser's state."""
+def check_values(learner, opt_state, params):
+    """(optimiser state, parameters), refused in the user's words unless they are
+    what ``learner.init()`` gives: a list of the optimiser's state, the parameters
+    keyed by name."""
     S = learner.state_type
-    check_params(learner.model, params, hint="; fit takes (state, params, x, label, steps)")
-    if not isinstance(state, (list, tuple)):
-        raise TypeError(f"state must be the list of optimiser state values that "
-                        f"learner.init() gives, got {type(state).__name__}")
-    if len(state) != len(S):
+    params = check_params(learner.model, params,
+                          hint="; fit takes (opt_state, params, x, label, steps)")
+    if not isinstance(opt_state, (list, tuple)):
+        raise TypeError(f"opt_state must be the list of optimiser state values that "
+                        f"learner.init() gives, got {type(opt_state).__name__}")
+    if len(opt_state) != len(S):
         raise ValueError(f"{type(learner.optimiser).__name__} has {len(S)} state "
-                         f"wires ({S}), got {len(state)} values; learner.init() gives them")
+                         f"wires ({S}), got {len(opt_state)} values; learner.init() gives them")
+    return list(opt_state), params
 
+
+def _fingerprint(*arrays) -> str:
+    """A digest of the data's shapes, dtypes and bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _option(value, default):
+    return default if value is None else value
+
+
+# -- the trainers -------------------------------------------------------------------------
 
 class Trainer:
-    """Runs ``learner.diagram`` (compiled once) step by step; ``history`` holds
-    the mean loss of each step, ``checkpoint`` where training stands (None before
-    the first ``fit``)."""
+    """Runs ``learner.diagram`` (compiled once) step by step; ``history`` holds the
+    objective of each step, ``validation_history`` (step, objective on the
+    validation data), ``checkpoint`` where training stands (None before the first
+    ``fit``)."""
 
     def __init__(self, learner, compile=None):
         learner.optimiser.check_training()        # a negative rate would climb the loss
         self.learner = learner
-        compile = compile or codegen.compiler_for(learner.diagram)
-        self.step_function = compile(learner.diagram)
-        self.history = []
+        self.compile = compile
+        self.step_function = self._compiled(self._diagram())
+        self.history, self.validation_history = [], []
         self.checkpoint: Checkpoint | None = None
         self._recorded = None       # where the current run's losses start in history
 
-    def step(self, state: list, params: dict, x, label):
-        """One step on a batch: (new state, new parameters, the objective before the
-        step: the loss the step descends, ``learner.objective``)."""
-        model_params = self.learner.model.params
-        *out, loss = self.step_function(*state, *[params[p] for p in model_params], x, label)
-        k = len(state)
-        steps = np.shape(x)[1] if hasattr(self.learner, "input_type") else None
-        return list(out[:k]), dict(zip(model_params, out[k:])), self.learner.objective(loss, steps)
+    def _diagram(self):
+        return self.learner.diagram
 
-    def fit(self, state: list, params: dict, x, label, steps: int, batch_size: int | None = None,
-            seed: int = 0, show: bool = True, shuffle: bool = True):
-        """``steps`` steps from ``state`` and ``params``, on the whole data
+    def _compiled(self, diagram):
+        cache = self.__dict__.setdefault("_cache", {})
+        if id(diagram) not in cache:
+            cache[id(diagram)] = (diagram, (self.compile or codegen.compiler_for(diagram))(diagram))
+        return cache[id(diagram)][1]
+
+    @property
+    def recurrent(self) -> bool:
+        return hasattr(self.learner, "input_type")
+
+    # -- data -------------------------------------------------------------------------------
+    def _data(self, x, label) -> tuple:
+        """(x, label, examples), checked and converted."""
+        if self.recurrent:
+            x, label = check_sequences(self.learner, x, label)
+        else:
+            A, B = self.learner.model.dom, self.learner.loss.param_type
+            x = as_examples("x", x, A.inside[0]) if len(A) == 1 else x
+            label = as_examples("label", label, B.inside[0]) if len(B) == 1 else label
+        return x, label, _examples(x, label)
+
+    def _params(self, params):
+        if params is None:
+            if self.checkpoint is None:
+                raise ValueError("no parameters yet: pass params=, or fit first")
+            return self.checkpoint.params
+        return check_params(self.learner.model, params)
+
+    # -- one step ---------------------------------------------------------------------------
+    def step(self, opt_state: list, params, x, label):
+        """One step on a batch: (new optimiser state, new parameters, the objective
+        before the step: exactly the loss the step descends)."""
+        model = self.learner.model
+        params = model.parameters(params)
+        out = self.step_function(*opt_state, *params.values(), x, label)
+        *out, loss = out if isinstance(out, tuple) else (out, )
+        k = len(opt_state)
+        steps = np.shape(x)[1] if self.recurrent else None
+        return (list(out[:k]), model.parameters(list(out[k:])),
+                self.learner.objective(loss, steps))
+
+    def _batch(self, current: Checkpoint, x, label, n: int):
+        """(inputs, labels, context) of the next step."""
+        if current.batches is None:
+            return x, label, None
+        rows, after = current.batches.next(n)
+        return x[rows], label[rows], after
+
+    def _apply(self, current: Checkpoint, xb, yb, context):
+        """(optimiser state, parameters, carried state, data order, objective)."""
+        opt_state, params, value = self.step(current.opt_state, current.params, xb, yb)
+        return opt_state, params, None, context, value
+
+    # -- running ------------------------------------------------------------------------------
+    def fit(self, opt_state: list, params, x, label, steps: int, batch_size: int | None = None,
+            seed: int | None = None, shuffle: bool | None = None, validation=None,
+            validate_every: int | None = None, show: bool = True):
+        """``steps`` steps from ``opt_state`` and ``params``, on the whole data
         (``batch_size=None``) or on mini-batches drawn in a fresh random order each
         epoch (an epoch's last, partial batch is left out, so every step sees
-        ``batch_size`` examples); with ``shuffle=False`` the batches follow the
-        data's own order, every epoch (as RDA's single pass does). Returns
-        (state, parameters); ``checkpoint`` follows every step, and
-        :meth:`resume` continues from it."""
-        x, label = _rows(x, "inputs"), _rows(label, "labels")
-        check_sequences(self.learner, x, label)
-        n = _examples(x, label)
+        ``batch_size`` examples; ``seed``, default 0, seeds the order); with
+        ``shuffle=False`` the batches follow the data's own order, every epoch (as
+        RDA's single pass does). ``validation=(x, label)`` records the objective on
+        those data in ``validation_history`` every ``validate_every`` steps (default:
+        once an epoch). Returns (optimiser state, parameters); ``checkpoint``
+        follows every step, and :meth:`resume` continues from it."""
+        x, label, n = self._data(x, label)
         _whole("steps", steps)
-        if batch_size is not None:
-            _whole("batch_size", batch_size, n, f"the {n} examples")
+        batches = self._order(n, batch_size, seed, shuffle)
+        opt_state, params = check_values(self.learner, opt_state, params)
+        every = self._validation(validation, validate_every, n, batch_size)
+        start = Checkpoint(opt_state, params, 0, batches, _fingerprint(x, label))
+        return self._run(start, x, label, n, steps, show, every)
+
+    def _order(self, n, batch_size, seed, shuffle):
+        seed, shuffle = _option(seed, 0), _option(shuffle, True)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise TypeError(f"seed must be a whole number ≥ 0, got {seed!r}")
-        self._check_values(state, params)
-        batches = None if batch_size is None else Batches.start(n, int(batch_size), shuffle, seed)
-        return self._run(Checkpoint(list(state), dict(params), 0, batches), x, label, steps, show)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        if batch_size is None:
+            return None
+        return Batches.start(n, _whole("batch_size", batch_size, n, f"the {n} examples"),
+                             bool(shuffle), seed)
 
-    def resume(self, x, label, steps: int, show: bool = True, checkpoint: Checkpoint | None = None):
+    def _validation(self, validation, every, n, batch_size):
+        if validation is None:
+            if every is not None:
+                raise ValueError("validate_every is given but no validation=(x, label)")
+            self._validating = None
+            return None
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError("validation must be a pair (x, label) of validation data")
+        vx, vlabel, _ = self._data(*validation)
+        self._validating = (vx, vlabel)
+        epoch = 1 if batch_size is None else max(n // batch_size, 1)
+        return epoch if every is None else _whole("validate_every", every)
+
+    def resume(self, x, label, steps: int, show: bool = True,
+               checkpoint: Checkpoint | None = None, validation=None,
+               validate_every: int | None = None):
         """``steps`` more steps from ``checkpoint`` (by default ``self.checkpoint``:
         where the last ``fit``, interrupted or not, or ``load`` left it), with its
-        batch size and data order: the same trajectory as one longer ``fit``.
-        Give it the data that ``fit`` had. Returns (state, parameters)."""
+        batch size and data order: the same trajectory as one longer ``fit``. The
+        data must be those ``fit`` had (checked by their fingerprint). Returns
+        (optimiser state, parameters)."""
         checkpoint = checkpoint or self.checkpoint
         if checkpoint is None:
             raise ValueError("nothing to resume: call fit first, or load a checkpoint")
-        x, label = _rows(x, "inputs"), _rows(label, "labels")
-        check_sequences(self.learner, x, label)
-        n = _examples(x, label)
+        x, label, n = self._data(x, label)
         _whole("steps", steps)
         if checkpoint.batches is not None and len(checkpoint.batches.order) != n:
             raise ValueError(f"the checkpoint's data order is for {len(checkpoint.batches.order)} "
-                             f"examples, but the inputs have {n}: resume on the data fit had")
-        self._check_values(checkpoint.state, checkpoint.params)
-        return self._run(checkpoint, x, label, steps, show)
+                             f"examples, but x has {n}: resume on the data fit had")
+        if checkpoint.data is not None and checkpoint.data != _fingerprint(x, label):
+            raise ValueError("resume: x and label are not the data this checkpoint was "
+                             "trained on (their fingerprints differ): resume on the data fit "
+                             "had, or start a new fit")
+        self._check_carried(checkpoint, x)
+        opt_state, params = check_values(self.learner, checkpoint.opt_state, checkpoint.params)
+        batch_size = None if checkpoint.batches is None else checkpoint.batches.size
+        every = self._validation(validation, validate_every, n, batch_size)
+        return self._run(replace(checkpoint, opt_state=opt_state, params=params)
+                         if checkpoint is not self.checkpoint else checkpoint,
+                         x, label, n, steps, show, every)
 
-    def _check_values(self, state, params):
-        check_values(self.learner, state, params)
+    def _check_carried(self, checkpoint, x):
+        pass
 
-    def _run(self, start: Checkpoint, x, label, steps: int, show: bool):
-        batches, first = start.batches, start.step + 1
-        if batches is not None:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = batches.rng
-            order, position, drawn = batches.order, batches.position, batches.rng
-            size, n = batches.size, len(batches.order)
+    def _run(self, start: Checkpoint, x, label, n: int, steps: int, show: bool, every=None):
+        first = start.step + 1
         if start is self.checkpoint and self._recorded is not None:
             # continuing this trainer's run: after a NaN the history holds the loss of
             # the step the checkpoint rolled back, which is about to run again
@@ -276,30 +431,26 @@ class Trainer:
         bar = progress(steps, "training") if show else None
         try:
             for k in range(first, first + steps):
-                if batches is None:
-                    xb, yb = x, label
-                else:
-                    if position + size > n:
-                        order = rng.permutation(n) if batches.shuffle else np.arange(n)
-                        position, drawn = 0, rng.bit_generator.state
-                    rows = order[position:position + size]
-                    position += size
-                    xb, yb = x[rows], label[rows]
+                xb, yb, context = self._batch(current, x, label, n)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    new_state, new_params, value = self.step(current.state, current.params, xb, yb)
+                    opt_state, params, carried, batches, value = self._apply(
+                        current, xb, yb, context)
                 if not np.isfinite(value):     # these parameters are bad: keep the previous
                     kept, good = (k - 1, previous) if k > first else (0, current)
                     self.checkpoint = good
-                    raise NonFiniteLoss(k, f"the loss is {value}", good.state, good.params, kept)
-                if not all(np.all(np.isfinite(v)) for v in [*new_params.values(), *new_state]):
+                    raise NonFiniteLoss(k, f"the loss is {value}", good.opt_state, good.params,
+                                        kept)
+                if not all(np.all(np.isfinite(v)) for v in [*params.values(), *opt_state]):
                     self.checkpoint = current
                     raise NonFiniteLoss(k, f"the update is not finite (loss {value:.6g})",
-                                        current.state, current.params, k)
-                previous, current = current, Checkpoint(
-                    new_state, new_params, k,
-                    None if batches is None else Batches(size, batches.shuffle, order, position, drawn))
+                                        current.opt_state, current.params, k)
+                previous, current = current, Checkpoint(opt_state, params, k, batches,
+                                                        start.data, carried)
                 self.history.append(value)
                 self.checkpoint = current
+                if every and k % every == 0:
+                    self.validation_history.append(
+                        (k, self.evaluate(*self._validating, params=params).loss))
                 if bar:
                     bar.update(k - first + 1, f"loss {value:.4f}")
         except BaseException as error:
@@ -309,204 +460,191 @@ class Trainer:
         finally:
             if bar:
                 bar.close()
-        return current.state, current.params
+        return current.opt_state, current.params
 
+    # -- using the parameters -------------------------------------------------------------------
+    def predict(self, x, params=None):
+        """The model's output on ``x`` (rows of examples; sequences for a machine, run
+        from its initial state), at ``params`` (default: where training stands)."""
+        params, model = self._params(params), self.learner.model
+        if self.recurrent:
+            from .recurrent import run
+            (wire, ) = self.learner.input_type.inside
+            ys, _ = run(model, params, as_examples("x", x, wire, ("examples", "time")),
+                        compile=self.compile)
+            return ys
+        x = as_examples("x", x, model.dom.inside[0]) if len(model.dom) == 1 else x
+        return self._compiled(model.diagram)(*params.values(), x)
+
+    def evaluate(self, x, label, params=None) -> Evaluation:
+        """The objective on (``x``, ``label``) at ``params`` (default: where training
+        stands), and the accuracy of a classifier (see :class:`Evaluation`)."""
+        x, label, _ = self._data(x, label)
+        prediction = np.asarray(self.predict(x, params))
+        loss = self._compiled(self.learner.loss.diagram)
+        steps = None
+        if self.recurrent:
+            batch, steps = label.shape[:2]
+            flat = loss(label.reshape((-1, ) + label.shape[2:]),
+                        prediction.reshape((-1, ) + prediction.shape[2:]))
+            losses = np.asarray(flat).reshape(batch, steps).sum(axis=1)
+        else:
+            losses = loss(label, prediction)
+        return Evaluation(self.learner.objective(losses, steps), _accuracy(prediction, label))
+
+    # -- files ------------------------------------------------------------------------------------
     def save(self, path) -> str:
-        """The checkpoint (state, parameters, steps done, data order) to ``path``
-        (``.npz`` appended unless there), written whole or not at all; returns the
-        file's path."""
+        """The checkpoint (optimiser state, parameters, steps done, data order, data
+        fingerprint) to ``path`` (``.npz`` appended unless there), written whole or
+        not at all; returns the file's path."""
         if self.checkpoint is None:
             raise ValueError("nothing to save: call fit first")
-        c, extra = self.checkpoint, {"step": np.int64(self.checkpoint.step)}
+        c = self.checkpoint
+        extra = {"step": np.int64(c.step)}
+        if c.data is not None:
+            extra["data"] = np.str_(c.data)
         if c.batches is not None:
             b = c.batches
-            extra.update(batch_size=np.int64(b.size), shuffle=np.bool_(b.shuffle),
-                         order=np.asarray(b.order, dtype=np.int64), position=np.int64(b.position),
-                         rng=np.str_(json.dumps(b.rng)))
-        return _write(path, self.learner, c.state, c.params, extra)
+            extra.update(order_arrays(b.size, b.shuffle, b.order, b.position, b.rng))
+        extra.update(self._carried_arrays(c))
+        return write(path, self.learner, c.opt_state, c.params, extra)
+
+    def _carried_arrays(self, c) -> dict:
+        return {}
 
     def load(self, path) -> Checkpoint:
         """The checkpoint :meth:`save` wrote at ``path`` (with or without ``.npz``),
         checked against this trainer's learner; it becomes ``checkpoint``, so that
         :meth:`resume` continues from it."""
-        name, arrays = _read(path)
-        state, params = _check(name, arrays, self.learner)
+        name, arrays = read(path)
+        opt_state, params = check(name, arrays, self.learner, self._carried_wires())
         if "step" not in arrays:
             raise CheckpointError(f"{name}: holds parameters and state but not where training "
                                   f"stands (save() wrote it, not Trainer.save()); start from it "
                                   f"with trainer.fit(*load(path, learner), ...)")
+        order = data_order(name, arrays)
+        data = str(scalar(name, arrays, "data", "U")) if "data" in arrays else None
         self._recorded = None
-        self.checkpoint = Checkpoint(state, params, _count(name, arrays, "step", 0),
-                                     _batches(name, arrays))
+        self.checkpoint = Checkpoint(opt_state, params, count(name, arrays, "step", 0),
+                                     None if order is None else Batches(*order), data,
+                                     self._carried_from(name, arrays))
         return self.checkpoint
 
+    def _carried_wires(self) -> int:
+        return 0
 
-def _keys(learner):
-    return ([f"param{i}_{p.name}" for i, p in enumerate(learner.model.params)],
-            [f"state{i}" for i in range(len(learner.state_type))])
-
-
-_TRAINING = ("step", "batch_size", "shuffle", "order", "position", "rng")
-
-
-def _npz(path) -> str:
-    """The file ``np.savez(path)`` writes: ``.npz`` appended unless there."""
-    path = os.fspath(path)
-    return path if path.endswith(".npz") else path + ".npz"
-
-
-def _write(path, learner, state, params, extra) -> str:
-    names, state_names = _keys(learner)
-    missing = [p for p in learner.model.params if p not in params]
-    if missing or len(state) != len(state_names):
-        raise ValueError(f"save: expected a value for each of the {len(names)} parameters and "
-                         f"{len(state_names)} state wires of the learner, got {len(params)} and "
-                         f"{len(state)}")
-    arrays = {k: params[p] for k, p in zip(names, learner.model.params)}
-    arrays.update(zip(state_names, state))
-    arrays.update(extra, optimiser=np.str_(type(learner.optimiser).__name__))
-    final = _npz(path)
-    partial = final + ".partial"           # an interrupted save leaves the old file intact
-    try:
-        with open(partial, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(partial, final)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return final
-
-
-def save(path, learner, state: list, params: dict) -> str:
-    """Parameters and optimiser state to an ``.npz`` file (``.npz`` appended to
-    ``path`` unless there), exactly; returns the file's path. ``Trainer.save``
-    also keeps where training stands."""
-    return _write(path, learner, state, params, {})
-
-
-def load(path, learner):
-    """(state, parameters) saved by :func:`save` or ``Trainer.save`` at ``path``
-    (the path given to save, with or without ``.npz``), for the same learner:
-    a file that is not a checkpoint or does not fit the learner raises
-    :class:`CheckpointError`. Nothing is unpickled."""
-    name, arrays = _read(path)
-    return _check(name, arrays, learner)
-
-
-def _read(path) -> tuple:
-    """(the file's name, its arrays), never unpickling anything."""
-    name = _npz(path)
-    if not os.path.exists(name):
-        if os.path.exists(os.fspath(path)):
-            name = os.fspath(path)
-        else:
-            tried = f"{name!r}" if name == os.fspath(path) else f"{os.fspath(path)!r} or {name!r}"
-            raise FileNotFoundError(f"no checkpoint at {tried}")
-    with open(name, "rb") as file:
-        head = file.read(8)
-    if not head.startswith(b"PK"):
-        kind = (" but a pickle, which paralens never loads" if head[:1] == b"\x80"
-                else " but a single .npy array" if head.startswith(b"\x93NUMPY") else "")
-        raise CheckpointError(f"{name}: not a checkpoint: not an .npz archive{kind}")
-    try:
-        with np.load(name, allow_pickle=False) as data:
-            return name, {k: data[k] for k in data.files}
-    except ValueError as error:
-        if "pickle" in str(error) or "bject" in str(error):
-            raise CheckpointError(f"{name}: holds Python objects (pickled data), which paralens "
-                                  f"never loads") from error
-        raise CheckpointError(f"{name}: the archive is truncated or damaged") from error
-    except Exception as error:
-        raise CheckpointError(f"{name}: the archive is truncated or damaged") from error
-
-
-def _wire_problem(what: str, wire, array) -> str | None:
-    if array.shape == wire.shape and array.dtype == wire.dtype:
+    def _carried_from(self, name, arrays):
+        if "length" in arrays:
+            raise CheckpointError(f"{name}: written by a TruncatedTrainer (it carries state "
+                                  f"between segments); load it into one")
         return None
-    return (f"{what} is {wire} in the learner (shape {wire.shape}, {wire.dtype}), the file holds "
-            f"shape {array.shape}, {array.dtype}")
 
 
-def _check(name: str, arrays: dict, learner) -> tuple:
-    """(state, parameters) from a checkpoint's arrays, once they fit the learner."""
-    model, S, optimiser = learner.model, learner.state_type, type(learner.optimiser).__name__
-    found = {}
-    for key in arrays:
-        match = re.fullmatch(r"param(\d+)_(.*)|state(\d+)", key, re.DOTALL)
-        if match:
-            found[key] = match
-    other = sorted(k for k in arrays if k not in found and k not in (*_TRAINING, "optimiser"))
-    if not found and (model.params or len(S) or "optimiser" not in arrays):
-        raise CheckpointError(f"{name}: not a paralens checkpoint: it holds arrays "
-                              f"{', '.join(sorted(arrays)) or '(none)'}, no parameters (param0_"
-                              f"{model.params[0].name if model.params else '…'}, …)")
-    if other:
-        raise CheckpointError(f"{name}: not a paralens checkpoint: it holds arrays paralens does "
-                              f"not write: {', '.join(other)}")
-    if "optimiser" in arrays and str(arrays["optimiser"]) != optimiser:
-        raise CheckpointError(f"{name}: written for the optimiser {arrays['optimiser']}, but the "
-                              f"learner's is {optimiser}: their states differ")
-    in_file = sorted(((int(m[1]), m[2]) for m in found.values() if m[1]))
-    expected = [(i, p.name) for i, p in enumerate(model.params)]
-    if in_file != expected:
-        def listing(pairs):
-            return ", ".join(n for _, n in pairs) or "none"
-        raise CheckpointError(f"{name}: not for this model: the file holds {len(in_file)} "
-                              f"parameters ({listing(in_file)}), the model {len(expected)} "
-                              f"({listing(expected)})")
-    states = sorted(int(m[3]) for m in found.values() if m[3])
-    if states != list(range(len(S))):
-        raise CheckpointError(f"{name}: the file holds {len(states)} optimiser state wires, "
-                              f"{optimiser} on this model has {len(S)} ({S})")
-    names, state_names = _keys(learner)
-    problems = [_wire_problem(f"parameter {i} ({p.name})", p.ty.inside[0], arrays[k])
-                for i, (p, k) in enumerate(zip(model.params, names))]
-    problems += [_wire_problem(f"optimiser state wire {i} ({optimiser})", w, arrays[k])
-                 for i, (w, k) in enumerate(zip(S.inside, state_names))]
-    problems = [p for p in problems if p]
-    if problems:
-        raise CheckpointError(f"{name}: not for this learner: " + "; ".join(problems))
-    return ([arrays[k] for k in state_names],
-            {p: arrays[k] for p, k in zip(model.params, names)})
+def _accuracy(prediction, label):
+    prediction, label = np.asarray(prediction), np.asarray(label)
+    if label.dtype == bool:
+        axes = tuple(range(label.ndim - 1, label.ndim)) if label.ndim > 1 else ()
+        return float(np.mean(np.all(prediction == label, axis=axes) if axes
+                             else prediction == label))
+    if label.ndim >= 2 and label.shape[-1] >= 2 and np.all((label == 0) | (label == 1)) \
+            and np.all(label.sum(axis=-1) == 1):
+        return float(np.mean(np.argmax(prediction, axis=-1) == np.argmax(label, axis=-1)))
+    return None
 
 
-def _scalar(name: str, arrays: dict, key: str, kinds: str):
-    value = arrays[key]
-    if value.shape != () or value.dtype.kind not in kinds:
-        raise CheckpointError(f"{name}: '{key}' is damaged: expected one number, found "
-                              f"shape {value.shape}, {value.dtype}")
-    return value[()]
+class TruncatedTrainer(Trainer):
+    """Truncated BPTT with ``learner.segment``: each step trains on the next
+    ``length`` steps of every sequence, from the state the previous segment ended
+    in (no gradient flows across a segment's start); after the last segment the
+    state starts again from the machine's initial state (the next pass). The
+    objective of a step is the learner's reduction over the segment.
 
+    ``checkpoint`` holds the optimiser state, the parameters, the steps done and
+    the state each sequence carries, after every step; ``save``/``load``/``resume``
+    continue exactly, in another process too. The data and options are
+    ``Trainer``'s; ``batch_size``, ``seed`` and ``shuffle`` do not apply (every
+    sequence carries its own state, so every step trains on all of them, in order).
+    """
 
-def _count(name: str, arrays: dict, key: str, low: int, high: int | None = None) -> int:
-    value = int(_scalar(name, arrays, key, "iu"))
-    if value < low or high is not None and value > high:
-        raise CheckpointError(f"{name}: '{key}' is {value}, outside {low}…{high if high else ''}")
-    return value
+    def __init__(self, learner, length: int, compile=None):
+        from ..categories import Machine
+        if not isinstance(learner.model, Machine):
+            raise TypeError("TruncatedTrainer trains the learner of a machine; use Trainer")
+        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
+            raise ValueError(f"length: the steps of a segment, a whole number ≥ 1, got "
+                             f"{length!r}")
+        self.length = int(length)
+        super().__init__(learner, compile)
 
+    def _diagram(self):
+        return self.learner.segment
 
-def _batches(name: str, arrays: dict) -> Batches | None:
-    """The data order of a training checkpoint (None for full-batch training)."""
-    present = [k for k in _TRAINING[1:] if k in arrays]
-    if not present:
+    def _order(self, n, batch_size, seed, shuffle):
+        given = [k for k, v in (("batch_size", batch_size), ("seed", seed), ("shuffle", shuffle))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{given[0]} does not apply to truncated BPTT: every sequence "
+                             f"carries its own state, so every step trains on all of them, "
+                             f"in order")
         return None
-    if len(present) < len(_TRAINING) - 1:
-        missing = [k for k in _TRAINING[1:] if k not in arrays]
-        raise CheckpointError(f"{name}: the data order is incomplete: no {', '.join(missing)}")
-    order = arrays["order"]
-    n = len(order) if order.ndim == 1 else -1
-    if order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(n)):
-        raise CheckpointError(f"{name}: 'order' is damaged: not an order of the examples")
-    size = _count(name, arrays, "batch_size", 1, n)
-    position = _count(name, arrays, "position", 0, n)
-    shuffle = bool(_scalar(name, arrays, "shuffle", "b"))
-    try:
-        rng = json.loads(str(_scalar(name, arrays, "rng", "U")))
-        np.random.default_rng().bit_generator.state = rng     # checks it
-    except (ValueError, TypeError, KeyError) as error:
-        raise CheckpointError(f"{name}: 'rng', the shuffling generator's state, is damaged") \
-            from error
-    return Batches(size, shuffle, order, position, rng)
+
+    def _batch(self, current, x, label, n):
+        from .recurrent import initial_state
+        k, total = self.length, x.shape[1]
+        position = (current.step % -(-total // k)) * k
+        state = current.state
+        if position == 0 or state is None:
+            state = initial_state(self.learner.model, n)
+        return x[:, position:position + k], label[:, position:position + k], state
+
+    def _apply(self, current, xb, yb, state):
+        model, learner = self.learner.model, self.learner
+        params = model.parameters(current.params)
+        out = self.step_function(*current.opt_state, *params.values(), *state, xb, yb)
+        out = out if isinstance(out, tuple) else (out, )
+        nO, nP, nS = len(learner.state_type), len(model.params), len(model.state)
+        return (list(out[:nO]), model.parameters(list(out[nO:nO + nP])),
+                list(out[nO + nP:nO + nP + nS]), None, learner.objective(out[-1], xb.shape[1]))
+
+    def step(self, opt_state, params, x, label):
+        """One segment from the machine's initial state: (new optimiser state, new
+        parameters, the objective before the step)."""
+        start = Checkpoint(list(opt_state), self.learner.model.parameters(params))
+        x, label, n = self._data(x, label)
+        opt_state, params, _, _, value = self._apply(start, *self._batch(start, x, label, n))
+        return opt_state, params, value
+
+    def _check_carried(self, checkpoint, x):
+        state = checkpoint.state
+        if state and np.shape(state[0])[0] != x.shape[0]:
+            raise ValueError(f"resume: the carried state is for {np.shape(state[0])[0]} "
+                             f"sequences, x has {x.shape[0]}: resume on the data fit had")
+
+    def _carried_arrays(self, c) -> dict:
+        arrays = {"length": np.int64(self.length)}
+        arrays.update((f"state{i}", s) for i, s in enumerate(c.state or ()))
+        return arrays
+
+    def _carried_wires(self) -> int:
+        return len(self.learner.model.state)
+
+    def _carried_from(self, name, arrays):
+        if "length" not in arrays:
+            raise CheckpointError(f"{name}: written by a Trainer, not a TruncatedTrainer (no "
+                                  f"segment length); load it into a Trainer")
+        length = count(name, arrays, "length", 1)
+        if length != self.length:
+            raise CheckpointError(f"{name}: trained on segments of {length} steps, this "
+                                  f"trainer's are {self.length}")
+        n = len(self.learner.model.state)
+        if f"state{0}" not in arrays:
+            return None
+        state = [arrays[f"state{i}"] for i in range(n)]
+        for i, (s, w) in enumerate(zip(state, self.learner.model.state.inside)):
+            if s.shape[1:] != w.shape or s.dtype != w.dtype:
+                raise CheckpointError(f"{name}: carried state wire {i} is {w!r} in the machine, "
+                                      f"the file holds shape {s.shape}, {s.dtype}")
+        return state
 
 
 class progress:

@@ -91,7 +91,7 @@ def test_full_batch_step_sums_the_examples_changes(data):
     checked against backpropagation written by hand in NumPy."""
     X, y, Y = data
     model, values = network([4, 20, 3], normal(STD))
-    (W2, b2, W1, b1) = model.params
+    (W1, b1, W2, b2) = model.params
     params, _, _ = train(model, dict(values), X, Y, steps=1, batch_size=None)
     sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))
     h = sigmoid(X @ values[W1] + values[b1])

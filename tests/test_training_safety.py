@@ -92,11 +92,11 @@ def test_an_interrupt_keeps_the_last_completed_step_and_propagates(batch_size, w
     losses = []
     for r in rows:
         *out, loss = compiled(*state, *[params[p] for p in learner.model.params], X[r], T[r])
-        state, params = out[:len(state)], dict(zip(learner.model.params, out[len(state):]))
+        state, params = out[:len(state)], learner.model.parameters(list(out[len(state):]))
         losses.append(float(np.mean(loss)))
     checkpoint = trainer.checkpoint
     assert checkpoint.step == 5 and trainer.history == losses
-    assert_same_values(checkpoint.state, checkpoint.params, state, params)
+    assert_same_values(checkpoint.opt_state, checkpoint.params, state, params)
 
     trainer.step_function = compiled
     state, params = trainer.resume(X, T, steps=15, show=False)
@@ -199,7 +199,7 @@ def test_resume_refuses_other_data_and_needs_a_checkpoint():
     with pytest.raises(ValueError, match="nothing to resume"):
         trainer.resume(X, T, steps=2)
     trainer.fit(*learner.init(0), X, T, steps=2, batch_size=5, show=False)
-    with pytest.raises(ValueError, match="for 10 examples, but the inputs have 8"):
+    with pytest.raises(ValueError, match="for 10 examples, but x has 8"):
         trainer.resume(X[:8], T[:8], steps=2)
 
 
@@ -226,7 +226,7 @@ def refused(path, learner, *fragments):
 def test_a_file_for_other_shapes_is_refused_naming_the_wire(tmp_path):
     path = saved(tmp_path, learner_with(GD(), dense(3, 2, Sigmoid)))
     other = Learner(dense(3, 4, Sigmoid), mse(Real(4)), GD())
-    refused(path, other, "parameter 0 (W) is Real(3, 4)", "shape (3, 2)", "parameter 1 (b)")
+    refused(path, other, "params['dense.W'] is Real(3, 4)", "shape (3, 2)", "params['dense.b']")
 
 
 def test_float32_into_a_float64_learner_is_refused(tmp_path):
@@ -234,7 +234,7 @@ def test_float32_into_a_float64_learner_is_refused(tmp_path):
     learner32 = Learner(model32, mse(Real(2, dtype="float32")), GD())
     state, params = learner32.init(0)
     path = save(tmp_path / "f32", learner32, state, params)
-    refused(path, learner_with(GD()), "parameter 0 (W)", "float64", "float32")
+    refused(path, learner_with(GD()), "params['dense.W']", "float64", "float32")
 
 
 @pytest.mark.parametrize("written, reading", [("Momentum", "Adagrad"), ("Adam", "GD"),
@@ -248,17 +248,19 @@ def test_another_state_layout_is_refused_even_without_the_optimisers_name(tmp_pa
     learner = learner_with(Adam())
     state, params = learner.init(0)
     W, b = (params[p] for p in learner.model.params)
-    np.savez(tmp_path / "old", param0_W=W, param1_b=b, state0=state[0], state1=state[1])
+    weights = {"param0_dense.W": W, "param1_dense.b": b}
+    np.savez(tmp_path / "old", **weights, opt_state0=state[0], opt_state1=state[1])
     refused(tmp_path / "old.npz", learner, "2 optimiser state wires", "Adam", "has 5")
-    np.savez(tmp_path / "swapped", param0_W=W, param1_b=b, state0=state[1], state1=state[0],
-             state2=state[2], state3=state[3], state4=state[4])
+    np.savez(tmp_path / "swapped", **weights, opt_state0=state[1], opt_state1=state[0],
+             opt_state2=state[2], opt_state3=state[3], opt_state4=state[4])
     refused(tmp_path / "swapped.npz", learner, "optimiser state wire 0 (Adam) is Real(3, 2)",
             "shape (2,)")
 
 
 def test_a_file_with_another_number_of_parameters_is_refused(tmp_path):
     path = saved(tmp_path, learner_with(GD(), dense(3, 3, Sigmoid) >> dense(3, 2, Sigmoid)))
-    refused(path, learner_with(GD()), "4 parameters (W, b, W, b)", "the model 2 (W, b)")
+    refused(path, learner_with(GD()), "4 parameters (dense.W, dense.b, dense_1.W, dense_1.b)",
+            "the model 2 (dense.W, dense.b)")
 
 
 @pytest.mark.parametrize("damage", ["half", "last bytes", "a flipped byte"])
@@ -347,14 +349,14 @@ def test_bad_step_counts_and_batch_sizes_are_refused(untouched, kwargs, error, f
 
 def test_inputs_and_labels_of_different_lengths_or_none_are_refused(untouched):
     trainer, (state, params) = untouched
-    with pytest.raises(ValueError, match="the inputs have 10 examples but the labels 9"):
+    with pytest.raises(ValueError, match="x has 10 examples but label 9"):
         trainer.fit(state, params, X, T[:9], steps=3, show=False)
     with pytest.raises(ValueError, match="no examples"):
         trainer.fit(state, params, X[:0], T[:0], steps=3, show=False)
     with pytest.raises(ValueError, match="no examples"):
         trainer.fit(state, params, X[:0], T[:0], steps=3, batch_size=1, show=False)
-    with pytest.raises(ValueError, match="parameter b"):
-        trainer.fit(state, {p: v for p, v in params.items() if p.name == "W"}, X, T, steps=3)
+    with pytest.raises(ValueError, match=r"no value for params\['dense.b'\]"):
+        trainer.fit(state, {k: v for k, v in params.items() if k.endswith("W")}, X, T, steps=3)
 
 
 @pytest.mark.parametrize("optimiser", sorted(OPTIMISERS))
@@ -554,11 +556,11 @@ def test_fit_takes_lists_with_mini_batches_and_refuses_swapped_arguments():
     again = Trainer(trainer.learner).fit(state, params, X, T, steps=3, batch_size=5, show=False)
     for a, b in zip(from_lists[1].values(), again[1].values()):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(TypeError, match="params must be the dict"):
+    with pytest.raises(TypeError, match="params must be the parameters' values keyed by name"):
         trainer.fit(state, list(params.values()), X, T, steps=2, show=False)
-    with pytest.raises(TypeError, match="params must be the dict.*fit takes \\(state, params"):
+    with pytest.raises(TypeError, match="keyed by name.*fit takes \\(opt_state, params"):
         trainer.fit(params, state, X, T, steps=2, show=False)
-    with pytest.raises(TypeError, match="state must be the list"):
+    with pytest.raises(TypeError, match="opt_state must be the list"):
         trainer.fit(None, params, X, T, steps=2, show=False)
     for seed in ("a", 1.5, -1, True):
         with pytest.raises(TypeError, match="seed"):
