@@ -243,11 +243,21 @@ class Para:
             shared.params, shared.diagram, shared.param_type
 
     @classmethod
-    def _of(cls, params: tuple, diagram: Diagram, param_type: Ty, dom: Ty) -> Para:
+    def _of(cls, params: tuple, diagram: Diagram, param_type: Ty, dom: Ty,
+            draws: tuple | None = None) -> Para:
         """A Para map whose types are known to fit (built by composition)."""
         para = object.__new__(cls)
         para.params, para.diagram, para.param_type, para.dom = params, diagram, param_type, dom
+        if draws is not None and draws != params:
+            para._draws = draws
         return para
+
+    @property
+    def draws(self) -> tuple:
+        """The order ``init`` draws the parameters in: the reference's composition
+        order (a composite's later map first), so that a seed gives the same values
+        as it always has, whatever the order of ``params``."""
+        return self.__dict__.get("_draws", self.params)
 
     @property
     def cod(self) -> Ty:
@@ -283,22 +293,24 @@ class Para:
             later = later @ para.param_type
         params = tuple(p for para in maps[::-1] for p in para.params)
         flow = tuple(p for para in maps for p in para.params)      # data-flow order
-        return Para._of(params, diagram, later, self.dom)._shared(flow)
+        draws = tuple(p for para in maps[::-1] for p in para.draws)
+        return Para._of(params, diagram, later, self.dom, draws)._shared(flow)
 
-    def _shared(self, order: tuple | None = None) -> Para:
+    def _shared(self, order: tuple | None = None, draws: tuple | None = None) -> Para:
         """The map with each parameter handle met more than once made one wire,
         copied to every use: its cotangent is then the sum of its uses' (the
         reverse of copying), so tied weights train on their whole gradient. The
         handles come in ``order`` (by default, as they are), one wiring box in
         front of the diagram putting them where they are used."""
         unique = tuple(dict.fromkeys(self.params if order is None else order))
+        draws = tuple(dict.fromkeys(self.draws if draws is None else draws))
         if unique == self.params:
-            return self
+            return Para._of(self.params, self.diagram, self.param_type, self.dom, draws)
         position = {p: k for k, p in enumerate(unique)}
         P = Ty().tensor(*(p.ty for p in unique))
         share = function(P, self.param_type)(
             lambda *wires: tuple(wires[position[p]] for p in self.params))
-        return Para._of(unique, (share @ self.dom)._then(self.diagram), P, self.dom)
+        return Para._of(unique, (share @ self.dom)._then(self.diagram), P, self.dom, draws)
 
     def __rshift__(self, other):
         return self.then(other) if isinstance(other, (Para, Diagram)) else NotImplemented
@@ -311,7 +323,7 @@ class Para:
         P, A, Q = self.param_type, self.dom, other.param_type
         interchange = P @ swap(Q, A) @ other.dom
         return Para._of(self.params + other.params, interchange >> self.diagram @ other.diagram,
-                        P @ Q, A @ other.dom)._shared()
+                        P @ Q, A @ other.dom, self.draws + other.draws)._shared()
 
     def __matmul__(self, other):
         return self.tensor(other) if isinstance(other, (Para, Diagram, Ty)) else NotImplemented
@@ -347,9 +359,11 @@ class Para:
 
     def init(self, seed: int = 0) -> Parameters:
         """Initial values, keyed by name (and handle): one generator per seed, drawn
-        in parameter order, so they never depend on the data or the batch size."""
+        in the order :attr:`draws` gives, so they never depend on the data or the
+        batch size."""
         rng = np.random.default_rng(seed)
-        return Parameters(self.params, [p.initial(rng) for p in self.params], self.names)
+        drawn = {p: p.initial(rng) for p in self.draws}
+        return Parameters(self.params, [drawn[p] for p in self.params], self.names)
 
     def draw(self, **params):
         return self.diagram.draw(**params)

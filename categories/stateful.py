@@ -432,7 +432,8 @@ class Machine:
             first = Q @ T @ f.stage.diagram                   # → Q T S Y
             out = swap(Q @ T, S) @ Y                          # → S Q T Y
             diagram = move >> first >> out >> S @ g.stage.diagram
-            stage = Para(g.params + f.params, diagram)._shared(f.params + g.params)
+            stage = Para(g.params + f.params, diagram)._shared(
+                f.params + g.params, g.stage.draws + f.stage.draws)
         return Machine._of(stage, S @ T, f.initial + g.initial)
 
     def __rshift__(self, other):
@@ -462,7 +463,8 @@ class Machine:
             s1, y, t1, y2 = (list(range(a, a + n)) for a, n in zip(starts, m))
             out = _permutation(S @ Y @ T @ Y2, S @ T @ Y @ Y2, s1 + t1 + y + y2)
             diagram = move >> (f.stage.diagram @ g.stage.diagram) >> out
-            stage = Para(f.params + g.params, diagram)
+            stage = Para(f.params + g.params, diagram)._shared(
+                draws=f.stage.draws + g.stage.draws)
         return Machine._of(stage, S @ T, f.initial + g.initial)
 
     def __matmul__(self, other):
@@ -508,7 +510,7 @@ class Machine:
     def para(self) -> Para:
         """The loop as a Para map S ⊗ Seq(X) → S ⊗ Seq(Y), parameters first."""
         return Para._of(self.params, self.diagram, self.param_type,
-                        self.diagram.dom[len(self.params):])
+                        self.diagram.dom[len(self.params):], self.stage.draws)
 
     def unroll(self, n: int) -> Para:
         """n copies of the stage, P ⊗ S ⊗ X₀ ⊗ … ⊗ X_{n−1} → S ⊗ Y₀ ⊗ … ⊗ Y_{n−1}
@@ -529,7 +531,7 @@ class Machine:
                 s, y = _split(out, S, Y)
                 ys += y
             return s + ys
-        return Para(self.params, unrolled)
+        return Para(self.params, unrolled)._shared(draws=self.stage.draws)
 
     def draw(self, stage: bool = False, **params):
         """Draw the machine as DisCoPy draws feedback: its stage as one box whose state
@@ -581,7 +583,7 @@ def dtrace(f, initial) -> Machine:
     P, U, X, Y = m.param_type, m.state, m.dom[n:], m.cod[n:]
     with building():
         diagram = (P @ swap(S, U) @ X) >> m.stage.diagram >> (swap(U, S) @ Y)
-        stage = Para(m.params, diagram)
+        stage = Para(m.params, diagram)._shared(draws=m.stage.draws)
     return Machine._of(stage, S @ U, initial + m.initial)
 
 

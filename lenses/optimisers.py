@@ -11,6 +11,22 @@ Standard signs, all state starting at 0; ``cap`` is the learning-rate cap
 the learner puts on the loss: −ε for GD, momentum and Nesterov (p′ = −ε∇),
 −1 for Adagrad and Adam (p′ = −∇, the rate applied inside).
 
+**Schedules.** ``lr`` is a number or a schedule (``lenses.schedules``): a
+function of the update count t (0 at the first step, optax's ``count``) built
+of generators, so that it runs inside the compiled step. A scheduled optimiser
+keeps the count in its state (Adam's own step counter serves), the cap is −1 and
+the rate η_t = schedule(t) is applied in ``put``; checkpoints carry the count, so
+resuming stays exact. Momentum and Nesterov then take the rate into the velocity,
+s′ = γs − η_t∇ (Sutskever et al. 2013, Keras's SGD): with a constant rate that is
+PyTorch's and optax's trajectory.
+
+**Weight decay.** ``weight_decay=λ`` on GD, Momentum, Nesterov, Adagrad and Adam
+is the L2 penalty as PyTorch applies it: λp is added to the gradient (before the
+momentum or the moments). :class:`AdamW` decays the weights *decoupled* from
+the moments (Loshchilov & Hutter 2019; optax's ``adamw``): p ← p − η_t(m̂/(√v̂ + δ)
++ λp). The penalty is not part of the loss a trainer reports (as in PyTorch and
+optax, the reported loss is the data's).
+
 | optimiser | S | get | put |
 |---|---|---|---|
 | GD | I | p | p + p′ |
@@ -18,6 +34,7 @@ the learner puts on the loss: −ε for GD, momentum and Nesterov (p′ = −ε�
 | Nesterov(γ) | P | p + γs | as momentum |
 | Adagrad | P | p | G′ = G + p′²; (G′, p + ε p′/(δ + √G′)) |
 | Adam | P × P × ℕ | p | raw moments m, v and a step counter t; bias-corrected update |
+| AdamW | P × P × ℕ | p | Adam, the weights decayed decoupled from the moments |
 | RDA (Boolean) | I | p | p ⊕ p′, the learning rate the identity (p′ = R[f] at δ itself) |
 
 Two hooks close the learner: ``rate(L, loss)``, the cotangent sent back from
@@ -42,7 +59,7 @@ from dataclasses import dataclass
 from ..categories import (
     Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, VoteBatch, function)
 
-__all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"]
+__all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "AdamW", "RDA"]
 
 
 def _wires(P: Ty) -> list:
@@ -70,8 +87,18 @@ def _real(owner, name: str, value) -> float:
 
 def _rate(owner, name: str, value):
     """A learning rate: any real number makes an optimiser's diagram (the sign is the
-    direction, and deep dreaming climbs); ``check_training`` asks for more."""
+    direction, and deep dreaming climbs; ``check_training`` asks for more), or a
+    schedule: a callable of the update count."""
+    if callable(value) and not isinstance(value, numbers.Number):
+        return
     _real(owner, name, value)
+
+
+def _decay(owner, value):
+    """A weight decay: finite and ≥ 0."""
+    if not 0 <= _real(owner, "weight_decay", value) < math.inf:
+        raise ValueError(f"{type(owner).__name__}: weight_decay must be finite and ≥ 0, "
+                         f"got {value!r}")
 
 
 def _fraction(owner, name: str, value):
@@ -94,14 +121,43 @@ def _split(wires, *sizes):
     return out
 
 
-class Optimiser:
-    """S, get, put and the cap; subclasses say how one parameter wire moves."""
+def _count_type(P: Ty) -> Ty:
+    """The update count's wire: a scalar of the parameters' one dtype."""
+    dtypes = sorted({str(w.dtype) for w in P.inside})
+    if len(dtypes) > 1:
+        raise TypeError(f"the parameters mix {' and '.join(dtypes)} ({P!r}); the optimiser's "
+                        f"step counter has one dtype: give every layer the same dtype")
+    return Real(dtype=dtypes[0] if dtypes else "float64")
 
-    cap: float
+
+class Optimiser:
+    """S, get, put and the cap; subclasses say how one parameter wire moves
+    (``_put(P, s, p, dp, lr)``, ``lr`` the rate applied there: a number or, with a
+    schedule, the traced η_t)."""
+
     over = "Real"       # the kind of parameter wires it moves
+    lr = None
+    weight_decay = 0.0
+    rate_in_cap = True  # a constant rate is the cap (p′ = −ε∇); else the cap is −1
+    counts = False      # keeps its own update count (Adam's t)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the rate is a schedule (a function of the update count)."""
+        return self.lr is not None and not isinstance(self.lr, numbers.Number)
+
+    @property
+    def cap(self):
+        return -self.lr if self.rate_in_cap and not self.scheduled else -1.0
+
+    def _state(self, P: Ty) -> Ty:
+        return Ty()
 
     def state(self, P: Ty) -> Ty:
-        return Ty()
+        """The optimiser's state wires on parameters P (with the update count last
+        when the rate is scheduled)."""
+        S = self._state(P)
+        return S @ _count_type(P) if self.scheduled and not self.counts else S
 
     def get(self, P: Ty) -> Diagram:
         S = self.state(P)
@@ -109,8 +165,19 @@ class Optimiser:
 
     def put(self, P: Ty) -> Diagram:
         S = self.state(P)
-        return function(S @ P @ P, S @ P)(
-            lambda *w: self._put(P, *_split(w, len(S), len(P), len(P))))
+
+        def put(*w):
+            s, p, dp = _split(w, len(S), len(P), len(P))
+            if self.weight_decay and not self.decoupled:     # L2: λp joins the gradient
+                dp = tuple(d + (self.cap * self.weight_decay) * a for d, a in zip(dp, p))
+            if not self.scheduled or self.counts:
+                lr = (1.0 if self.rate_in_cap else self.lr) if not self.scheduled else None
+                return self._put(P, s, p, dp, lr)
+            *s, t = s
+            return self._put(P, tuple(s), p, dp, self.lr(t)) + (t + 1.0, )
+        return function(S @ P @ P, S @ P)(put)
+
+    decoupled = False
 
     def _get(self, s, p):
         return p
@@ -145,7 +212,7 @@ class Optimiser:
         ValueError: GD: lr must be a finite positive number to train, got -0.1 (a negative rate climbs the loss)
         """
         lr = getattr(self, "lr", None)
-        if lr is not None and not 0 < lr < math.inf:
+        if lr is not None and not self.scheduled and not 0 < lr < math.inf:
             why = (" (a negative rate climbs the loss)" if lr < 0 else
                    " (nothing would move)" if lr == 0 else "")
             raise ValueError(f"{type(self).__name__}: lr must be a finite positive number to "
@@ -157,6 +224,12 @@ class Optimiser:
 
     batch_label = "Σ batch"
 
+    def _scaled(self, lr, x: Ty, value):
+        """lr · value on wire x: a number, or the traced scalar η_t spread over x."""
+        if lr is None or isinstance(lr, numbers.Number):
+            return value if lr in (None, 1.0) else lr * value
+        return Spread(x)(lr) * value if x.inside[0].shape else lr * value
+
     def __repr__(self):
         fields = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
@@ -164,19 +237,18 @@ class Optimiser:
 
 @dataclass(repr=False)
 class GD(Optimiser):
-    """Gradient descent: p ← p + p′ with p′ = −ε∇."""
+    """Gradient descent: p ← p + p′ with p′ = −ε∇ (with a schedule, p′ = −∇ and
+    p ← p + η_t p′). ``weight_decay``: L2, λp added to ∇."""
 
     lr: float = 0.01
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         _rate(self, "lr", self.lr)
+        _decay(self, self.weight_decay)
 
-    @property
-    def cap(self):
-        return -self.lr
-
-    def _put(self, P, s, p, dp):
-        return tuple(a + b for a, b in zip(p, dp))
+    def _put(self, P, s, p, dp, lr):
+        return tuple(a + self._scaled(lr, x, b) for a, b, x in zip(p, dp, _wires(P)))
 
 
 @dataclass(repr=False)
@@ -185,20 +257,19 @@ class Momentum(Optimiser):
 
     lr: float = 0.01
     gamma: float = 0.9
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         _rate(self, "lr", self.lr)
         _fraction(self, "gamma", self.gamma)
+        _decay(self, self.weight_decay)
 
-    @property
-    def cap(self):
-        return -self.lr
-
-    def state(self, P):
+    def _state(self, P):
         return P
 
-    def _put(self, P, s, p, dp):
-        velocity = tuple(self.gamma * v + d for v, d in zip(s, dp))
+    def _put(self, P, s, p, dp, lr):
+        velocity = tuple(self.gamma * v + self._scaled(lr, x, d)
+                         for v, d, x in zip(s, dp, _wires(P)))
         return velocity + tuple(a + v for a, v in zip(p, velocity))
 
 
@@ -216,18 +287,20 @@ class Adagrad(Optimiser):
 
     lr: float = 0.01
     delta: float = 1e-7
-    cap = -1.0
+    weight_decay: float = 0.0
+    rate_in_cap = False
 
     def __post_init__(self):
         _rate(self, "lr", self.lr)
         _positive(self, "delta", self.delta)
+        _decay(self, self.weight_decay)
 
-    def state(self, P):
+    def _state(self, P):
         return P
 
-    def _put(self, P, s, p, dp):
+    def _put(self, P, s, p, dp, lr):
         G = tuple(g + d * d for g, d in zip(s, dp))
-        new = tuple(a + self.lr * (d / (Sqrt(x)(g) + self.delta))
+        new = tuple(a + self._scaled(lr, x, d / (Sqrt(x)(g) + self.delta))
                     for a, d, g, x in zip(p, dp, G, _wires(P)))
         return G + new
 
@@ -248,25 +321,29 @@ class Adam(Optimiser):
     beta1: float = 0.9
     beta2: float = 0.999
     delta: float = 1e-8
-    cap = -1.0
+    weight_decay: float = 0.0
+    rate_in_cap = False
+    counts = True
 
     def __post_init__(self):
         _rate(self, "lr", self.lr)
         _fraction(self, "beta1", self.beta1)
         _fraction(self, "beta2", self.beta2)
         _positive(self, "delta", self.delta)
+        _decay(self, self.weight_decay)
 
-    def state(self, P):
-        dtypes = sorted({str(w.dtype) for w in P.inside})
-        if len(dtypes) > 1:
-            raise TypeError(f"Adam: the parameters mix {' and '.join(dtypes)} ({P!r}); its "
-                            f"step counter has one dtype: give every layer the same dtype")
-        return P @ P @ Real(dtype=dtypes[0] if dtypes else "float64")
+    def _state(self, P):
+        try:
+            return P @ P @ _count_type(P)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}: {error}") from None
 
-    def _put(self, P, s, p, dp):
+    def _put(self, P, s, p, dp, lr):
         k = len(P)
         m, v, (t, ) = s[:k], s[k:2 * k], s[2 * k:]
         scalar = t.ty
+        if lr is None:                          # scheduled: η_t of the count before this step
+            lr = self.lr(t)
         t = t + 1.0
 
         def correction(beta):                  # 1 − β^t, or None when it is 1 (β = 0)
@@ -279,8 +356,25 @@ class Adam(Optimiser):
         for x, a, mk, vk in zip(_wires(P), p, m, v):
             m_hat = mk if c1 is None else mk / Spread(x)(c1)
             v_hat = vk if c2 is None else vk / Spread(x)(c2)
-            new.append(a + self.lr * (m_hat / (Sqrt(x)(v_hat) + self.delta)))
+            update = m_hat / (Sqrt(x)(v_hat) + self.delta)
+            if self.decoupled and self.weight_decay:      # p′ = −∇: decay joins it as −λp
+                update = update - self.weight_decay * a
+            new.append(a + self._scaled(lr, x, update))
         return m + v + (t, ) + tuple(new)
+
+
+@dataclass(repr=False)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019):
+    p ← p − η_t (m̂ / (√v̂ + δ) + λ p), as optax's ``adamw`` and PyTorch's ``AdamW``
+    (whose default λ = 0.01 this takes).
+
+    >>> AdamW(lr=1e-3).weight_decay
+    0.01
+    """
+
+    weight_decay: float = 0.01
+    decoupled = True
 
 
 @dataclass(repr=False)
@@ -331,5 +425,5 @@ class RDA(Optimiser):
         return {"xor": "XOR over batch", "majority": "majority of batch",
                 "vote": "vote: R at δ against R at ¬δ"}[self.batch]
 
-    def _put(self, P, s, p, dp):
+    def _put(self, P, s, p, dp, lr):
         return tuple(a ^ d for a, d in zip(p, dp))

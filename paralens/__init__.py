@@ -45,7 +45,7 @@ _FROM = {
     ".lenses": ["Lens", "R", "tangent"],
     ".lenses.learner": ["Learner"],
     ".lenses.losses": ["mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest"],
-    ".lenses.optimisers": ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "RDA"],
+    ".lenses.optimisers": ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "AdamW", "RDA"],
     ".lenses.datasets": ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "nile"],
     ".interpreters": ["flatten"],
     ".interpreters.training": ["Trainer", "NonFiniteLoss", "CheckpointError"],

@@ -143,8 +143,10 @@ def test_learner_step_equals_rda_by_hand(rule, batch, compile):
     x = rng.integers(0, 2, (batch, n_in)).astype(bool)
     y = rng.integers(0, 2, (batch, widths[-1])).astype(bool)
     *new, delta = compile(learner.diagram)(*[params[p] for p in model.params], x, y)
-    # model.params: the last layer's t0..t3 first
-    layers = [model.params[4 * i:4 * i + 4] for i in range(len(widths))][::-1]
+    # model.params: in data-flow order, the first layer's t0..t3 first
+    assert model.names[:5] == ("gate_layer.t0", "gate_layer.t1", "gate_layer.t2",
+                               "gate_layer.t3", "gate_layer_1.t0")
+    layers = [model.params[4 * i:4 * i + 4] for i in range(len(widths))]
     tables = [np.stack([params[p] for p in layer]) for layer in layers]
     expected, expected_delta = rda_by_hand(tables, wiring_by_hand(widths, n_in, seed),
                                            x, y, rule)
