@@ -7,15 +7,15 @@ learner's choice, not the loss's: their mean (``Learner(..., reduction="mean")``
 the default) or their sum (``reduction="sum"``). Its reverse derivative, fed
 the cap's cotangent α, is (b_t′, b_p′):
 
-| loss | e(b_t, b_p) | R[e](b_t, b_p, α), the prediction's part |
+| loss | e(b_t, b_p) | R[e](b_t, b_p, α) |
 |---|---|---|
-| ``mse`` | ½ Σᵢ (b_p,i − b_t,i)² | α(b_p − b_t) |
-| ``softmax_cross_entropy`` | −Σᵢ b_t,i log softmax(b_p)ᵢ | α(softmax(b_p)·Σb_t − b_t) |
-| ``binary_cross_entropy_with_logits`` | Σᵢ softplus(b_p,i) − b_t,i b_p,i | α(σ(b_p) − b_t) |
-| ``hinge`` | Σᵢ max(0, 1 − b_t,i b_p,i), b_t ∈ {−1, +1} | −α b_t [b_t b_p < 1] |
-| ``huber`` (δ) | Σᵢ ½eᵢ² where abs(eᵢ) ≤ δ, else δ(abs(eᵢ) − ½δ); e = b_p − b_t | α clip(e, −δ, δ) |
-| ``dot`` | b_t · b_p | α b_t |
-| ``xor`` (Boolean) | b_t ⊕ b_p, bit by bit (L = B) | α |
+| ``mse`` | ½ Σᵢ (b_p,i − b_t,i)² | (α(b_t − b_p), α(b_p − b_t)) |
+| ``softmax_cross_entropy`` | −Σᵢ b_t,i log softmax(b_p)ᵢ | (−α log softmax(b_p), α(softmax(b_p)·Σb_t − b_t)) |
+| ``binary_cross_entropy_with_logits`` | Σᵢ softplus(b_p,i) − b_t,i b_p,i | (−α b_p, α(σ(b_p) − b_t)) |
+| ``hinge`` (b_t ∈ {−1, +1}) | Σᵢ max(0, 1 − b_t,i b_p,i) | (−α b_p m, −α b_t m), m = [b_t b_p < 1] |
+| ``huber`` (δ > 0) | Σᵢ ½eᵢ² if abs(eᵢ) ≤ δ, else δ(abs(eᵢ) − ½δ); e = b_p − b_t | (−α c, α c), c = clip(e, −δ, δ) |
+| ``dot`` | b_t · b_p | (α b_p, α b_t) |
+| ``xor`` (Boolean) | b_t ⊕ b_p, bit by bit (L = B) | (α, α) |
 
 The cross-entropy is computed as logsumexp(b_p)·Σb_t − b_t·b_p, with a
 LogSumExp that never overflows, and the binary one as
