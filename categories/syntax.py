@@ -131,6 +131,12 @@ class Wired:
         return self * _generator("Reciprocal")(other.ty)(other) if isinstance(other, Wired) \
             else NotImplemented
 
+    def __rtruediv__(self, other):
+        """number / wire: the number times the wire's reciprocal."""
+        if not isinstance(other, Number) or self.boolean:
+            return NotImplemented
+        return _generator("Reciprocal")(self.ty)(self) * float(other)
+
 
 def _bit(value, ty: Ty):
     """The constant 0 or 1 on a Bool wire."""
