@@ -64,8 +64,8 @@ def _names(what: str, n: int) -> list:
 
 
 def _per_wire(what: str, given, n: int, wires: str) -> list:
-    """``given`` as one value per wire: one array for a single wire (a nested list is
-    one array), else a list or tuple of them."""
+    """``given`` as one value per wire: a list or tuple of them, or for a single wire its
+    one array (also a nested list, unless it has one item: then that item is the array)."""
     one = not isinstance(given, (tuple, list)) or (n == 1 and len(given) != 1)
     values = [given] if one else list(given)
     if len(values) != n:
