@@ -50,8 +50,43 @@ def Finite(n: int) -> Ty:
     return Ty(Wire("Finite", (n, ), "int64"))
 
 
+def _real(value, what: str) -> np.ndarray:
+    """``value`` as a new float64 array, if it is real numbers that convert exactly (the
+    dtype rule of ``interpreters.arrays``, which this package may not import: ints, bools
+    and narrower floats are converted); complex numbers, strings, objects and wider
+    floats are refused, naming ``what``, never cast.
+
+    >>> _real([1, 2.5], "m")
+    array([1. , 2.5])
+    >>> _real(np.array([1 + 2j]), "Observe: y")
+    Traceback (most recent call last):
+    ...
+    TypeError: Observe: y is complex (complex128): its imaginary part would be lost; pass np.real(y) if only the real part is meant
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{what} is a masked array, whose mask would be dropped; fill it "
+                        f"(NaN marks a missing observation)")
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{what} is a ragged list (its rows differ in length), not an "
+                         f"array") from None
+    name = what.rsplit(": ", 1)[-1]
+    if array.dtype.kind == "c":
+        raise TypeError(f"{what} is complex ({array.dtype}): its imaginary part would be lost; "
+                        f"pass np.real({name}) if only the real part is meant")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be real numbers, got dtype {array.dtype}; pass "
+                        f"np.asarray({name}, dtype=float) if they are numbers written out")
+    if isinstance(value, (np.ndarray, np.generic)) and not np.can_cast(array.dtype, np.float64,
+                                                                       "safe"):
+        raise TypeError(f"{what} is {array.dtype}, which float64 would round; pass "
+                        f"{name}.astype(np.float64) if that is meant")
+    return np.array(array, dtype=float)
+
+
 def _matrix(value, what: str, rows=None, cols=None) -> np.ndarray:
-    array = np.array(value, dtype=float)
+    array = _real(value, what)
     if array.ndim == 0 and rows is not None and rows == cols:
         array = array * np.eye(rows)
     if array.ndim != 2 or (rows is not None and array.shape[0] != rows) or (
@@ -65,7 +100,7 @@ def _matrix(value, what: str, rows=None, cols=None) -> np.ndarray:
 
 
 def _vector(value, what: str, n: int) -> np.ndarray:
-    array = np.zeros(n) if value is None else np.array(value, dtype=float)
+    array = np.zeros(n) if value is None else _real(value, what)
     if array.shape != (n, ):
         raise ValueError(f"{what} must be a vector of {n}, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
@@ -121,8 +156,8 @@ class Prior(Kernel):
     """x ~ N(m, P): the Gaussian kernel out of the unit (A empty, β = m, Q = P)."""
 
     def __init__(self, m, P, name: str = "Prior"):
-        self.m = _vector(np.atleast_1d(np.asarray(m, dtype=float)), f"{name}: m",
-                         len(np.atleast_1d(m)))
+        m = np.atleast_1d(_real(m, f"{name}: m"))
+        self.m = _vector(m, f"{name}: m", len(m))
         self.P = _covariance(P, f"{name}: P", len(self.m))
         super().__init__(name, Ty(), Real(len(self.m)))
 
@@ -135,7 +170,7 @@ class Observe(Kernel):
         k, d = self.L.shape
         self.b = _vector(b, f"{name}: b", k)
         self.R = _covariance(R if R is not None else np.eye(k), f"{name}: R", k, strict=True)
-        y = np.full(k, np.nan) if y is None else np.array(y, dtype=float)
+        y = np.full(k, np.nan) if y is None else _real(y, f"{name}: y")
         if y.shape != (k, ):
             raise ValueError(f"{name}: the observation must be a vector of {k}, got shape "
                              f"{y.shape}")
@@ -149,7 +184,7 @@ class Observe(Kernel):
     def at(self, y, name: str | None = None) -> "Observe":
         """The same observation model (L, b, R, checked once) with other data y: for the
         many leaves of one model (a tree's), without checking R again at each."""
-        y = np.array(y, dtype=float)
+        y = _real(y, f"{name or self.name}: y")
         if y.shape != self.b.shape:
             raise ValueError(f"{self.name}: the observation must be a vector of {len(self.b)}, "
                              f"got shape {y.shape}")
@@ -199,8 +234,31 @@ class Categorical(Kernel):
     """x ~ p on a finite state space: the stochastic kernel out of the unit."""
 
     def __init__(self, p, name: str = "Categorical"):
-        self.p = _stochastic(np.atleast_2d(np.asarray(p, dtype=float)), f"{name}: p")[0]
+        self.p = _stochastic(np.atleast_2d(_real(p, f"{name}: p")), f"{name}: p")[0]
         super().__init__(name, Ty(), Finite(len(self.p)))
+
+
+def _symbols(value, what: str, n: int, low: int, expected: str) -> np.ndarray:
+    """Symbols as int64, each in ``low`` … n − 1: ints, or floats that are whole (read from a
+    file); complex numbers, bools, strings and fractions are refused, naming ``what``
+    (``Emit`` and ``HiddenMarkov`` alike).
+
+    >>> _symbols([0, 2.0, -1], "ys", 3, -1, "ints in −1 … 2")
+    array([ 0,  2, -1])
+    >>> _symbols(1 + 0j, "Emit: the symbol", 3, 0, "one of 0 … 2")
+    Traceback (most recent call last):
+    ...
+    TypeError: Emit: the symbol (1+0j) is complex: its imaginary part would be lost; give one of 0 … 2
+    """
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise TypeError(f"{what} {value!r:.80} is complex: its imaginary part would be lost; "
+                        f"give {expected}")
+    whole = array.dtype.kind in "iu" or array.dtype.kind == "f" and bool(
+        np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+    if not whole or np.any(array < low) or np.any(array >= n):
+        raise ValueError(f"{what} must be {expected}, got {value!r:.80}")
+    return array.astype(np.int64)
 
 
 class Emit(Kernel):
@@ -208,11 +266,12 @@ class Emit(Kernel):
 
     def __init__(self, E, y=None, name: str = "Emit"):
         self.E = _stochastic(E, f"{name}: E")
-        if y is not None and (isinstance(y, bool) or not float(y).is_integer()
-                              or not 0 <= int(y) < self.E.shape[1]):
-            raise ValueError(f"{name}: the symbol must be one of 0 … {self.E.shape[1] - 1}, "
-                             f"got {y!r}")
-        self.y = None if y is None else int(y)
+        n = self.E.shape[1]
+        expected = f"one of 0 … {n - 1}"
+        symbol = None if y is None else _symbols(y, f"{name}: the symbol", n, 0, expected)
+        if symbol is not None and symbol.ndim:
+            raise ValueError(f"{name}: the symbol must be {expected}, got {y!r}")
+        self.y = None if y is None else int(symbol)
         super().__init__(name, Finite(self.E.shape[0]), Ty())
 
 
@@ -227,11 +286,10 @@ class HiddenMarkov(Kernel):
         if self.K.shape != (S, S) or self.E.shape[0] != S:
             raise ValueError(f"{name}: p has {S} states, K is {self.K.shape}, E is "
                              f"{self.E.shape}")
-        ys = np.asarray(ys)
-        if ys.ndim != 1 or ys.dtype.kind not in "iu" or np.any(ys < -1) or np.any(
-                ys >= self.E.shape[1]):
-            raise ValueError(f"{name}: the symbols must be ints in −1 … {self.E.shape[1] - 1} "
-                             f"(−1: missing), one per step")
+        expected = f"ints in −1 … {self.E.shape[1] - 1} (−1: missing), one per step"
+        ys = _symbols(ys, f"{name}: the symbols", self.E.shape[1], -1, expected)
+        if ys.ndim != 1:
+            raise ValueError(f"{name}: the symbols must be {expected}, got shape {ys.shape}")
         self.ys, self.steps, self.states = ys, len(ys), S
         super().__init__(name, Ty(), Ty())
 
@@ -249,7 +307,7 @@ class HiddenMarkov(Kernel):
 
 def _steps(value, what: str, T: int, shape: tuple) -> np.ndarray:
     """A parameter constant over time (shape) or time-varying (T, *shape), as (T, *shape)."""
-    array = np.array(value, dtype=float)
+    array = _real(value, what)
     if array.shape == shape:
         steps = np.broadcast_to(array, (T, ) + shape)
     elif array.shape == (T, ) + shape:
@@ -296,7 +354,7 @@ class Chain(Kernel):
     def __init__(self, prior: Prior, A, beta, Q, L, b, R, ys, name: str = "Chain"):
         if not isinstance(prior, Prior):
             raise TypeError(f"{name}: the prior must be a Prior(m, P), got {prior!r}")
-        ys = np.array(ys, dtype=float)
+        ys = _real(ys, f"{name}: ys")
         if ys.ndim != 2:
             raise ValueError(f"{name}: the observations must be (T, k), got shape {ys.shape}")
         T, k = ys.shape

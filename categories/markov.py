@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import Id, Real
-from .kernels import Chain, Gaussian, HiddenMarkov, Observe, Prior, Transition
+from .kernels import Chain, Gaussian, HiddenMarkov, Observe, Prior, Transition, _real
 from .structural import copy
 
 __all__ = ["state_space", "local_level", "hidden_markov", "nonlinear_chain", "binary_tree",
@@ -49,7 +49,7 @@ DIFFUSE_VARIANCE = 1e7
 
 def _observations(ys, name: str) -> np.ndarray:
     """The observations as (T, k): a vector (T,) is read as T scalar observations."""
-    ys = np.array(ys, dtype=float)
+    ys = _real(ys, f"{name}: ys")
     if ys.ndim == 1:
         ys = ys[:, None]
     if ys.ndim != 2:
@@ -58,10 +58,10 @@ def _observations(ys, name: str) -> np.ndarray:
     return ys
 
 
-def _transitions(value, T: int, ndim: int):
+def _transitions(value, T: int, ndim: int, what: str):
     """A transition parameter (one step: ``ndim`` axes) given for the T − 1 transitions,
     padded to the chain's T steps (the last step's transition is never used)."""
-    array = np.asarray(value, dtype=float)
+    array = _real(value, what)
     if T > 1 and array.ndim == ndim + 1 and len(array) == T - 1:
         return np.concatenate([array, array[-1:]])
     return array
@@ -89,13 +89,14 @@ def state_space(m0, P0, A, beta, Q, L, b, R, ys, name: str = "StateSpace") -> Ch
     """
     ys = _observations(ys, name)
     T, k = ys.shape
-    L_array = np.asarray(L, dtype=float)
+    L_array = _real(L, f"{name}: L")
     if L_array.ndim in (2, 3) and L_array.shape[-2] != k:
         raise ValueError(f"{name}: each observation has {k} entries, but L is "
                          f"{L_array.shape}: it maps the state to {L_array.shape[-2]}")
-    beta = None if beta is None else _transitions(beta, T, 1)
-    return Chain(Prior(np.atleast_1d(np.asarray(m0, dtype=float)), P0, name=f"{name} prior"),
-                 _transitions(A, T, 2), beta, _transitions(Q, T, 2), L, b, R, ys, name=name)
+    beta = None if beta is None else _transitions(beta, T, 1, f"{name}: beta")
+    return Chain(Prior(np.atleast_1d(_real(m0, f"{name}: m0")), P0, name=f"{name} prior"),
+                 _transitions(A, T, 2, f"{name}: A"), beta, _transitions(Q, T, 2, f"{name}: Q"),
+                 L_array, b, R, ys, name=name)
 
 
 def local_level(ys, level_variance: float, noise_variance: float, m0=None, P0=None,
@@ -118,7 +119,8 @@ def local_level(ys, level_variance: float, noise_variance: float, m0=None, P0=No
         raise ValueError(f"{name}: the observations must be one number per step, got shape "
                          f"{ys.shape}")
     for value, what in ((level_variance, "level_variance"), (noise_variance, "noise_variance")):
-        if not (np.ndim(value) == 0 and np.isfinite(value) and value >= 0):
+        number = _real(value, f"{name}: {what}")
+        if not (number.ndim == 0 and np.isfinite(number) and number >= 0):
             raise ValueError(f"{name}: {what} must be a number ≥ 0, got {value!r}")
     if not noise_variance > 0:
         raise ValueError(f"{name}: noise_variance must be > 0, got {noise_variance!r}")
@@ -127,8 +129,8 @@ def local_level(ys, level_variance: float, noise_variance: float, m0=None, P0=No
         m0 = float(seen[0]) if seen.size else 0.0
     P0 = DIFFUSE_VARIANCE if P0 is None else P0
     one = np.ones((1, 1))
-    return Chain(Prior(np.reshape(np.asarray(m0, dtype=float), (1, )), np.reshape(P0, (1, 1)),
-                       name=f"{name} prior"),
+    return Chain(Prior(np.reshape(_real(m0, f"{name}: m0"), (1, )),
+                       np.reshape(_real(P0, f"{name}: P0"), (1, 1)), name=f"{name} prior"),
                  one, None, level_variance * one, one, None, noise_variance * one, ys,
                  name=name)
 
@@ -143,7 +145,7 @@ def hidden_markov(p, K, E, ys, name: str = "HiddenMarkov") -> HiddenMarkov:
 
 
 def _per_step(value, what: str, T: int) -> np.ndarray:
-    array = np.asarray(value, dtype=float)
+    array = _real(value, f"nonlinear_chain: {what}")
     if array.ndim == 0:
         return np.full(T, float(array))
     if array.shape != (T, ):
@@ -165,13 +167,13 @@ def nonlinear_chain(f, q: float, r: float, ys, x0: float, slope=1.0, offset=0.0)
     and equal to it, every weight is 1."""
     if not callable(f):
         raise TypeError(f"nonlinear_chain: f must be a function of the state, got {f!r}")
-    ys = np.array(ys, dtype=float).reshape(-1)
+    ys = _real(ys, "nonlinear_chain: ys").reshape(-1)
     T = len(ys)
     if T == 0:
         raise ValueError("nonlinear_chain: at least one observation is needed")
     slopes, offsets = _per_step(slope, "slope", T), _per_step(offset, "offset", T)
     x = Real(1)
-    diagram = Prior(np.reshape(np.asarray(x0, dtype=float), (1, )), 0.0, name="x0")
+    diagram = Prior(np.reshape(_real(x0, "nonlinear_chain: x0"), (1, )), 0.0, name="x0")
     for t in range(1, T + 1):
         auxiliary = Gaussian([[slopes[t - 1]]], [offsets[t - 1]], q, name=f"f̃{t}")
         step = Transition(f, q, auxiliary, name=f"f{t}")
@@ -211,11 +213,12 @@ def binary_tree(depth: int, d: int, sigma: float = 1.0, tau: float = 1.0, leaves
         raise ValueError(f"binary_tree: the dimension must be an int ≥ 1, got {d!r}")
     depth, d, n = int(depth), int(d), 2 ** int(depth)
     for value, what in [(sigma, "sigma"), (tau, "tau")]:
-        if not np.isfinite(value) or value < 0:
+        number = _real(value, f"binary_tree: {what}")
+        if number.ndim or not np.isfinite(number) or number < 0:
             raise ValueError(f"binary_tree: {what} must be a finite number ≥ 0, got {value!r}")
     if not tau > 0:
         raise ValueError("binary_tree: the leaf noise tau must be > 0")
-    ys = np.full((n, d), np.nan) if leaves is None else np.array(leaves, dtype=float)
+    ys = np.full((n, d), np.nan) if leaves is None else _real(leaves, "binary_tree: leaves")
     if ys.shape != (n, d):
         raise ValueError(f"binary_tree: the leaves must be ({n}, {d}) (2^depth leaves, one "
                          f"vector each), got shape {ys.shape}")

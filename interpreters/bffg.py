@@ -29,19 +29,25 @@ True
 
 from __future__ import annotations
 
+import numbers
 import weakref
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from ..categories.adapter import equations
-from .bffg_levels import BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw
+from ..categories.adapter import Diagram, equations
+from ..categories.kernels import Chain, HiddenMarkov, Observe
+from .arrays import check_finite, convert
+from .bffg_levels import (BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw,
+                          transition_mean)
 from .plan import RuleTable, kind_of
 
 __all__ = ["GaussianMessage", "DiscreteMessage", "backward_filter", "Filtered", "BoxFiltered", "LevelFiltered",
            "plan_of", "optic", "Optic", "Marginal", "Weighted", "Residual", "tensor", "factor",
            "PULLBACK", "GUIDE", "SAMPLE",
-           "smooth_chain", "smooth_hmm", "pullback", "guided_kernel", "log_pullback"]
+           "smooth_chain", "smooth_hmm", "SmoothedChain", "SmoothedHMM", "pullback",
+           "guided_kernel", "log_pullback"]
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -84,7 +90,8 @@ class DiscreteMessage:
     def of(cls, c: float, u: np.ndarray) -> "DiscreteMessage":
         total = u.sum()
         if not total > 0:
-            raise ValueError("the observations are impossible under the model (the message is 0)")
+            raise ValueError("BFFG: the observations are impossible under the model (the "
+                             "message is 0)")
         return cls(c + float(np.log(total)), u / total)
 
     def fuse(self, other: "DiscreteMessage") -> "DiscreteMessage":
@@ -246,19 +253,9 @@ def _sample_gaussian(box, message, pulled, parents, rng):
     return [_draw(rng, mean, cov)], weight
 
 
-def _transition_mean(box, x) -> np.ndarray:
-    mu = np.asarray(box.f(x), dtype=float)
-    if mu.shape != (box.cod.inside[0].shape[0], ):
-        raise ValueError(f"Transition {box.name}: f returned shape {mu.shape}, expected "
-                         f"{(box.cod.inside[0].shape[0], )}")
-    if not np.all(np.isfinite(mu)):
-        raise ValueError(f"Transition {box.name}: f returned {mu} at {x}: not finite")
-    return mu
-
-
 def _sample_transition(box, message, pulled, parents, rng):
     (x, ) = parents
-    mu = _transition_mean(box, x)
+    mu = transition_mean(box, x)
     mean, cov, _ = guided_kernel(mu, box.Q, message)
     return [_draw(rng, mean, cov)], log_pullback(mu, box.Q, message) - pulled[0].log(x)
 
@@ -774,13 +771,21 @@ def backward_filter(diagram, batched: bool = True) -> Filtered:
     checked and levelled diagram, the stacked parameters) is made once per diagram."""
     plan = plan_of(diagram)
     filtered = (_level_filter if batched else _box_filter)(plan)
-    if not np.isfinite(filtered.log_evidence):
-        if filtered.log_evidence == -np.inf:
+    _evidence(filtered.log_evidence)
+    return filtered
+
+
+def _evidence(log_evidence: float) -> float:
+    """log p(y), refused where it is not finite: the one check of every entry point
+    (``backward_filter``, ``smooth_chain``, ``smooth_hmm``), so that none returns −∞ or
+    NaN where another refuses."""
+    if not np.isfinite(log_evidence):
+        if log_evidence == -np.inf:
             raise ValueError("BFFG: the observations are impossible under the model "
                              "(log p(y) = −∞: every message reaching the root is 0)")
-        raise ValueError(f"BFFG: log p(y) is {filtered.log_evidence}: a parameter or an "
+        raise ValueError(f"BFFG: log p(y) is {log_evidence}: a parameter or an "
                          f"observation is not finite, or a kernel's function gave NaN")
-    return filtered
+    return log_evidence
 
 
 def _box_filter(plan) -> BoxFiltered:
@@ -917,11 +922,16 @@ class Optic:
         self.dom, self.cod = diagram.dom, diagram.cod
 
     def backward(self, message=None):
-        """(residual, the message on X) from the message on Y (None: h ≡ 1)."""
+        """(residual, the message on X) from the message on Y (None: h ≡ 1). The message
+        is checked against Y (its kind, shapes, real and finite), and log p(y) of the
+        observations inside as ``backward_filter`` checks it."""
         fused = {}
+        if message is not None and not self.outputs:
+            raise TypeError(f"message: the optic ends in the unit ({self.cod!r}), so there is "
+                            f"no wire for a message on it; call backward() without one")
         if self.outputs:
-            fused[self.outputs[0]] = message if message is not None else \
-                _one(self.cod.inside[0])
+            fused[self.outputs[0]] = _one(self.cod.inside[0]) if message is None else \
+                _given_message(message, self.cod.inside[0])
         residuals = [None] * len(self.found)
         evidence = 0.0
         for k in range(len(self.found) - 1, -1, -1):
@@ -934,7 +944,7 @@ class Optic:
             for v, m in zip(ins, pulled):
                 fused[v] = m if v not in fused else fused[v].fuse(m)
         on_x = (fused.get(0) or _one(self.dom.inside[0])) if len(self.dom) else None
-        return Residual(tuple(residuals), float(evidence)), on_x
+        return Residual(tuple(residuals), _evidence(float(evidence))), on_x
 
     def forward(self, residual: Residual, on_x=None, rng=None):
         """The marginal (``Marginal`` in) or weighted sample (``Weighted`` in) on Y."""
@@ -942,6 +952,11 @@ class Optic:
         if on_x is not None and not isinstance(on_x, (Weighted, Marginal)):
             raise TypeError(f"optic.forward: give a Marginal or a Weighted sample on "
                             f"{self.dom!r}, got {on_x!r}")
+        if len(self.dom):
+            on_x = _given_on_x(on_x, self.dom.inside[0])
+        elif on_x is not None and (on_x.x if sampling else on_x.mean) is not None:
+            raise TypeError(f"on_x: the optic starts from the unit ({self.dom!r}), so there is "
+                            f"no wire for {type(on_x).__name__}; give none (or rng to sample)")
         value = {}
         if len(self.dom):
             value[0] = on_x.x if sampling else _unpack(on_x)
@@ -972,6 +987,60 @@ class Optic:
         return ComposedOptic(self, other)
 
     then = __rshift__
+
+
+def _given_message(message, wire, what: str = "message"):
+    """A message given on ``wire``, checked (the kind, the shapes, real and finite, by the
+    dtype rule of ``interpreters.arrays``), as a new message of float64 arrays."""
+    n, finite = wire.shape[0], wire.kind == "Finite"
+    kind = DiscreteMessage if finite else GaussianMessage
+    if not isinstance(message, kind):
+        raise TypeError(f"{what}: a {kind.__name__} on {wire!r}, got {type(message).__name__}")
+    c = float(_given_array(f"{what}.c", message.c, ()))
+    if finite:
+        h = _given_array(f"{what}.h", message.h, (n, ))
+        if np.any(h < 0) or not h.sum() > 0:
+            raise ValueError(f"{what}.h: a message on a finite space is ≥ 0 and not all 0, "
+                             f"got {h}")
+        return DiscreteMessage.of(c, h)
+    return GaussianMessage(c, _given_array(f"{what}.F", message.F, (n, )),
+                           _given_array(f"{what}.H", message.H, (n, n)))
+
+
+def _given_array(what: str, value, shape: tuple) -> np.ndarray:
+    array = check_finite(what, convert(what, value, np.float64))
+    if array.shape != shape:
+        raise ValueError(f"{what}: expected shape {shape}, got {array.shape}")
+    return array
+
+
+def _given_on_x(on_x, wire):
+    """What ``Optic.forward`` starts from on ``wire``, checked: a ``Marginal`` (mean and
+    covariance on R^d, probabilities on a finite space) or a ``Weighted`` sample."""
+    n = wire.shape[0]
+    if isinstance(on_x, Weighted):
+        weight = float(_given_array("on_x.log_weight", on_x.log_weight, ()))
+        if wire.kind == "Finite":
+            x = on_x.x
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral,)) or \
+                    not 0 <= x < n:
+                raise ValueError(f"on_x.x: a state of {wire!r}, one of 0 … {n - 1}, got {x!r}")
+            return Weighted(int(x), weight)
+        return Weighted(_given_array("on_x.x", on_x.x, (n, )), weight)
+    if not isinstance(on_x, Marginal):
+        raise TypeError(f"on_x: the optic starts from {wire!r}: give a Marginal or a Weighted "
+                        f"sample on it, got {on_x!r}")
+    if wire.kind == "Finite":
+        p = _given_array("on_x.mean", on_x.mean, (n, ))
+        if on_x.cov is not None or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
+            raise ValueError(f"on_x: a Marginal on {wire!r} is probabilities (≥ 0, summing to "
+                             f"1) and no covariance, got {on_x!r}")
+        return Marginal(p)
+    if on_x.cov is None:
+        raise ValueError(f"on_x: a Marginal on {wire!r} is a mean and a covariance, got no "
+                         f"covariance")
+    return Marginal(_given_array("on_x.mean", on_x.mean, (n, )),
+                    _given_array("on_x.cov", on_x.cov, (n, n)))
 
 
 def _unpack(marginal: Marginal):
@@ -1063,7 +1132,6 @@ def _leaves(box):
         F[idx] = np.einsum("tkd,tk->td", L, r)
         H[idx] = np.matmul(np.swapaxes(L, 1, 2), L)
     for t in np.flatnonzero(~full & seen.any(axis=1)):
-        from ..categories.kernels import Observe
         message = _observation(Observe(box.L[t], box.b[t], box.R[t], ys[t]))
         c[t], F[t], H[t] = message.c, message.F, message.H
     return c, F, H
@@ -1165,14 +1233,32 @@ def _hmm_backward(box):
     return evidence, (cs, hs)
 
 
-def smooth_hmm(box):
-    """(log p(y), the smoothing marginals (T, S)) of a ``HiddenMarkov``: the backward
-    filter, then the guided chain's marginals, p_{t+1} = Σ_x p_t(x) K[x, ·] ĥ_{t+1} / (Kĥ_{t+1})(x)."""
+class SmoothedHMM(NamedTuple):
+    """What ``smooth_hmm`` gives: ``log_evidence`` log p(y) and the smoothing
+    ``marginals`` p(x_t | y), (T, S). A tuple: ``log_p, marginals = smooth_hmm(box)``."""
+
+    log_evidence: float
+    marginals: np.ndarray
+
+
+def smooth_hmm(box) -> SmoothedHMM:
+    """log p(y) and the smoothing marginals (T, S) of a ``HiddenMarkov`` box: the backward
+    filter, then the guided chain's marginals,
+    p_{t+1} = Σ_x p_t(x) K[x, ·] ĥ_{t+1} / (Kĥ_{t+1})(x).
+
+    >>> from paralens.categories.markov import hidden_markov
+    >>> box = hidden_markov([0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]], [[1.0, 0.0], [0.5, 0.5]], [1])
+    >>> smoothed = smooth_hmm(box)              # symbol 1: only state 1 emits it
+    >>> round(smoothed.log_evidence, 6) == round(float(np.log(0.25)), 6), smoothed.marginals
+    (True, array([[0., 1.]]))
+    """
+    _one_box(box, HiddenMarkov, "smooth_hmm", "hidden_markov(p, K, E, ys)", "smooth_chain")
     evidence, (cs, hs) = _hmm_backward(box)
+    _evidence(evidence)
     T, S = box.steps, box.states
     out = np.empty((T, S))
     if not T:
-        return evidence, out
+        return SmoothedHMM(evidence, out)
     p = box.p * hs[0]
     p /= p.sum()
     out[0] = p
@@ -1182,20 +1268,57 @@ def smooth_hmm(box):
         pulled = K @ h
         p = (np.divide(p, pulled, out=np.zeros_like(p), where=p > 0) @ K) * h
         out[t] = p
-    return evidence, out
+    return SmoothedHMM(evidence, out)
 
 
-def smooth_chain(box):
-    """(log p(y), smoothed means (T, d), covariances (T, d, d), lag-one covariances
-    Cov(x_t, x_{t+1} | y) (T − 1, d, d)) of a ``Chain``: the backward filter, then the
-    exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
+def _one_box(box, kind, function: str, maker: str, other: str):
+    """Refuse anything but one ``kind`` box, saying what to call instead."""
+    if isinstance(box, kind):
+        return
+    if isinstance(box, (Chain, HiddenMarkov)):
+        got = f"the {type(box).__name__} box {box.name!r}, which {other} smooths"
+    elif isinstance(box, Diagram):
+        got = (f"a diagram {box.dom!r} → {box.cod!r}; a diagram of kernels is smoothed by "
+               f"backward_filter(diagram).marginals()")
+    else:
+        got = f"{type(box).__name__} {box!r:.60}"
+    raise TypeError(f"{function} smooths one {kind.__name__} box (made by {maker}), got {got}")
+
+
+class SmoothedChain(NamedTuple):
+    """What ``smooth_chain`` gives: ``log_evidence`` log p(y), the smoothed ``means``
+    E[x_t | y] (T, d), ``covariances`` Cov(x_t | y) (T, d, d) and ``lag_one``
+    Cov(x_t, x_{t+1} | y) (T − 1, d, d). A tuple:
+    ``log_p, means, covariances, lag_one = smooth_chain(chain)``."""
+
+    log_evidence: float
+    means: np.ndarray
+    covariances: np.ndarray
+    lag_one: np.ndarray
+
+
+def smooth_chain(box) -> SmoothedChain:
+    """log p(y), the smoothed means (T, d), covariances (T, d, d) and lag-one covariances
+    Cov(x_t, x_{t+1} | y) (T − 1, d, d) of a ``Chain`` box (``SmoothedChain``): the backward
+    filter, then the exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
     P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹ (one solve a step for
-    [GA | G(β + QF) | GQ])."""
+    [GA | G(β + QF) | GQ]). log p(y) is refused where it is not finite, as
+    ``backward_filter`` refuses it.
+
+    >>> from paralens.categories.markov import local_level
+    >>> smoothed = smooth_chain(local_level([1.0], 1.0, 1.0, m0=0.0, P0=1.0))
+    >>> smoothed.means, smoothed.covariances    # x ~ N(0, 1), y = x + N(0, 1) = 1
+    (array([[0.5]]), array([[[0.5]]]))
+    >>> bool(np.isclose(smoothed.log_evidence, -0.5 * np.log(2 * np.pi * 2) - 0.25))
+    True
+    """
+    _one_box(box, Chain, "smooth_chain", "state_space, local_level", "smooth_hmm")
     evidence, (cs, Fs, H0, inverses) = _chain_backward(box)
+    _evidence(evidence)
     T, d = box.steps, box.d
     means, covs, lag = np.empty((T, d)), np.empty((T, d, d)), np.empty((max(T - 1, 0), d, d))
     if not T:
-        return evidence, means, covs, lag
+        return SmoothedChain(evidence, means, covs, lag)
     eye = np.eye(d)
     P0 = box.prior.P
     G = np.linalg.solve(eye + P0 @ H0, eye)
@@ -1219,4 +1342,4 @@ def smooth_chain(box):
         part = covs[start:start + _CHUNK]
         part += np.swapaxes(part, 1, 2).copy()
         part *= 0.5
-    return evidence, means, covs, lag
+    return SmoothedChain(evidence, means, covs, lag)

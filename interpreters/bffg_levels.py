@@ -39,7 +39,7 @@ from .plan import RuleTable
 
 __all__ = ["STACK", "BATCH_PULLBACK", "BATCH_GUIDE", "BATCH_SAMPLE", "gaussian_pullback",
            "gaussian_guide", "gaussian_log", "gaussian_draw", "discrete_normalise",
-           "discrete_draw"]
+           "discrete_draw", "transition_mean"]
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -129,7 +129,7 @@ def _stack_gaussian(boxes):
 
 def _stack_transition(boxes):
     aux = [b.auxiliary for b in boxes]
-    return _stack_gaussian(aux) + (np.stack([b.Q for b in boxes]), [b.f for b in boxes])
+    return _stack_gaussian(aux) + (np.stack([b.Q for b in boxes]), list(boxes))
 
 
 def _stack_prior(boxes):
@@ -203,14 +203,37 @@ def _sample_gaussian(params, message, pulled, x, z, G):
     return gaussian_draw(mean, cov, z), 0.0
 
 
-def _sample_transition(params, message, pulled, x, z, G):
-    Q, fs = params[3:]
-    mu = np.stack([np.asarray(f(xi), dtype=float) for f, xi in zip(fs, x)])
-    if mu.shape != x.shape[:1] + Q.shape[1:2]:
-        raise ValueError(f"Transition: f returned values of shape {mu.shape[1:]}, expected "
-                         f"{Q.shape[1:2]}")
+def transition_mean(box, x) -> np.ndarray:
+    """f(x) of a ``Transition`` box, checked: the state's shape, real (an exact conversion
+    to float64: a complex value's imaginary part is never dropped) and finite. Both
+    schedules of guided sampling call it, so that they refuse the same f alike.
+
+    >>> from paralens.categories.kernels import Gaussian, Transition
+    >>> box = Transition(lambda x: x + 1j, 1.0, Gaussian([[1.0]], Q=1.0), name="f1")
+    >>> transition_mean(box, np.zeros(1))
+    Traceback (most recent call last):
+    ...
+    TypeError: Transition f1: f returned [0.+1.j] at [0.]: complex128, whose imaginary part would be lost
+    """
+    value = np.asarray(box.f(x))
+    d = box.cod.inside[0].shape[0]
+    if value.dtype.kind == "c" or not np.can_cast(value.dtype, np.float64, "safe"):
+        lost = "whose imaginary part would be lost" if value.dtype.kind == "c" else \
+            "not real numbers that convert exactly to float64"
+        raise TypeError(f"Transition {box.name}: f returned {value} at {x}: {value.dtype}, "
+                        f"{lost}")
+    mu = value.astype(float)
+    if mu.shape != (d, ):
+        raise ValueError(f"Transition {box.name}: f returned shape {mu.shape}, expected "
+                         f"{(d, )}")
     if not np.all(np.isfinite(mu)):
-        raise ValueError("Transition: f returned a value that is not finite")
+        raise ValueError(f"Transition {box.name}: f returned {mu} at {x}: not finite")
+    return mu
+
+
+def _sample_transition(params, message, pulled, x, z, G):
+    Q, boxes = params[3:]
+    mu = np.stack([transition_mean(box, xi) for box, xi in zip(boxes, x)])
     mean, cov, _ = gaussian_guide(mu, Q, message)
     weight = gaussian_pullback(None, mu, Q, message)[0] - gaussian_log(pulled, x)
     return gaussian_draw(mean, cov, z), weight

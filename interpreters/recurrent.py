@@ -29,6 +29,7 @@ array([[1., 2., 3., 4.]])
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from ..categories import Machine, Seq, Ty
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
+from .arrays import as_wire
 from .training import TruncatedTrainer, check_params
 
 __all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
@@ -45,87 +47,137 @@ def _machine(m) -> Machine:
     return as_machine(m, "run")
 
 
+# -- the arguments of run, jvp and gradient, checked up front in the caller's words ----------
+
+def _label(m: Machine, p, what: str = "params") -> str:
+    """How the caller's ``what`` names parameter ``p``: by its unique name,
+    ``params['elman.Wx']``. The one place a parameter is named."""
+    return f"{what}[{m.names[m.params.index(p)]!r}]"
+
+
+def _names(what: str, n: int) -> list:
+    """The caller's names of ``what``'s arrays, one per wire: ``xs``, or ``xs[0]``, ``xs[1]``…"""
+    return [what] if n == 1 else [f"{what}[{k}]" for k in range(n)]
+
+
+def _per_wire(what: str, given, n: int, wires: str) -> list:
+    """``given`` as one value per wire: a list or tuple of them, or for a single wire its
+    one array (also a nested list, unless it has one item: then that item is the array)."""
+    one = not isinstance(given, (tuple, list)) or (n == 1 and len(given) != 1)
+    values = [given] if one else list(given)
+    if len(values) != n:
+        raise TypeError(f"{what}: {len(values)} given for the {n} wire{'s' if n != 1 else ''} "
+                        f"{wires}")
+    return values
+
+
+class _Call(NamedTuple):
+    """One call's arguments, checked: the parameters' values, the input sequences (a
+    clocked machine's clock), the state, and the batch and steps they agree on."""
+
+    m: Machine
+    values: list
+    arrays: list
+    state: list
+    batch: int
+    steps: int
+
+
+def _start(m, params, xs, state) -> _Call:
+    """Every argument of the call checked (shape, dtype, finite) before any work."""
+    m = _machine(m)
+    values = [as_wire(_label(m, p), v, p.ty.inside[0], finite=True)
+              for p, v in zip(m.params, _values(m, params))]
+    arrays, batch, steps = _sequences(m, xs)
+    given = initial_state(m) if state is None else \
+        _per_wire("state", state, len(m.state), f"of the state {m.state!r}")
+    state, batch = _shared_or_batched("state", given, m.state.inside, batch)
+    if arrays is None:
+        batch = 1 if batch is None else batch
+        arrays = [np.zeros((batch, steps, 0))]
+    return _Call(m, values, arrays, state, batch, steps)
+
+
 def _values(m: Machine, params: dict, what: str = "params") -> list:
     return list(check_params(m, params, "machine", "machine.init()", what).values())
 
 
-def _sequences(m: Machine, xs) -> list:
-    """The input sequences, one array per input wire (a clocked machine: the steps)."""
+def _sequences(m: Machine, xs) -> tuple:
+    """(the input sequences checked, one per input wire, their batch, their steps); a
+    clocked machine: its clock (batch, time, 0), or None and the number of steps."""
     if m.clocked:
         if isinstance(xs, numbers.Integral) and not isinstance(xs, bool) and xs >= 0:
-            return None, int(xs)
+            return None, None, int(xs)
         clock = xs[0] if isinstance(xs, (tuple, list)) and len(xs) == 1 else xs
         if isinstance(clock, np.ndarray) and clock.ndim == 3 and clock.shape[2] == 0:
-            return [clock], None            # the clock itself, (batch, time, 0)
-        raise TypeError(f"{m!r} has no input: give the number of steps (or its clock, an "
-                        f"array (batch, time, 0)) instead of sequences")
-    arrays = list(xs) if isinstance(xs, (tuple, list)) else [xs]
-    if len(arrays) != len(m.dom):
-        raise TypeError(f"{m!r} reads {len(m.dom)} sequences ({Seq(m.dom)!r}), got "
-                        f"{len(arrays)}")
-    return arrays, None
+            return [clock], *clock.shape[:2]        # the clock itself, (batch, time, 0)
+        raise TypeError(f"xs: {m!r} has no input: give the number of steps (or its clock, "
+                        f"an array (batch, time, 0)) instead of sequences")
+    wires = m.dom.inside
+    given = _per_wire("xs", xs, len(wires), f"of the input {Seq(m.dom)!r}: {m!r} reads "
+                      f"{len(wires)} sequence{'s' if len(wires) != 1 else ''}")
+    arrays, batch, steps = [], None, None
+    for name, a, w in zip(_names("xs", len(wires)), given, wires):
+        arrays.append(as_wire(name, a, w, [("batch", batch), ("time", steps)], finite=True))
+        batch, steps = arrays[0].shape[:2]
+    return arrays, batch, steps
 
 
-def _start(m, xs, state):
-    """(the machine, its input sequences (a clocked machine's clock), its state, checked)."""
-    m = _machine(m)
-    arrays, steps = _sequences(m, xs)
-    state = initial_state(m) if state is None else _as_list(state)
-    _check_state(m, state, arrays)
-    if arrays is None:
-        arrays = [np.zeros((_state_batch(m, state), steps, 0))]
-    return m, arrays, state
+def _shared_or_batched(what: str, given: list, wires, batch) -> tuple:
+    """(values on state wires, one example's (shared) or one per sequence, checked, None
+    left None; the batch they agree on)."""
+    out = []
+    for name, v, w in zip(_names(what, len(wires)), given, wires):
+        if v is not None:
+            v = as_wire(name, v, w, [("batch", batch)], shared=True, finite=True)
+            if v.ndim > len(w.shape):
+                batch = v.shape[0]
+        out.append(v)
+    return out, batch
 
 
-def _check_state(m: Machine, state: list, arrays) -> None:
-    """The state: one array per state wire, one example's (shared) or one per sequence."""
-    if len(state) != len(m.state):
-        raise TypeError(f"state: {len(state)} arrays for the {len(m.state)} state wires "
-                        f"{m.state!r}")
-    batch = arrays[0].shape[0] if arrays is not None and np.ndim(arrays[0]) >= 2 else None
-    for k, (s, w) in enumerate(zip(state, m.state.inside)):
-        shape = np.shape(s)
-        if shape == w.shape or (len(shape) == len(w.shape) + 1 and shape[1:] == w.shape
-                                and (batch is None or shape[0] == batch)):
-            continue
-        per = f" or {(batch, ) + w.shape} (one per sequence)" if batch is not None else \
-            " or (batch, …) (one per sequence)"
-        raise ValueError(f"state wire {k} ({w!r}): expected shape {w.shape} (shared by the "
-                         f"batch){per}, got {shape}")
-
-
-def _state_batch(m: Machine, state) -> int:
-    """The batch of a given state (1 if it is one example's, shared)."""
-    for s, w in zip(state, m.state.inside):
-        if np.ndim(s) == len(w.shape) + 1:
-            return np.shape(s)[0]
-    return 1
-
-
-def _directions(what: str, given, like: list, n: int) -> list:
-    """A direction or cotangent per wire: zeros where None (or all when not given)."""
+def _state_directions(what: str, given, call: _Call) -> list:
+    """A tangent or cotangent of the state (``dstate``, ``dfinal``), checked; None where zero."""
     if given is None:
-        return [np.zeros_like(a) for a in like]
-    values = _as_list(given)
-    if len(values) != n:
-        raise TypeError(f"{what}: {len(values)} given for the {n} wire{'s' if n != 1 else ''} "
-                        f"it pairs with (None where it is zero)")
-    return [np.zeros_like(a) if v is None else v for v, a in zip(values, like)]
+        return [None] * len(call.state)
+    values = _per_wire(what, given, len(call.state), "of the state it pairs with (None "
+                       "where it is zero)")
+    return _shared_or_batched(what, values, call.m.state.inside, call.batch)[0]
 
 
-def _param_directions(m: Machine, dparams, values) -> list:
+def _sequence_directions(what: str, given, wires, call: _Call) -> list:
+    """A tangent or cotangent of sequences (``dxs``, ``dys``), checked, of the call's batch
+    and steps; zeros where None."""
+    values = [None] * len(wires) if given is None else _per_wire(
+        what, given, len(wires), "it pairs with (None where it is zero)")
+    leading = [("batch", call.batch), ("time", call.steps)]
+    return [np.zeros((call.batch, call.steps) + w.shape, w.dtype) if v is None else
+            as_wire(name, v, w, leading, finite=True)
+            for name, v, w in zip(_names(what, len(wires)), values, wires)]
+
+
+def _param_directions(m: Machine, dparams) -> list:
     if dparams is None:
-        return [np.zeros_like(v) for v in values]
-    if not isinstance(dparams, dict):
-        raise TypeError(f"dparams: a dict from parameter handle to tangent, got "
+        return [np.zeros(p.ty.inside[0].shape, p.ty.inside[0].dtype) for p in m.params]
+    if not hasattr(dparams, "items"):
+        raise TypeError(f"dparams: a mapping from parameter name (or handle) to tangent, got "
                         f"{type(dparams).__name__}")
-    unknown = [k for k in dparams if k not in m.params]
-    if unknown:
-        names = ", ".join(p.name for p in m.params)
-        raise ValueError(f"dparams: {unknown[0]!r} is not one of the machine's parameter "
-                         f"handles ({names}: the keys of machine.init())")
-    return [np.asarray(dparams[p]) if p in dparams else np.zeros_like(v)
-            for p, v in zip(m.params, values)]
+    given = {}
+    for key, value in dparams.items():
+        if key in m.params:
+            given[key] = value
+        elif isinstance(key, str) and key in m.names:
+            given[m.params[m.names.index(key)]] = value
+        else:
+            raise ValueError(f"dparams: {key!r} is not one of the machine's parameters "
+                             f"({', '.join(m.names) or 'none'}: the keys of machine.init())")
+    return [as_wire(_label(m, p, "dparams"), given[p], p.ty.inside[0], finite=True)
+            if given.get(p) is not None else
+            np.zeros(p.ty.inside[0].shape, p.ty.inside[0].dtype) for p in m.params]
+
+
+def _zeros_where_none(values: list, like: list) -> list:
+    return [np.zeros_like(a) if v is None else v for v, a in zip(values, like)]
 
 
 def initial_state(m: Machine, batch: int | None = None) -> list:
@@ -147,26 +199,58 @@ def _compiled(diagram, compile):
 def run(m, params: dict, xs, state=None, compile=None):
     """(output sequences, final state) of machine ``m`` on ``xs`` from ``state``
     (default: its initial state). One array for a single output or state wire,
-    else lists. ``compile`` (default: the NumPy interpreter) compiles the loop once."""
-    m, arrays, state = _start(m, xs, state)
-    out = _tuple(_compiled(m.diagram, compile)(*_values(m, params), *state, *arrays))
-    final, ys = out[:len(m.state)], out[len(m.state):]
+    else lists. ``compile`` (default: the NumPy interpreter) compiles the loop once.
+
+    Every argument is checked first, named as given: ``xs`` (batch, time, *shape),
+    ``state`` one example's (shared by the batch) or (batch, *shape), ``params[…]``
+    the wire's shape; data that converts exactly to a wire's dtype is converted
+    (``interpreters.arrays``), and NaN or infinite values are refused.
+
+    >>> import numpy as np
+    >>> from paralens.categories import Real, delay
+    >>> run(delay(Real(), 5), {}, np.arange(3).reshape(1, 3))     # ints: converted exactly
+    (array([[5., 0., 1.]]), array([2.]))
+    >>> run(delay(Real(), 5), {}, np.arange(3.0).reshape(1, 3), state=np.zeros(2))
+    Traceback (most recent call last):
+    ...
+    ValueError: state (Real()): expected shape () (one example's, shared by the batch) or (batch,) = (1,), got (2,)
+    """
+    ys, final = _run(_start(m, params, xs, state), compile)
     return _one(ys), _one(final)
+
+
+def _run(call: _Call, compile) -> tuple:
+    m = call.m
+    out = _tuple(_compiled(m.diagram, compile)(*call.values, *call.state, *call.arrays))
+    return out[len(m.state):], out[:len(m.state)]
 
 
 def jvp(m, params: dict, xs, dxs=None, dparams: dict | None = None, state=None, dstate=None,
         compile=None):
     """(outputs, their tangents): forward mode through the loop of the stage's
     tangent, one pass, the state paired with its tangent. ``dxs``, ``dparams``
-    (handle ↦ tangent) and ``dstate`` are the direction (zero where not given)."""
-    m, arrays, state = _start(m, xs, state)
-    values = _values(m, params)
-    dvalues = _param_directions(m, dparams, values)
-    dstate = _directions("dstate", dstate, state, len(m.state))
-    dxs = [np.zeros_like(a) for a in arrays] if m.clocked else \
-        _directions("dxs", dxs, arrays, len(m.dom))
+    (handle ↦ tangent) and ``dstate`` are the direction (zero where not given or
+    None), checked as ``run`` checks what they pair with.
+
+    >>> import numpy as np
+    >>> from paralens.categories import Real, delay
+    >>> jvp(delay(Real(), 0.0), {}, np.ones((1, 3)), dxs=np.ones((1, 3)), dstate=2.0)[1]
+    array([[2., 1., 1.]])
+    """
+    call = _start(m, params, xs, state)
+    m = call.m
+    dvalues = _param_directions(m, dparams)
+    dstate = _zeros_where_none(_state_directions("dstate", dstate, call), call.state)
+    if m.clocked:
+        if dxs is not None:
+            raise TypeError(f"dxs: {m!r} has no input (a clocked machine): its tangent is "
+                            f"along the state and the parameters only; leave dxs out")
+        dxs = [np.zeros_like(a) for a in call.arrays]
+    else:
+        dxs = _sequence_directions("dxs", dxs, m.dom.inside, call)
     T = _tangent_of(m)
-    out = _tuple(_compiled(T, compile)(*values, *state, *arrays, *dvalues, *dstate, *dxs))
+    out = _tuple(_compiled(T, compile)(*call.values, *call.state, *call.arrays, *dvalues,
+                                       *dstate, *dxs))
     n = len(m.diagram.cod)
     nS = len(m.state)
     return _one(out[nS:n]), _one(out[n + nS:])
@@ -183,23 +267,41 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
              truncate: int | None = None, compile=None) -> dict:
     """BPTT: the cotangents of ⟨dys, ys⟩ + ⟨dfinal, final state⟩ with respect to the
     parameters (summed over the batch and the steps), the initial state and the
-    inputs: a dict with the parameter handles, ``"state"`` and ``"xs"``.
+    inputs: a dict with the parameter handles, ``"state"`` and ``"xs"``. ``dys`` and
+    ``dfinal`` (zero where None) are checked as ``run`` checks the outputs and the
+    state they pair with.
 
     ``truncate=k``: truncated BPTT, the sum of the gradients of the segments of k
     steps, each from the state the previous one ended in, treated as a constant (no
-    gradient crosses a segment's start; ``"state"`` is then the first segment's)."""
+    gradient crosses a segment's start; ``"state"`` is then the first segment's).
+
+    >>> import numpy as np
+    >>> from paralens.categories import Real, delay
+    >>> g = gradient(delay(Real(), 0.0), {}, np.ones((1, 3)), np.array([[1.0, 2.0, 3.0]]))
+    >>> float(g["state"]), g["xs"]          # ys = (s₀, x₀, x₁): ∂/∂s₀ = 1, ∂/∂x = (2, 3, 0)
+    (1.0, array([[2., 3., 0.]]))
+    """
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(
+            truncate, numbers.Integral) or truncate < 1):
+        raise ValueError(f"truncate: the steps of a segment, a whole number ≥ 1, got "
+                         f"{truncate!r}")
+    call = _start(m, params, xs, state)
+    dys = _sequence_directions("dys", dys, call.m.cod.inside, call)
+    dfinal = _state_directions("dfinal", dfinal, call)
     if truncate is not None:
-        return _truncated(m, params, xs, dys, state, dfinal, truncate, checkpoint, compile)
-    m, arrays, state = _start(m, xs, state)
+        return _truncated(call, dys, dfinal, int(truncate), checkpoint, compile)
+    return _gradient(call, dys, dfinal, checkpoint, compile)
+
+
+def _gradient(call: _Call, dys: list, dfinal: list, checkpoint, compile) -> dict:
+    m, state = call.m, call.state
     shared = all(np.ndim(s) == len(w.shape) for s, w in zip(state, m.state.inside))
     loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)
     lens = _lens_of(m, loop, checkpoint)
-    values = _values(m, params)
-    out = _tuple(_compiled(lens.forward, compile)(*values, *state, *arrays))
+    out = _tuple(_compiled(lens.forward, compile)(*call.values, *state, *call.arrays))
     residual = out[:len(lens.residual)]
     outputs = out[len(lens.residual):]
-    dys = _directions("dys", dys, list(outputs[len(m.state):]), len(m.cod))
-    dfinal = _directions("dfinal", dfinal, list(outputs[:len(m.state)]), len(m.state))
+    dfinal = _zeros_where_none(dfinal, list(outputs[:len(m.state)]))
     back = _backward_of(lens, len(m.params), compile)
     grads = _tuple(back(*residual, *dfinal, *dys))
     nP, nS = len(m.params), len(m.state)
@@ -213,29 +315,24 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
     return result
 
 
-def _truncated(m, params, xs, dys, state, dfinal, k, checkpoint, compile) -> dict:
-    m = _machine(m)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"truncate: the steps of a segment, a whole number ≥ 1, got {k!r}")
-    arrays, _ = _sequences(m, xs)
-    if arrays is None:
+def _truncated(call: _Call, dys: list, dfinal: list, k: int, checkpoint, compile) -> dict:
+    m = call.m
+    if m.clocked:
         raise TypeError("truncated BPTT of a clocked machine: give it an input")
-    dys = _as_list(dys)
-    steps = arrays[0].shape[1]
-    state = initial_state(m) if state is None else _as_list(state)
+    steps, state = call.steps, call.state
     total, xs_grads, first = None, [], None
     for start in range(0, steps, k):
-        part = [a[:, start:start + k] for a in arrays]
+        part = call._replace(arrays=[a[:, start:start + k] for a in call.arrays], state=state,
+                             steps=min(k, steps - start))
         last = start + k >= steps
-        g = gradient(m, params, part, [d[:, start:start + k] for d in dys], state,
-                     dfinal if last else None, checkpoint, None, compile)
-        _, state = run(m, params, part, state, compile)
-        state = _as_list(state)
+        g = _gradient(part, [d[:, start:start + k] for d in dys],
+                      dfinal if last else [None] * len(dfinal), checkpoint, compile)
+        state = list(_run(part, compile)[1])
         total = {p: g[p] for p in m.params} if total is None else \
             {p: total[p] + g[p] for p in m.params}
         xs_grads.append(_as_list(g["xs"]))
         first = g["state"] if first is None else first
-    result = dict(total or {p: np.zeros_like(params[p]) for p in m.params})
+    result = dict(total or {p: np.zeros_like(v) for p, v in zip(m.params, call.values)})
     result["state"] = first
     result["xs"] = _one(np.concatenate(parts, axis=1) for parts in zip(*xs_grads))
     return result

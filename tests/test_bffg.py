@@ -548,7 +548,7 @@ def test_infinite_data_and_bad_transitions_are_refused():
     with pytest.raises(ValueError, match="infinite"):
         Observe(np.eye(1), None, np.eye(1), [0.0]).at([np.inf])
     model = nonlinear_chain(lambda x: np.array([x[0], x[0]]), 0.1, 0.1, [0.1, 0.2], 0.0)
-    with pytest.raises(ValueError, match=r"f returned values of shape \(2,\), expected \(1,\)"):
+    with pytest.raises(ValueError, match=r"Transition f1: f returned shape \(2,\), expected \(1,\)"):
         bffg.backward_filter(model).sample(0)
 
 

@@ -272,6 +272,7 @@ def test_training_data_errors_speak_of_sequences(x, label, message):
 def test_a_state_for_another_batch_is_named_as_the_state():
     m, params, _ = _elman()
     xs, _ = _data()
-    with pytest.raises(ValueError, match=r"state wire 0 \(Real\(4\)\): expected shape \(4,\) "
-                                         r"\(shared by the batch\) or \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"state \(Real\(4\)\): expected shape \(4,\) \(one "
+                                         r"example's, shared by the batch\) or \(batch, 4\) = "
+                                         r"\(3, 4\), got \(2, 4\)"):
         rec.run(m, params, xs, state=np.zeros((2, N)))
