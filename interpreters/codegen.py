@@ -403,8 +403,8 @@ def _shown(name) -> str:
     return name if name and name.isprintable() and name.strip() == name else repr(name)
 
 
-def _wire(name, wire) -> str:
-    typed = f"{wire} {wire.dtype}"
+def _wire(name, ty) -> str:
+    typed = f"{ty} {ty.inside[0].dtype}"
     return typed if name is None else f"{_shown(name)}: {typed}"
 
 

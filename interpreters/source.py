@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..categories import Ty
 from . import kernels
 
 __all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
@@ -605,17 +606,14 @@ _KINDS = {"K": "an emitted constant (K0, K1, …)", "x": "an argument (x0, x1, �
 
 def _used(name: str, dialect: Dialect = None):
     """Why a generated module uses ``name`` for itself (a helper, ``np``, ``math``, a
-    built-in a helper calls, a constant, an argument, a temporary, a loop's step, an
-    extra parameter of the dialect), or None."""
+    built-in a helper calls, a constant, an argument, a temporary, a loop's step), or
+    None."""
     generated = _GENERATED.fullmatch(name)
     if generated:
         return f"the name of {_KINDS[generated.group(1)]}"
     helpers = {n: getattr(kernels, n) for n in kernels.__all__}
     helpers.update(dialect.helpers if dialect else {})
-    why = _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
-    if why is None and dialect is not None and name in {p for p, _ in dialect.extra}:
-        why = "a parameter the generated function takes"
-    return why
+    return _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
 
 
 def check_name(name, dialect: Dialect = None) -> str:
@@ -664,7 +662,8 @@ def _check_names(names, wires, role: str):
 
 
 def named_wires(diagram, arguments=None, results=None) -> tuple:
-    """The (name, type) pairs of a diagram's arguments and of its results: the names
+    """The (name, type) pairs of a diagram's arguments and of its results (each type
+    one wire's): the names
     given, one string per wire of its domain and of its codomain (a list or tuple),
     None where none are given; a TypeError or ValueError that names ``arguments``
     or ``results`` otherwise.
@@ -681,7 +680,7 @@ def named_wires(diagram, arguments=None, results=None) -> tuple:
     for names, wires, role in ((arguments, diagram.dom, "arguments"),
                                (results, diagram.cod, "results")):
         names = _check_names(names, wires, role) or (None, ) * len(wires.inside)
-        pairs.append(tuple(zip(names, wires.inside)))
+        pairs.append(tuple((name, Ty(wire)) for name, wire in zip(names, wires.inside)))
     return tuple(pairs)
 
 
@@ -723,8 +722,8 @@ def identifiers(names, dialect: Dialect = None, avoid=()) -> tuple:
     can take as its parameters: each name made an identifier (each run of other
     characters one ``_``: ``"dense.W"`` ↦ ``dense_W``), with ``_`` appended where that
     is a keyword, a built-in, a name the generated module uses for itself
-    (:func:`check_name`'s list: ``np``, the helpers, ``x0``, ``v12``, ``t0``, ``K0``…)
-    or one of ``avoid``; a name taken by an earlier one gets ``_2``, ``_3``, … (the
+    (:func:`check_name`'s list: ``np``, the helpers, ``x0``, ``v12``, ``t0``, ``K0``…),
+    a parameter of the dialect's own or one of ``avoid``; a name taken by an earlier one gets ``_2``, ``_3``, … (the
     first such suffix that is free). None of them can mean anything but the argument.
 
     >>> identifiers(["dense.W", "adam.m.dense_1.W", "x", "label"])
@@ -732,7 +731,7 @@ def identifiers(names, dialect: Dialect = None, avoid=()) -> tuple:
     >>> identifiers(["lambda", "len", "np", "v3", "step", "a[0]", "a_0", ""], avoid={"step"})
     ('lambda_', 'len_', 'np_', 'v3_', 'step_', 'a_0', 'a_0_2', '_')
     """
-    avoid = set(avoid)
+    avoid = set(avoid) | {p for p, _ in (dialect.extra if dialect else ())}
 
     def free(name):
         return not (keyword.iskeyword(name) or name in _BUILTINS or name in avoid
