@@ -17,6 +17,11 @@ Passes, in order:
 * constants are scalar literals, never materialised as arrays, and
   single-use arithmetic is inlined into one expression (of bounded depth).
 
+The function's parameters are ``x0``, ``x1``, …, unless the wires are named
+(``arguments=``, ``results=``): then they are the arguments' names as distinct
+identifiers, and a docstring lists each argument and result by name and type
+(:class:`Compiled`).
+
 >>> from paralens.categories import Real, Sigmoid
 >>> from paralens.lenses import R
 >>> step = compile(R(Sigmoid(Real(3))).backward)

@@ -723,8 +723,9 @@ def identifiers(names, dialect: Dialect = None, avoid=()) -> tuple:
     characters one ``_``: ``"dense.W"`` ↦ ``dense_W``), with ``_`` appended where that
     is a keyword, a built-in, a name the generated module uses for itself
     (:func:`check_name`'s list: ``np``, the helpers, ``x0``, ``v12``, ``t0``, ``K0``…),
-    a parameter of the dialect's own or one of ``avoid``; a name taken by an earlier one gets ``_2``, ``_3``, … (the
-    first such suffix that is free). None of them can mean anything but the argument.
+    a parameter the dialect adds, or one of ``avoid``; a name taken by an earlier one
+    gets ``_2``, ``_3``, … (the first such suffix that is free). None of them can mean
+    anything but the argument.
 
     >>> identifiers(["dense.W", "adam.m.dense_1.W", "x", "label"])
     ('dense_W', 'adam_m_dense_1_W', 'x', 'label')
@@ -732,17 +733,18 @@ def identifiers(names, dialect: Dialect = None, avoid=()) -> tuple:
     ('lambda_', 'len_', 'np_', 'v3_', 'step_', 'a_0', 'a_0_2', '_')
     """
     avoid = set(avoid) | {p for p, _ in (dialect.extra if dialect else ())}
-
-    def free(name):
-        return not (keyword.iskeyword(name) or name in _BUILTINS or name in avoid
-                    or _used(name, dialect) or name in taken)
     taken, out = set(), []
+
+    def used(name):
+        return keyword.iskeyword(name) or name in _BUILTINS or name in avoid \
+            or _used(name, dialect) is not None
+
     for name in names:
         base = _identifier(name)
-        if keyword.iskeyword(base) or base in _BUILTINS or base in avoid or _used(base, dialect):
+        if used(base):
             base += "_"
         chosen, k = base, 2
-        while not free(chosen):
+        while chosen in taken or used(chosen):
             chosen, k = f"{base}_{k}", k + 1
         taken.add(chosen)
         out.append(chosen)
