@@ -17,6 +17,11 @@ Passes, in order:
 * constants are scalar literals, never materialised as arrays, and
   single-use arithmetic is inlined into one expression (of bounded depth).
 
+The function's parameters are ``x0``, ``x1``, …, unless the wires are named
+(``arguments=``, ``results=``): then they are the arguments' names as distinct
+identifiers, and a docstring lists each argument and result by name and type
+(:class:`Compiled`).
+
 >>> from paralens.categories import Real, Sigmoid
 >>> from paralens.lenses import R
 >>> step = compile(R(Sigmoid(Real(3))).backward)
@@ -63,11 +68,11 @@ from . import bitsliced, numpy as interpreter, runtime
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
 from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
-                     literal, py, save, template)
+                     identifiers, literal, named_wires, py, save, template)
 from .source import emit as _emit
 
 __all__ = ["compile", "compiler_for", "Compiled", "EMITTERS", "optimise", "stage_plan",
-           "check_name"]
+           "check_name", "signature"]
 
 # -- plan-level rewrites: tables of rules read by ``passes.rewrite`` --------------------
 
@@ -392,24 +397,95 @@ HELPERS = {name: getattr(runtime, name)
 NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS)
 
 
-def emit(plan: Plan, name: str = "diagram", dialect: Dialect = NUMPY) -> str:
-    """The source of a module defining ``name``, the plan as a NumPy function."""
-    return _emit(plan, name, dialect)
+def emit(plan: Plan, name: str = "diagram", dialect: Dialect = NUMPY, params=None,
+         doc: str = None) -> str:
+    """The source of a module defining ``name``, the plan as a NumPy function
+    (``params``, ``doc``: its parameters' names and its docstring, :func:`source.emit`)."""
+    return _emit(plan, name, dialect, params, doc)
+
+
+def _shown(name) -> str:
+    """A wire's name as a reader sees it: as given, or quoted where it is empty,
+    spans lines or is padded with spaces."""
+    return name if name and name.isprintable() and name.strip() == name else repr(name)
+
+
+def _wire(name, ty) -> str:
+    typed = f"{ty} {ty.inside[0].dtype}"
+    return typed if name is None else f"{_shown(name)}: {typed}"
+
+
+def _docstring(arguments, results) -> str:
+    """The emitted function's docstring: each argument and result, its name and type."""
+    lines = ["Arguments:"] + [f"    {_wire(n, w)}" for n, w in arguments]
+    lines += ["", "Returns, in order:"] + [f"    {_wire(n, w)}" for n, w in results]
+    return "\n".join(f"    {line}" if line and k else line for k, line in enumerate(lines)) \
+        + "\n    "
+
+
+def _signature(name, arguments, results) -> str:
+    shown = [_wire(n, w) for n, w in results]
+    return (f"{name}({', '.join(_wire(n, w) for n, w in arguments)}) → "
+            + (shown[0] if len(shown) == 1 else f"({', '.join(shown)})"))
+
+
+def signature(diagram, name: str = "diagram", arguments=None, results=None) -> str:
+    """The compiled function's signature in one line, each wire by its name (if
+    given) and its type; ``arguments``, ``results``: names, one per wire of the
+    diagram's domain and codomain (:func:`source.named_wires`), or None.
+
+    >>> from paralens.categories import Real, Sigmoid
+    >>> print(signature(Sigmoid(Real(3)), "sigmoid", ["logits"], ["probabilities"]))
+    sigmoid(logits: Real(3) float64) → probabilities: Real(3) float64
+    >>> print(signature(Sigmoid(Real(3)) @ Sigmoid(Real(1)), "sigmoid"))
+    sigmoid(Real(3) float64, Real(1) float64) → (Real(3) float64, Real(1) float64)
+    """
+    return _signature(name, *named_wires(diagram, arguments, results))
 
 
 class Compiled:
-    """A diagram compiled to NumPy source; calling it checks the inputs first."""
+    """A diagram compiled to NumPy source; calling it checks the inputs first.
+    ``arguments``, ``results``: (name, type) pairs, one per wire of the domain and
+    codomain, the name None where none was given; ``signature``: them in one line.
 
-    def __init__(self, diagram, summed=(), name: str = "diagram"):
+    >>> from paralens.categories import Real, Sigmoid
+    >>> compiled = compile(Sigmoid(Real(3)), name="sigmoid", arguments=["logits"],
+    ...                    results=["probabilities"])
+    >>> compiled.arguments, compiled.results
+    ((('logits', Real(3)),), (('probabilities', Real(3)),))
+    >>> print(compiled.source.split("def ")[-1])
+    sigmoid(logits):
+        \"\"\"Arguments:
+            logits: Real(3) float64
+    <BLANKLINE>
+        Returns, in order:
+            probabilities: Real(3) float64
+        \"\"\"
+        v1 = 0.5 + 0.5 * np.tanh(0.5 * logits)
+        return v1
+    <BLANKLINE>
+    """
+
+    def __init__(self, diagram, summed=(), name: str = "diagram", *, arguments=None,
+                 results=None):
         check_name(name, NUMPY)
+        self.arguments, self.results = named_wires(diagram, arguments, results)
+        params = None if arguments is None else identifiers(arguments, NUMPY, avoid={name})
+        doc = None if arguments is None and results is None else \
+            _docstring(self.arguments, self.results)
         with building():
             self.plan = optimise(sum_over_batch(flatten(diagram), summed))
-            self.name, self.source = name, emit(self.plan, name)
+            self.name, self.source = name, emit(self.plan, name, params=params, doc=doc)
             self.function = define(self.source, name)
         self.diagram = diagram
 
     def __call__(self, *args):
         return self.function(*interpreter.check_inputs(self.plan, self.diagram.dom, args))
+
+    @property
+    def signature(self) -> str:
+        """The function's signature in one line (:func:`signature`)."""
+        return _signature(self.name, self.arguments, self.results)
 
     save = save
 
@@ -431,9 +507,14 @@ def compiler_for(diagram):
     return compile
 
 
-def compile(diagram, summed=(), name: str = "diagram") -> Compiled:
+def compile(diagram, summed=(), name: str = "diagram", *, arguments=None,
+            results=None) -> Compiled:
     """Compile a diagram to NumPy source (see the module's passes). ``name``, the
     function's name in the module, must be a Python identifier the module does not
-    use for itself (:func:`check_name`)."""
+    use for itself (:func:`check_name`). ``arguments``, ``results``: the wires' names,
+    one per wire of the domain and codomain (or None): the function's parameters are
+    the arguments' names made distinct identifiers (:func:`source.identifiers`:
+    ``"dense.W"`` ↦ ``dense_W``), and its docstring lists every argument and result
+    by name and type; without names the source is as it always was."""
     check_name(name, NUMPY)
-    return Compiled(diagram, summed, name)
+    return Compiled(diagram, summed, name, arguments=arguments, results=results)

@@ -28,6 +28,7 @@ from ..categories import Ty
 from .runtime import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
+from .source import named_wires
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader"]
 
@@ -380,12 +381,18 @@ class Evaluator:
         return tuple(env[v] for v in self.plan.outputs)
 
 
-def compile(diagram, summed=()) -> Evaluator:
+def compile(diagram, summed=(), *, arguments=None, results=None) -> Evaluator:
     """Flatten a diagram once; the result evaluates it on arrays.
 
     ``summed``: positions of outputs to sum over the batch (the cotangents of
-    parameters shared by every example), fused into the ops that make them."""
-    return Evaluator(diagram, summed=summed)
+    parameters shared by every example), fused into the ops that make them.
+    ``arguments``, ``results``: the wires' names, as ``codegen.compile`` takes them
+    (one per wire of the domain and codomain, checked), kept as the evaluator's
+    ``arguments`` and ``results``, (name, type) pairs; they change nothing it computes."""
+    named = named_wires(diagram, arguments, results)
+    evaluator = Evaluator(diagram, summed=summed)
+    evaluator.arguments, evaluator.results = named
+    return evaluator
 
 
 def evaluate(diagram, *args):

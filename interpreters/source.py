@@ -42,10 +42,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..categories import Ty
 from . import runtime
 
 __all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
-           "dtype_of", "constant", "emit", "carry", "define", "check_name", "save"]
+           "dtype_of", "constant", "emit", "carry", "define", "check_name", "named_wires",
+           "identifiers", "save"]
 
 #: the deepest an emitted expression nests, in ``ast`` nodes (Python's parser
 #: refuses 200 nested parentheses and its compiler recurses on depth)
@@ -424,20 +426,25 @@ class Scope:
         return body, returned
 
 
-def emit(plan, name: str = "diagram", dialect: Dialect = None) -> str:
-    """The source of a module defining ``name``, the plan as a NumPy function."""
+def emit(plan, name: str = "diagram", dialect: Dialect = None, params=None,
+         doc: str = None) -> str:
+    """The source of a module defining ``name``, the plan as a NumPy function.
+    ``params``: the names of its inputs (default ``x0``, ``x1``, …), which must be
+    :func:`identifiers` of this dialect that avoid ``name``; ``doc``: its docstring."""
     check_name(name, dialect)
+    params = [f"x{k}" for k in range(len(plan.inputs))] if params is None else list(params)
+    assert len(params) == len(plan.inputs), "one parameter per input of the plan"
     _emitting.constants = []
     try:
-        body, returned = Scope(dialect, len(plan.wires)).body(
-            plan, [_name(f"x{k}") for k in range(len(plan.inputs))])
+        body, returned = Scope(dialect, len(plan.wires)).body(plan, [_name(p) for p in params])
         constants = _emitting.constants
     finally:
         _emitting.constants = []
     returns = set().union(*(_names_read(r) for r in returned)) if returned else set()
     body = _free_dead_values(body, returns)
     body.append(ast.Return(ast.Tuple(returned, ast.Load()) if len(returned) != 1 else returned[0]))
-    params = [f"x{k}" for k in range(len(plan.inputs))]
+    if doc is not None:
+        body.insert(0, ast.Expr(ast.Constant(doc)))
     params += [p for p, kinds in dialect.extra if any(eq.kind in kinds for eq in plan.equations)]
     function = ast.FunctionDef(
         name, ast.arguments([], [ast.arg(p) for p in params], None, [], [], None, []),
@@ -597,6 +604,18 @@ _KINDS = {"K": "an emitted constant (K0, K1, …)", "x": "an argument (x0, x1, �
           "v": "a temporary (v0, v1, …)", "t": "a loop's step (t0, t1, …)"}
 
 
+def _used(name: str, dialect: Dialect = None):
+    """Why a generated module uses ``name`` for itself (a helper, ``np``, ``math``, a
+    built-in a helper calls, a constant, an argument, a temporary, a loop's step), or
+    None."""
+    generated = _GENERATED.fullmatch(name)
+    if generated:
+        return f"the name of {_KINDS[generated.group(1)]}"
+    helpers = {n: getattr(runtime, n) for n in runtime.__all__}
+    helpers.update(dialect.helpers if dialect else {})
+    return _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
+
+
 def check_name(name, dialect: Dialect = None) -> str:
     """``name`` if the generated function can be called so, else a ValueError that
     says why: it must be a Python identifier (as Python reads it), not a keyword,
@@ -615,15 +634,121 @@ def check_name(name, dialect: Dialect = None) -> str:
         refuse("it is a Python keyword")
     if name.startswith("__") and name.endswith("__"):
         refuse("names between double underscores are Python's own")
-    generated = _GENERATED.fullmatch(name)
-    if generated:
-        refuse(f"it is the name of {_KINDS[generated.group(1)]}")
-    helpers = {n: getattr(runtime, n) for n in runtime.__all__}
-    helpers.update(dialect.helpers if dialect else {})
-    why = _reserved(tuple(sorted(helpers.items(), key=lambda item: item[0]))).get(name)
+    why = _used(name, dialect)
     if why:
         refuse(f"it is {why}")
     return name
+
+
+# -- the names of the wires: checked, and made the function's parameters ---------------------
+
+def _check_names(names, wires, role: str):
+    """``names`` as a tuple of strings, one per wire of the type ``wires``, or None
+    when none are given; else an error that says what is wrong, in ``role``'s words."""
+    if names is None:
+        return None
+    n = len(wires.inside)
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"{role}: expected a list or tuple of names, one per wire of "
+                        f"{wires!r}, got {type(names).__name__} {names!r}"[:300])
+    if len(names) != n:
+        raise ValueError(f"{role}: {len(names)} name{'s' * (len(names) != 1)} for the {n} "
+                         f"wire{'s' * (n != 1)} {wires!r}")
+    for k, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"{role}[{k}]: a name is a string, got {type(name).__name__} "
+                            f"{name!r} (for wire {k}, {wires.inside[k]!r})")
+    return tuple(names)
+
+
+def named_wires(diagram, arguments=None, results=None) -> tuple:
+    """The (name, type) pairs of a diagram's arguments and of its results (each type
+    one wire's): the names
+    given, one string per wire of its domain and of its codomain (a list or tuple),
+    None where none are given; a TypeError or ValueError that names ``arguments``
+    or ``results`` otherwise.
+
+    >>> from paralens.categories import Real, dense
+    >>> named_wires(dense(4, 3).diagram, ["dense.W", "dense.b", "x"])
+    ((('dense.W', Real(4, 3)), ('dense.b', Real(3)), ('x', Real(4))), ((None, Real(3)),))
+    >>> named_wires(dense(4, 3).diagram, ["x"])
+    Traceback (most recent call last):
+    ...
+    ValueError: arguments: 1 name for the 3 wires Real(4, 3) @ Real(3) @ Real(4)
+    """
+    pairs = []
+    for names, wires, role in ((arguments, diagram.dom, "arguments"),
+                               (results, diagram.cod, "results")):
+        names = _check_names(names, wires, role) or (None, ) * len(wires.inside)
+        pairs.append(tuple((name, Ty(wire)) for name, wire in zip(names, wires.inside)))
+    return tuple(pairs)
+
+
+def _continues(c: str) -> bool:
+    """Whether c may stand inside a Python identifier."""
+    return ("_" + c).isidentifier()
+
+
+def _identifier(name: str) -> str:
+    """``name`` as a Python identifier as Python reads it: NFKC-normalised, each run of
+    characters that cannot stand in an identifier one ``_`` (none at either end), a
+    leading ``_`` where the first character cannot start one; ASCII only where
+    Python would read the result otherwise; ``_`` for nothing."""
+    text = unicodedata.normalize("NFKC", name)
+    for ascii_only in (False, True):
+        parts, part = [], ""
+        for c in text:
+            if _continues(c) and (c.isascii() or not ascii_only):
+                part += c
+            else:
+                parts.append(part)
+                part = ""
+        out = "_".join(p for p in parts + [part] if p)
+        if not out:
+            return "_"
+        if not out[0].isidentifier():       # a digit, a combining mark: cannot start one
+            out = "_" + out
+        if out.isidentifier() and unicodedata.normalize("NFKC", out) == out:
+            return out
+    raise AssertionError(f"{name!r}: no identifier")   # ASCII word characters always are one
+
+
+#: the built-ins (``_``, which an interactive session binds, is not one)
+_BUILTINS = frozenset(dir(builtins)) - {"_"}
+
+
+def identifiers(names, dialect: Dialect = None, avoid=()) -> tuple:
+    """Distinct Python identifiers for ``names``, in order, that the generated code
+    can take as its parameters: each name made an identifier (each run of other
+    characters one ``_``: ``"dense.W"`` ↦ ``dense_W``), with ``_`` appended where that
+    is a keyword, a built-in, a name the generated module uses for itself
+    (:func:`check_name`'s list: ``np``, the helpers, ``x0``, ``v12``, ``t0``, ``K0``…),
+    a parameter the dialect adds, or one of ``avoid``; a name taken by an earlier one
+    gets ``_2``, ``_3``, … (the first such suffix that is free). None of them can mean
+    anything but the argument.
+
+    >>> identifiers(["dense.W", "adam.m.dense_1.W", "x", "label"])
+    ('dense_W', 'adam_m_dense_1_W', 'x', 'label')
+    >>> identifiers(["lambda", "len", "np", "v3", "step", "a[0]", "a_0", ""], avoid={"step"})
+    ('lambda_', 'len_', 'np_', 'v3_', 'step_', 'a_0', 'a_0_2', '_')
+    """
+    avoid = set(avoid) | {p for p, _ in (dialect.extra if dialect else ())}
+    taken, out = set(), []
+
+    def used(name):
+        return keyword.iskeyword(name) or name in _BUILTINS or name in avoid \
+            or _used(name, dialect) is not None
+
+    for name in names:
+        base = _identifier(name)
+        if used(base):
+            base += "_"
+        chosen, k = base, 2
+        while chosen in taken or used(chosen):
+            chosen, k = f"{base}_{k}", k + 1
+        taken.add(chosen)
+        out.append(chosen)
+    return tuple(out)
 
 
 _compile = compile
