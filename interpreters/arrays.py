@@ -158,7 +158,11 @@ def as_wire(what: str, value, wire, leading=(), shared: bool = False,
         concrete = "" if any(s is None for s in sizes) or not leading else \
             f" = {tuple(sizes) + wire.shape}"
         one = f"{wire.shape} (one example's, shared by the batch) or " if shared else ""
-        raise ValueError(f"{label}: expected shape {one}{pattern}{concrete}, got {found}")
+        hint = ""
+        if wire.shape == (1, ) and leading and len(found) == len(leading):   # (n,) for (n, 1)
+            one = "step" if leading[-1][0] == "time" else "example"
+            hint = f"; for one number per {one} pass {what}[..., None]"
+        raise ValueError(f"{label}: expected shape {one}{pattern}{concrete}, got {found}{hint}")
     if finite:
         check_finite(label, array)
     return array

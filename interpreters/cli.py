@@ -32,7 +32,7 @@ __all__ = ["main", "compile_target", "UsageError", "DEMO_OPTIONS"]
 #: the options each demo takes, with their defaults (``--out`` is every demo's); the
 #: command refuses any other, rather than ignore it
 DEMO_OPTIONS = {
-    "iris": {"steps": 2000, "lr": 0.02, "seed": 0},
+    "iris": {"steps": 2000, "lr": 2.4, "seed": 0},
     "recurrent": {"steps": 300, "lr": 0.01, "seed": 0},
     "smoothing": {},
 }

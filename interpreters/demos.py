@@ -63,7 +63,7 @@ def iris_split(X, y):
     return ~held_out, held_out
 
 
-def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidden: int = 16,
+def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 2.4, hidden: int = 16,
          seed: int = 0, draw: bool = True) -> dict:
     from ..categories import Para, Real, Sigmoid, dense
     from ..lenses.datasets import iris, one_hot
@@ -100,7 +100,7 @@ def demo(out: str = "paralens-output", steps: int = 2000, lr: float = 0.02, hidd
         state, params = trainer.fit(state, params, Z[train], Y[train], steps)
     except NonFiniteLoss as error:
         print(f"stopped: {error}", file=sys.stderr)
-        state, params, stopped = error.state, error.params, error.step
+        state, params, stopped = error.opt_state, error.params, error.step
 
     accuracy = _accuracy(model, params, {"training": (Z[train], y[train]),
                                          "held-out": (Z[test], y[test])})
@@ -168,7 +168,7 @@ def demo_recurrent(out: str = "paralens-output", steps: int = 300, lr: float = 0
                                     batch_size=16, seed=seed)
     except NonFiniteLoss as error:
         print(f"stopped: {error}", file=sys.stderr)
-        state, params, stopped = error.state, error.params, error.step
+        state, params, stopped = error.opt_state, error.params, error.step
     predicted, _ = recurrent.run(model, params, test[:, :-1])
     loss = float(np.mean((predicted - test[:, 1:]) ** 2))
     repeat = float(np.mean((test[:, :-1] - test[:, 1:]) ** 2))

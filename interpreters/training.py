@@ -69,6 +69,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import codegen
+from .arrays import as_wire
 from .checkpoints import (CheckpointError, check, count, data_order, load, order_arrays, read,
                           save, scalar, write)
 
@@ -161,9 +162,10 @@ def _whole(name: str, value, high: int | None = None, what: str = "") -> int:
 
 
 def as_examples(what: str, value, wire, lead=("examples", )) -> np.ndarray:
-    """``value`` as an array of ``lead`` axes (examples; or examples and time) of
-    ``wire``'s shape and dtype. A dtype that converts exactly to the wire's is
-    converted; another is refused with the conversion to write.
+    """``value`` as rows of ``lead`` axes (examples; or examples and time) of ``wire``
+    (a type of one wire), by the one rule of :mod:`paralens.interpreters.arrays`:
+    an exactly converting dtype is converted, another refused with the conversion
+    to write; NaN and ±∞ are refused.
 
     >>> from paralens.categories import Real
     >>> as_examples("label", [[1], [0]], Real(1)).dtype
@@ -171,42 +173,18 @@ def as_examples(what: str, value, wire, lead=("examples", )) -> np.ndarray:
     >>> as_examples("label", np.zeros(3), Real(1))
     Traceback (most recent call last):
     ...
-    ValueError: label: expected shape (examples, 1) (one example is Real(1)), got (3,); for one number per example pass label[:, None]
+    ValueError: label (Real(1)): expected shape (examples, 1), got (3,); for one number per example pass label[..., None]
     """
     wire = wire.inside[0] if hasattr(wire, "inside") else wire
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise ValueError(f"{what} is a ragged list: every example must have the same "
-                         f"shape") from None
-    shape = tuple(lead) + wire.shape
-    one = "step" if "time" in lead else "example"
-    if array.ndim != len(shape) or array.shape[len(lead):] != wire.shape:
-        hint = ""
-        if array.ndim == len(shape) - 1 and wire.shape == (1, ):
-            hint = f"; for one number per {one} pass {what}[..., None]" if len(lead) > 1 \
-                else f"; for one number per example pass {what}[:, None]"
-        expected = ", ".join(map(str, shape))
-        raise ValueError(f"{what}: expected shape ({expected}) (one {one} is "
-                         f"{wire.over_time(False) if wire.time else wire!r}), got "
-                         f"{array.shape}{hint}")
-    if array.dtype != wire.dtype:
-        if array.dtype.kind in "biuf" and np.can_cast(array.dtype, wire.dtype, "safe"):
-            return array.astype(wire.dtype)
-        why = " (the imaginary part would be lost)" if array.dtype.kind == "c" else \
-            " (not numbers)" if array.dtype.kind not in "biuf" else " (it would round)"
-        raise TypeError(f"{what}: the learner's {wire!r} takes {wire.dtype}, got "
-                        f"{array.dtype}{why}; convert it yourself if that is meant: "
-                        f"{what}.astype(np.{wire.dtype})")
-    return array
+    return as_wire(what, value, wire, [(name, None) for name in lead], finite=True)
 
 
 def check_sequences(learner, x, label) -> tuple:
     """A recurrent learner's inputs and labels, checked and converted: sequences
     (examples, time, *shape) of its per-step types, of one length, at least one step."""
     (xw, ), (lw, ) = learner.input_type.inside, learner.label_type.inside
-    x = as_examples("x", x, xw, ("examples", "time"))
-    label = as_examples("label", label, lw, ("examples", "time"))
+    x = as_examples("x", x, xw.over_time(False), ("examples", "time"))
+    label = as_examples("label", label, lw.over_time(False), ("examples", "time"))
     if x.shape[1] != label.shape[1]:
         raise ValueError(f"x and label are sequences of different lengths ({x.shape[1]} and "
                          f"{label.shape[1]} steps)")
@@ -470,8 +448,8 @@ class Trainer:
         if self.recurrent:
             from .recurrent import run
             (wire, ) = self.learner.input_type.inside
-            ys, _ = run(model, params, as_examples("x", x, wire, ("examples", "time")),
-                        compile=self.compile)
+            ys, _ = run(model, params, as_examples("x", x, wire.over_time(False),
+                                                   ("examples", "time")), compile=self.compile)
             return ys
         x = as_examples("x", x, model.dom.inside[0]) if len(model.dom) == 1 else x
         return self._compiled(model.diagram)(*params.values(), x)

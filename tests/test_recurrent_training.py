@@ -254,10 +254,10 @@ def test_a_clocked_machine_runs_from_a_batched_state():
 
 
 @pytest.mark.parametrize("x, label, message", [
-    (np.zeros((4, 5, N_IN), complex), np.zeros((4, 5, 1)), "x: .* takes float64, got complex128"),
-    (np.zeros((4, 5, 1), np.float32), np.zeros((4, 5, 1)), r"x: expected shape \(examples, time, 2\)"),
-    (np.zeros((4, 5)), np.zeros((4, 5, 1)), r"x: expected shape \(examples, time, 2\)"),
-    (np.zeros((4, 5, N_IN)), np.zeros((4, 5)), r"label: expected shape \(examples, time, 1\).*label\[\.\.\., None\]"),
+    (np.zeros((4, 5, N_IN), complex), np.zeros((4, 5, 1)), "x .*expected float64, got complex128: its imaginary part"),
+    (np.zeros((4, 5, 1), np.float32), np.zeros((4, 5, 1)), r"x \(Real\(2\)\): expected shape \(examples, time, 2\)"),
+    (np.zeros((4, 5)), np.zeros((4, 5, 1)), r"x \(Real\(2\)\): expected shape \(examples, time, 2\)"),
+    (np.zeros((4, 5, N_IN)), np.zeros((4, 5)), r"label \(Real\(1\)\): expected shape \(examples, time, 1\), got \(4, 5\); for one number per step pass label\[\.\.\., None\]"),
     (np.zeros((4, 5, N_IN)), np.zeros((4, 6, 1)), "different lengths|same batch and length"),
 ])
 def test_training_data_errors_speak_of_sequences(x, label, message):
