@@ -386,12 +386,16 @@ def as_parameters(model, values, what: str = "params", source: str = "model.init
                 if key not in model.params:
                     raise KeyError(f"{what}: the handle {key!r} is not one of the parameters "
                                    f"({', '.join(names) or 'none'})")
-                keys[model.params.index(key)] = key
+                k = model.params.index(key)
             elif isinstance(key, str) and key in names:
-                keys[names.index(key)] = key
+                k = names.index(key)
             else:
                 raise KeyError(f"{what}: {key!r} is not one of the parameters "
                                f"({', '.join(names) or 'none'})")
+            if k in keys:
+                raise KeyError(f"{what}: {names[k]!r} is given twice, by its name and by its "
+                               f"handle; give each parameter once")
+            keys[k] = key
         missing = [n for k, n in enumerate(names) if k not in keys]
         if missing:
             raise KeyError(f"{what}: no value for {what}[{missing[0]!r}] "

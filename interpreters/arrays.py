@@ -160,8 +160,8 @@ def as_wire(what: str, value, wire, leading=(), shared: bool = False,
         one = f"{wire.shape} (one example's, shared by the batch) or " if shared else ""
         hint = ""
         if wire.shape == (1, ) and leading and len(found) == len(leading):   # (n,) for (n, 1)
-            one = "step" if leading[-1][0] == "time" else "example"
-            hint = f"; for one number per {one} pass {what}[..., None]"
+            unit = "step" if leading[-1][0] == "time" else "example"
+            hint = f"; for one number per {unit} pass {what}[..., None]"
         raise ValueError(f"{label}: expected shape {one}{pattern}{concrete}, got {found}{hint}")
     if finite:
         check_finite(label, array)

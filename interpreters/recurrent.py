@@ -12,8 +12,8 @@ the state is (batch, *shape), or one example's state shared by the batch.
 * :func:`gradient`: reverse mode (BPTT) of ⟨w, y⟩ + ⟨w_T, s_T⟩, for cotangents w
   of the outputs and w_T of the final state; ``checkpoint=k`` stores the state
   every k steps and recomputes inside segments.
-* :class:`TruncatedTrainer` (from ``interpreters.training``): truncated BPTT, the
-  state carried from one segment to the next, no gradient across.
+* truncated BPTT, the state carried from one segment to the next and no gradient
+  across, trains with ``interpreters.training.TruncatedTrainer``.
 
 >>> import numpy as np
 >>> from paralens.categories import Real, Add, copy, dtrace, delay
@@ -38,9 +38,8 @@ from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
 from .arrays import as_wire
-from .training import TruncatedTrainer, check_params
 
-__all__ = ["run", "jvp", "gradient", "TruncatedTrainer", "initial_state"]
+__all__ = ["run", "jvp", "gradient", "initial_state"]
 
 
 def _machine(m) -> Machine:
@@ -98,8 +97,16 @@ def _start(m, params, xs, state) -> _Call:
     return _Call(m, values, arrays, state, batch, steps)
 
 
-def _values(m: Machine, params: dict, what: str = "params") -> list:
-    return list(check_params(m, params, "machine", "machine.init()", what).values())
+def _values(m: Machine, params, what: str = "params") -> list:
+    """The parameters' values in order, from a mapping by name (or handle)."""
+    if not hasattr(params, "keys"):
+        raise TypeError(f"{what} must be the parameters' values keyed by name, as "
+                        f"machine.init() gives them, got {type(params).__name__}")
+    try:
+        return m.parameters(params).values()
+    except KeyError as error:
+        raise ValueError(f"{error.args[0]} (the machine's parameters: "
+                         f"{', '.join(m.names) or 'none'})") from None
 
 
 def _sequences(m: Machine, xs) -> tuple:

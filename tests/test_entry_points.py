@@ -34,7 +34,7 @@ B, T, N_IN, N = 3, 6, 2, 4
 def _elman(dtype="float64"):
     m = elman(N_IN, N, dtype=dtype)
     params = m.init(0)
-    return m, {p: v.astype(dtype) for p, v in params.items()}
+    return m, {p: v.astype(dtype) for p, v in params.by_handle().items()}
 
 
 def _data(seed=1):
@@ -113,10 +113,10 @@ def test_siblings_refuse_the_same_input_alike(name, case):
            "nan xs": (params, np.where(xs > 1, np.inf, xs), None),
            "xs without time": (params, xs[:, 0], None),
            "complex xs": (params, xs + 0j, None)}[case]
-    expected = {"nan param": "params['Wx'] (Real(2, 4)): entry [0, 0] is nan",
-                "complex param": "params['Wx'] (Real(2, 4)): expected float64, got complex128: "
+    expected = {"nan param": "params['elman.Wx'] (Real(2, 4)): entry [0, 0] is nan",
+                "complex param": "params['elman.Wx'] (Real(2, 4)): expected float64, got complex128: "
                                  "its imaginary part would be lost",
-                "param shape": "params['Wx'] (Real(2, 4)): expected shape (2, 4), got (4, 2)",
+                "param shape": "params['elman.Wx'] (Real(2, 4)): expected shape (2, 4), got (4, 2)",
                 "nan state": "state (Real(4)): entry [0] is nan",
                 "state batch": f"state (Real(4)): expected shape (4,) (one example's, shared by "
                                f"the batch) or (batch, 4) = ({B}, 4), got ({B + 1}, 4)",
@@ -138,8 +138,8 @@ def test_siblings_refuse_the_same_input_alike(name, case):
     ("dxs", np.full((B, T, N_IN), np.nan), "dxs (Real(2)): entry [0, 0, 0] is nan"),
     ("dstate", np.zeros(N + 1), "dstate (Real(4)): expected shape (4,)"),
     ("dstate", np.zeros(N) + 1j, "dstate (Real(4)): expected float64, got complex128"),
-    ("dparams", "Wh wrong", "dparams['Wh'] (Real(4, 4)): expected shape (4, 4), got (4,)"),
-    ("dparams", "Wh complex", "dparams['Wh'] (Real(4, 4)): expected float64, got complex128"),
+    ("dparams", "Wh wrong", "dparams['elman.Wh'] (Real(4, 4)): expected shape (4, 4), got (4,)"),
+    ("dparams", "Wh complex", "dparams['elman.Wh'] (Real(4, 4)): expected float64, got complex128"),
 ])
 def test_a_bad_direction_of_jvp_is_named(argument, value, words):
     m, params = _elman()
@@ -227,7 +227,7 @@ def test_a_float32_machine_refuses_float64_data_with_the_conversion():
                                         r"got float64, which would lose precision; pass "
                                         r"xs.astype\(np.float32\)"):
         rec.run(m, params, xs)
-    with pytest.raises(TypeError, match=r"params\['Wx'\] .* pass params\['Wx'\].astype"):
+    with pytest.raises(TypeError, match=r"params\['elman.Wx'\] .* pass params\['elman.Wx'\].astype"):
         rec.run(m, {**params, m.params[0]: params[m.params[0]].astype(float)},
                 xs.astype(np.float32))
     ys, _ = rec.run(m, params, xs.astype(np.float32))
@@ -236,13 +236,16 @@ def test_a_float32_machine_refuses_float64_data_with_the_conversion():
         rec.gradient(m, params, xs.astype(np.float32), w)
 
 
-def test_a_name_two_parameters_share_is_told_apart_by_position():
+def test_two_layers_of_one_kind_are_told_apart_by_their_unique_names():
     both = elman(2, 3) @ elman(1, 2)
     params = both.init(0)
-    second_wx = both.params[3]
-    with pytest.raises(ValueError, match=r"params\['Wx'\] \(parameter 3 of the machine\)"):
-        rec.run(both, {**params, second_wx: np.zeros(5)}, [np.zeros((2, 4, 2)),
-                                                            np.zeros((2, 4, 1))])
+    assert both.names[3] == "elman_1.Wx"
+    with pytest.raises(ValueError, match=r"params\['elman_1.Wx'\] \(Real\(1, 2\)\): expected shape"):
+        rec.run(both, {**params, "elman_1.Wx": np.zeros(5)}, [np.zeros((2, 4, 2)),
+                                                              np.zeros((2, 4, 1))])
+    with pytest.raises(ValueError, match=r"'elman_1.Wx' is given twice, by its name and by its handle"):
+        rec.run(both, {**params, both.params[3]: np.zeros(5)}, [np.zeros((2, 4, 2)),
+                                                                np.zeros((2, 4, 1))])
 
 
 # -- smoothing: named results against oracles; siblings agree ----------------------------------

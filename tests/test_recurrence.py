@@ -349,15 +349,17 @@ def composite_problem(seed=10, t=22, batch=2):
 
 
 def composite_args(a):
-    """The composite's inputs: the later machine's parameters first, then the states."""
-    return [*a["pg"], *a["pf"], a["h1"], a["h2"], a["xs"]]
+    """The composite's inputs: the parameters in data-flow order (the first machine's
+    first), then the states."""
+    return [*a["pf"], *a["pg"], a["h1"], a["h2"], a["xs"]]
 
 
 def test_composite_machine_types():
     f, g, *_ = composite_problem()
     c = f >> g
     assert [p.name for p in c.params] == ["Wx", "Wh", "b"] * 2
-    assert c.params[:3] == g.params and c.params[3:] == f.params
+    assert c.params[:3] == f.params and c.params[3:] == g.params
+    assert c.names == ("elman.Wx", "elman.Wh", "elman.b", "elman_1.Wx", "elman_1.Wh", "elman_1.b")
     assert c.state == Real(4) @ Real(2) and c.dom == Real(3) and c.cod == Real(2)
 
 
@@ -400,7 +402,7 @@ def test_bptt_of_a_composite_is_the_hand_bptt_chained():
     ys1, _ = elman_forward(*a["pf"], a["h1"], a["xs"])
     rg = elman_bptt(*a["pg"], a["h2"], ys1, dzs, dh2T)
     rf = elman_bptt(*a["pf"], a["h1"], a["xs"], rg["xs"], dh1T)
-    expected = [rg["Wx"], rg["Wh"], rg["b"], rf["Wx"], rf["Wh"], rf["b"], rf["h0"], rg["h0"],
+    expected = [rf["Wx"], rf["Wh"], rf["b"], rg["Wx"], rg["Wh"], rg["b"], rf["h0"], rg["h0"],
                 rf["xs"]]
     for k, (got, want) in enumerate(zip(grads, expected)):
         assert_close(got, want, ADJOINT, f"input {k}")

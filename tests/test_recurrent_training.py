@@ -11,7 +11,7 @@ from paralens.categories import Real, dense, elman, gru
 from paralens.interpreters import numpy as pn
 from paralens.interpreters import recurrent as rec
 from paralens.interpreters.plan import flatten
-from paralens.interpreters.training import Trainer
+from paralens.interpreters.training import Trainer, TruncatedTrainer
 from paralens.lenses import R
 from paralens.lenses.learner import Learner
 from paralens.lenses.losses import mse
@@ -109,7 +109,7 @@ def test_the_truncated_trainer_updates_after_every_segment_from_the_carried_stat
     xs, labels = _data()
     k, lr = 5, 0.05
     learner = Learner(m, mse(Real(N)), GD(lr=lr))
-    trainer = rec.TruncatedTrainer(learner, k, compile=pn.compile)
+    trainer = TruncatedTrainer(learner, k, compile=pn.compile)
     segments = -(-T // k)
     _, trained = trainer.fit([], params, xs, labels, segments + 2)     # into the second epoch
     h, W = np.zeros((B, N)), [Wx, Wh, b]
@@ -131,9 +131,9 @@ def test_the_truncated_trainer_resumes_exactly():
     m, params, _ = _elman()
     xs, labels = _data()
     learner = Learner(m, mse(Real(N)), Adam(lr=0.01))
-    whole = rec.TruncatedTrainer(learner, 4, compile=pn.compile)
+    whole = TruncatedTrainer(learner, 4, compile=pn.compile)
     _, straight = whole.fit(*learner.init(0), xs, labels, 9)
-    parts = rec.TruncatedTrainer(learner, 4, compile=pn.compile)
+    parts = TruncatedTrainer(learner, 4, compile=pn.compile)
     parts.fit(*learner.init(0), xs, labels, 4)
     _, resumed = parts.resume(xs, labels, 5)
     assert all(np.array_equal(straight[p], resumed[p]) for p in m.params)
@@ -231,7 +231,7 @@ def test_the_cotangent_of_a_shared_initial_state_is_summed_over_the_batch():
 def test_the_truncated_trainer_checks_its_inputs():
     m, params, _ = _elman()
     learner = Learner(m >> dense(N, 1), mse(Real(1)), Adam(lr=0.01))
-    trainer = rec.TruncatedTrainer(learner, 3, compile=pn.compile)
+    trainer = TruncatedTrainer(learner, 3, compile=pn.compile)
     with pytest.raises(ValueError, match="no steps"):
         trainer.fit(*learner.init(0), np.zeros((4, 0, N_IN)), np.zeros((4, 0, 1)), 1)
     with pytest.raises(ValueError, match=r"no value for params\['elman.Wx'\]"):
@@ -264,7 +264,7 @@ def test_training_data_errors_speak_of_sequences(x, label, message):
     m, _, _ = _elman()
     learner = Learner(m >> dense(N, 1), mse(Real(1)), Adam(lr=0.01))
     for trainer in (Trainer(learner, compile=pn.compile),
-                    rec.TruncatedTrainer(learner, 3, compile=pn.compile)):
+                    TruncatedTrainer(learner, 3, compile=pn.compile)):
         with pytest.raises((TypeError, ValueError), match=message):
             trainer.fit(*learner.init(0), x, label, 1, **({"show": False}))
 
