@@ -159,7 +159,7 @@ def memory_table(compile, n: int = 32, batch: int = 1, lengths=(100, 1000, 10000
     values = [params[p] for p in m.params]
     summed = m.loop(summed=True)
     forward_mode = compile(tangent(summed))
-    full, kept = R(summed), R(m.loop(summed=True, checkpoint=32))
+    full, kept = R(summed), R(m.loop(summed=True, recompute=32))
     # checkpointed BPTT's backward half (Recompute) runs in the NumPy interpreter
     # (codegen.compiler_for chooses it), its forward half is compiled
     chosen = lambda d: codegen.compiler_for(d) if compile is codegen.compile else compile

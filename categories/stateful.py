@@ -90,7 +90,7 @@ class Loop(Box):
 
     def __init__(self, stage: Diagram, consts: Ty, state: Ty, xs: Ty, ys: Ty, sums: Ty = Ty(),
                  reverse: bool = False, batch_summed=(), name: str = "loop",
-                 checkpoint: int | None = None, snapshots: int | None = None):
+                 recompute: int | None = None, snapshots: int | None = None):
         if not isinstance(stage, Diagram):
             raise TypeError(f"Loop: the stage must be a diagram, got {stage!r}")
         for ty, what in [(consts, "constants"), (state, "state"), (xs, "inputs"),
@@ -108,8 +108,8 @@ class Loop(Box):
         self.stage, self.consts, self.state, self.xs, self.ys, self.sums = \
             stage, consts, state, xs, ys, sums
         self.reverse = bool(reverse)
-        self.checkpoint = None if checkpoint is None else whole(
-            checkpoint, f"Loop {name}: checkpoint (the steps between stored states)", 1)
+        self.recompute = None if recompute is None else whole(
+            recompute, f"Loop {name}: recompute (the steps between stored states)", 1)
         # with snapshots=k the loop also outputs the state before steps 0, k, 2k, …
         self.snapshots = None if snapshots is None else whole(
             snapshots, f"Loop {name}: snapshots (the steps between stored states)", 1)
@@ -125,7 +125,7 @@ class Loop(Box):
         if key is None:
             key = self._key_cache = (self.name, self.consts, self.state, self.xs, self.ys,
                                      self.sums, self.reverse, self.batch_summed,
-                                     self.checkpoint, self.snapshots, equations(self.stage))
+                                     self.recompute, self.snapshots, equations(self.stage))
         return key
 
     def __eq__(self, other):
@@ -145,7 +145,7 @@ class Loop(Box):
         summed over the batch."""
         return Loop(self.stage, self.consts, self.state, self.xs, self.ys, self.sums,
                     self.reverse, self.batch_summed + tuple(positions), self.name,
-                    self.checkpoint, self.snapshots)
+                    self.recompute, self.snapshots)
 
     # -- its reverse derivative: a forward loop keeping residuals, a reverse loop -----
     def optic(self, R):
@@ -187,7 +187,7 @@ class Loop(Box):
                             self.name + "⁺")
         residual = Mc @ Seq(Mx) @ Seq(Mv) @ Seq(clock)
         A, B = self.dom, self.cod
-        if self.checkpoint is not None:
+        if self.recompute is not None:
             return self._checkpointed(stage, lens.backward, source, Mv, clock)
 
         @function(A, residual @ B)
@@ -227,7 +227,7 @@ class Loop(Box):
         backward steps: memory O(T/k + k), the forward work done twice."""
         if self.reverse:
             raise NotImplementedError(f"Loop {self.name}: checkpointing a reverse loop")
-        C, S, X, Y, Z, k = self.consts, self.state, self.xs, self.ys, self.sums, self.checkpoint
+        C, S, X, Y, Z, k = self.consts, self.state, self.xs, self.ys, self.sums, self.recompute
         plain = Loop(self.stage, C, S, X, Y, Z, False, self.batch_summed, self.name + "⁺",
                      snapshots=k)
         residual = C @ Seq(X) @ Seq(S)
@@ -270,7 +270,7 @@ class Loop(Box):
 
 
 class Recompute(Box):
-    """The backward half of a checkpointed loop (:meth:`Loop.optic` with ``checkpoint``).
+    """The backward half of a checkpointed loop (:meth:`Loop.optic` with ``recompute``).
 
     C ⊗ Seq(X) ⊗ Seq(S)ₖ ⊗ S′ ⊗ Seq(Y′) ⊗ Z′ → C′ ⊗ S′ ⊗ Seq(X′): for each segment
     of k steps, last first, rerun ``keeping`` (the stage's forward half, C ⊗ S ⊗ X →
@@ -316,7 +316,7 @@ class Recompute(Box):
 
     def optic(self, R):
         raise NotImplementedError(f"{self.name}: the reverse derivative of a checkpointed "
-                                  f"backward pass (differentiate the loop without checkpoint)")
+                                  f"backward pass (differentiate the loop without recompute)")
 
 
 claim_name(Loop, OPERATIONS)     # rule tables name it; it is no generator (no fixed type)
@@ -483,9 +483,9 @@ class Machine:
         """A machine with no input runs on a clock: an input of width 0 counting steps."""
         return not len(self.dom)
 
-    def loop(self, summed: bool = False, checkpoint: int | None = None) -> Loop:
+    def loop(self, summed: bool = False, recompute: int | None = None) -> Loop:
         """The loop P ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) (or S ⊗ Y, the outputs summed over
-        the steps, with ``summed``); with ``checkpoint=k`` its reverse derivative
+        the steps, with ``summed``); with ``recompute=k`` its reverse derivative
         stores the state every k steps and recomputes the residuals inside each
         segment (memory O(T/k + k) instead of O(T))."""
         P, S, X, Y = self.param_type, self.state, self.dom, self.cod
@@ -495,7 +495,7 @@ class Machine:
             stage = P @ S @ discard(X) >> stage
         ys, sums = (Ty(), Y) if summed else (Y, Ty())
         return Loop(stage, P, S, X, ys, sums, name="dtrace" if len(S) else "map",
-                    checkpoint=checkpoint)
+                    recompute=recompute)
 
     @property
     def diagram(self) -> Diagram:

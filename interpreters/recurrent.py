@@ -10,7 +10,7 @@ the state is (batch, *shape), or one example's state shared by the batch.
   of the inputs, the initial state and the parameters, the state paired with
   its tangent (initial tangent 0 unless given): memory independent of T.
 * :func:`gradient`: reverse mode (BPTT) of ⟨w, y⟩ + ⟨w_T, s_T⟩, for cotangents w
-  of the outputs and w_T of the final state; ``checkpoint=k`` stores the state
+  of the outputs and w_T of the final state; ``recompute=k`` stores the state
   every k steps and recomputes inside segments.
 * truncated BPTT, the state carried from one segment to the next and no gradient
   across, trains with ``interpreters.training.TruncatedTrainer``.
@@ -270,7 +270,7 @@ def _tangent_of(m: Machine):
     return cached
 
 
-def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int | None = None,
+def gradient(m, params: dict, xs, dys, state=None, dfinal=None, recompute: int | None = None,
              truncate: int | None = None, compile=None) -> dict:
     """BPTT: the cotangents of ⟨dys, ys⟩ + ⟨dfinal, final state⟩ with respect to the
     parameters (summed over the batch and the steps), the initial state and the
@@ -296,15 +296,15 @@ def gradient(m, params: dict, xs, dys, state=None, dfinal=None, checkpoint: int 
     dys = _sequence_directions("dys", dys, call.m.cod.inside, call)
     dfinal = _state_directions("dfinal", dfinal, call)
     if truncate is not None:
-        return _truncated(call, dys, dfinal, int(truncate), checkpoint, compile)
-    return _gradient(call, dys, dfinal, checkpoint, compile)
+        return _truncated(call, dys, dfinal, int(truncate), recompute, compile)
+    return _gradient(call, dys, dfinal, recompute, compile)
 
 
-def _gradient(call: _Call, dys: list, dfinal: list, checkpoint, compile) -> dict:
+def _gradient(call: _Call, dys: list, dfinal: list, recompute, compile) -> dict:
     m, state = call.m, call.state
     shared = all(np.ndim(s) == len(w.shape) for s, w in zip(state, m.state.inside))
-    loop = m.diagram if checkpoint is None else m.loop(checkpoint=checkpoint)
-    lens = _lens_of(m, loop, checkpoint)
+    loop = m.diagram if recompute is None else m.loop(recompute=recompute)
+    lens = _lens_of(m, loop, recompute)
     out = _tuple(_compiled(lens.forward, compile)(*call.values, *state, *call.arrays))
     residual = out[:len(lens.residual)]
     outputs = out[len(lens.residual):]
@@ -322,7 +322,7 @@ def _gradient(call: _Call, dys: list, dfinal: list, checkpoint, compile) -> dict
     return result
 
 
-def _truncated(call: _Call, dys: list, dfinal: list, k: int, checkpoint, compile) -> dict:
+def _truncated(call: _Call, dys: list, dfinal: list, k: int, recompute, compile) -> dict:
     m = call.m
     if m.clocked:
         raise TypeError("truncated BPTT of a clocked machine: give it an input")
@@ -333,7 +333,7 @@ def _truncated(call: _Call, dys: list, dfinal: list, k: int, checkpoint, compile
                              steps=min(k, steps - start))
         last = start + k >= steps
         g = _gradient(part, [d[:, start:start + k] for d in dys],
-                      dfinal if last else [None] * len(dfinal), checkpoint, compile)
+                      dfinal if last else [None] * len(dfinal), recompute, compile)
         state = list(_run(part, compile)[1])
         total = {p: g[p] for p in m.params} if total is None else \
             {p: total[p] + g[p] for p in m.params}
@@ -345,11 +345,11 @@ def _truncated(call: _Call, dys: list, dfinal: list, k: int, checkpoint, compile
     return result
 
 
-def _lens_of(m, loop, checkpoint):
+def _lens_of(m, loop, recompute):
     cache = m.__dict__.setdefault("_lenses", {})
-    if checkpoint not in cache:
-        cache[checkpoint] = R(loop)
-    return cache[checkpoint]
+    if recompute not in cache:
+        cache[recompute] = R(loop)
+    return cache[recompute]
 
 
 def _backward_of(lens, n_params, compile):

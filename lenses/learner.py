@@ -108,7 +108,7 @@ class Learner:
 
     ``reduction``: the objective is the ``"mean"`` (default) or the ``"sum"`` of the
     examples' losses over the batch (for a machine: over the sequences and their
-    steps). ``checkpoint=k`` (machines only): checkpointed BPTT, the state stored
+    steps). ``recompute=k`` (machines only): checkpointed BPTT, the state stored
     every k steps and each segment recomputed.
 
     >>> from paralens.categories import Real, dense
@@ -119,8 +119,8 @@ class Learner:
     """
 
     def __init__(self, model: Para, loss: Para, optimiser, reduction: str | None = None,
-                 checkpoint: int | None = None):
-        self.checkpoint = checkpoint
+                 recompute: int | None = None):
+        self.recompute = recompute
         self.reduction = _reduction(optimiser, reduction)
         with building():
             self._build(model, loss, optimiser)
@@ -144,8 +144,8 @@ class Learner:
         self.model, self.loss, self.optimiser = model, loss, optimiser
         if isinstance(model, Machine) and isinstance(loss, Para):
             return self._build_recurrent(model, loss, optimiser)
-        if self.checkpoint is not None:
-            raise TypeError(f"checkpoint={self.checkpoint!r}: checkpointed BPTT is for a "
+        if self.recompute is not None:
+            raise TypeError(f"recompute={self.recompute!r}: checkpointed BPTT is for a "
                             f"machine's loop; this model has no loop")
         if not isinstance(model, Para) or not isinstance(loss, Para):
             raise TypeError(f"Learner(model, loss, optimiser) takes two Para maps (such as "
@@ -182,7 +182,7 @@ class Learner:
         P, S, X, Y, Lab, L = (model.param_type, model.state, model.dom, model.cod,
                               loss.param_type, loss.cod)
         closed = (model @ Lab) >> (swap(Y, Lab) >> loss.diagram)     # X ⊗ B → L, each step
-        loop = closed.loop(summed=True, checkpoint=self.checkpoint)   # P ⊗ S ⊗ Seq(X ⊗ B) → S ⊗ L
+        loop = closed.loop(summed=True, recompute=self.recompute)   # P ⊗ S ⊗ Seq(X ⊗ B) → S ⊗ L
         SX, SB = Seq(X), Seq(Lab)
         order = function(SB @ P @ S @ SX, P @ S @ SX @ SB)(
             lambda *w: w[len(SB):] + w[:len(SB)])

@@ -461,7 +461,7 @@ def test_a_sequence_that_is_one_number_is_that_number_at_every_step():
 @pytest.mark.parametrize("steps", [7, 6, 1, 0])
 def test_a_checkpointed_loop_stores_the_state_every_k_steps(steps):
     machine = cells.gru(N_IN, N)
-    lens = R(machine.loop(checkpoint=3))
+    lens = R(machine.loop(recompute=3))
     rng = np.random.default_rng(16)
     args = values(machine) + [rng.normal(size=(2, N)), rng.normal(size=(2, steps, N_IN))]
     got, want, compiled = both(lens.forward, args)

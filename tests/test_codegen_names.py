@@ -36,8 +36,8 @@ def adam_learner():
     return Learner(dense(4, 3) >> dense(3, 2), mse(Real(2)), Adam())
 
 
-def recurrent_learner(checkpoint=None):
-    return Learner(elman(1, 4) >> dense(4, 1), mse(Real(1)), GD(), checkpoint=checkpoint)
+def recurrent_learner(recompute=None):
+    return Learner(elman(1, 4) >> dense(4, 1), mse(Real(1)), GD(), recompute=recompute)
 
 
 #: the names a learner's caller gives (unique, dotted), in the order of the step's wires
@@ -247,7 +247,7 @@ def test_a_named_recurrent_step_refuses_sequences_of_two_lengths_as_before():
 
 
 def test_a_checkpointed_learner_takes_names_whichever_compiler_runs_it():
-    learner = recurrent_learner(checkpoint=3)
+    learner = recurrent_learner(recompute=3)
     d = learner.diagram
     compile_ = codegen.compiler_for(d)
     assert compile_ is interpreter.compile               # its backward half is interpreted
@@ -262,7 +262,7 @@ def test_a_checkpointed_learner_takes_names_whichever_compiler_runs_it():
 
 def test_the_forward_half_of_a_checkpointed_loop_compiles_with_names():
     machine = cells.gru(3, 5)
-    forward = R(machine.loop(checkpoint=3)).forward
+    forward = R(machine.loop(recompute=3)).forward
     args = [machine.init(0)[p] for p in machine.params]
     rng = np.random.default_rng(4)
     args += [rng.normal(size=(2, 5)), rng.normal(size=(2, 8, 3))]

@@ -59,7 +59,7 @@ def test_checkpointed_bptt_is_full_bptt(k):
     m, params, values = _elman()
     xs, labels = _data()
     full = pn.compile(Learner(m, mse(Real(N)), GD(lr=0.1)).diagram)(*values, xs, labels)
-    kept = pn.compile(Learner(m, mse(Real(N)), GD(lr=0.1), checkpoint=k).diagram)(
+    kept = pn.compile(Learner(m, mse(Real(N)), GD(lr=0.1), recompute=k).diagram)(
         *values, xs, labels)
     assert all(np.abs(a - c).max() <= 1e-12 for a, c in zip(full, kept))
 
@@ -68,7 +68,7 @@ def test_checkpointed_bptt_stores_the_state_every_k_steps_only():
     m, params, values = _elman()
     xs, _ = _data(T=40)
     h0 = np.zeros((B, N))
-    full, kept = R(m.diagram), R(m.loop(checkpoint=8))
+    full, kept = R(m.diagram), R(m.loop(recompute=8))
     full_out = pn.compile(full.forward)(*values, h0, xs)[:len(full.residual)]
     kept_out = pn.compile(kept.forward)(*values, h0, xs)[:len(kept.residual)]
     # full BPTT stacks residuals of every step; checkpointing stores 40/8 = 5 states
@@ -240,7 +240,7 @@ def test_the_truncated_trainer_checks_its_inputs():
 
 def test_checkpoint_is_refused_for_a_model_without_a_loop():
     with pytest.raises(TypeError, match="checkpointed BPTT is for a machine's loop"):
-        Learner(dense(2, 3), mse(Real(3)), GD(lr=0.1), checkpoint=4)
+        Learner(dense(2, 3), mse(Real(3)), GD(lr=0.1), recompute=4)
 
 
 def test_a_clocked_machine_runs_from_a_batched_state():
