@@ -161,15 +161,31 @@ def compile_target(target: str, output: str, name: str = "step") -> int:
     The target is never called; a mistake (the name, the target, the output path)
     is reported in one line, status 2, before anything is imported or written."""
     try:
-        diagram = _target(target, output, name)
+        obj, diagram = _target(target, output, name)
     except UsageError as error:
         print(f"paralens compile: {error}", file=sys.stderr)
         return 2
     from . import codegen
-    codegen.compiler_for(diagram)(diagram, name=name).save(output)   # a circuit: bit-sliced
-    print(f"wrote {output}: {name}{tuple(str(w) for w in diagram.dom.inside)} → "
-          f"{', '.join(str(w) for w in diagram.cod.inside)}")
+    arguments, results = _wire_names(obj, diagram)
+    compiler = codegen.compiler_for(diagram)          # a circuit: bit-sliced
+    named = {"arguments": arguments, "results": results} if compiler is codegen.compile else {}
+    compiler(diagram, name=name, **named).save(output)
+    print(f"wrote {output}: "
+          f"{codegen.signature(diagram, name, named.get('arguments'), named.get('results'))}")
     return 0
+
+
+def _wire_names(obj, diagram):
+    """The names of a learner's or a Para map's wires (None for a bare diagram)."""
+    if hasattr(obj, "arguments") and hasattr(obj, "results") and obj.diagram is diagram:
+        return list(obj.arguments), list(obj.results)
+    names = getattr(obj, "names", None)
+    if names is not None and getattr(obj, "diagram", None) is diagram:
+        rest = len(diagram.dom) - len(names)
+        inputs = ["x"] if rest == 1 else [f"x{k}" for k in range(rest)]
+        outputs = ["y"] if len(diagram.cod) == 1 else [f"y{k}" for k in range(len(diagram.cod))]
+        return list(names) + inputs, outputs
+    return None, None
 
 
 def _compilable(obj):
@@ -220,7 +236,7 @@ def _target(target: str, output: str, name: str):
                 else f"of type {type(obj).__name__}")
         hint = " (it is not called: name its result in the module)" if callable(obj) else ""
         raise UsageError(f"{target} is {kind}, not a diagram, a Para map or a learner{hint}")
-    return diagram
+    return obj, diagram
 
 
 if __name__ == "__main__":

@@ -125,6 +125,24 @@ class Learner:
         with building():
             self._build(model, loss, optimiser)
 
+    @property
+    def arguments(self) -> list:
+        """The names of the step's inputs, in order: the optimiser's state
+        (``adam.m.dense.W``, …), the parameters (``dense.W``), ``x`` and ``label``
+        (``x0``, ``x1``, … for several input wires)."""
+        def wires(name, ty):
+            return [name] if len(ty) == 1 else [f"{name}{k}" for k in range(len(ty))]
+        inputs = self.input_type if hasattr(self, "input_type") else self.model.dom
+        labels = self.label_type if hasattr(self, "label_type") else self.loss.param_type
+        return (self.optimiser.state_names(self.model.names) + list(self.model.names)
+                + wires("x", inputs) + wires("label", labels))
+
+    @property
+    def results(self) -> list:
+        """The names of the step's outputs: the new state and parameters, ``loss``."""
+        return (self.optimiser.state_names(self.model.names) + list(self.model.names)
+                + ["loss"])
+
     def objective(self, losses, steps: int | None = None) -> float:
         """The objective the step descends, from the losses it returns (one per
         example; per sequence, summed over its ``steps``, for a machine): their mean

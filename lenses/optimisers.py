@@ -150,8 +150,25 @@ class Optimiser:
     def cap(self):
         return -self.lr if self.rate_in_cap and not self.scheduled else -1.0
 
+    slots: tuple = ()   # the names of the state's per-parameter parts (Adam: m, v)
+
     def _state(self, P: Ty) -> Ty:
         return Ty()
+
+    def state_names(self, names) -> list:
+        """The names of the state's wires, given the parameters' (``adam.m.dense.W``, …,
+        ``adam.t``; a scheduled optimiser's update count ``gd.count``).
+
+        >>> Adam().state_names(["dense.W", "dense.b"])
+        ['adam.m.dense.W', 'adam.m.dense.b', 'adam.v.dense.W', 'adam.v.dense.b', 'adam.t']
+        """
+        prefix = type(self).__name__.lower()
+        out = [f"{prefix}.{slot}.{n}" for slot in self.slots for n in names]
+        if self.counts:
+            out.append(f"{prefix}.t")
+        elif self.scheduled:
+            out.append(f"{prefix}.count")
+        return out
 
     def state(self, P: Ty) -> Ty:
         """The optimiser's state wires on parameters P (with the update count last
@@ -264,6 +281,8 @@ class Momentum(Optimiser):
         _fraction(self, "gamma", self.gamma)
         _decay(self, self.weight_decay)
 
+    slots = ("velocity", )
+
     def _state(self, P):
         return P
 
@@ -295,6 +314,8 @@ class Adagrad(Optimiser):
         _positive(self, "delta", self.delta)
         _decay(self, self.weight_decay)
 
+    slots = ("G", )
+
     def _state(self, P):
         return P
 
@@ -324,6 +345,7 @@ class Adam(Optimiser):
     weight_decay: float = 0.0
     rate_in_cap = False
     counts = True
+    slots = ("m", "v")
 
     def __post_init__(self):
         _rate(self, "lr", self.lr)

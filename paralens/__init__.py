@@ -12,13 +12,21 @@ repository's three folders, installed under this one name:
   training.
 
 The names most used are also here, imported when first used (so that
-``import paralens.categories`` costs only what it needs):
+``import paralens.categories`` costs only what it needs): the builders (types,
+generators, layers, cells, kernels and ready models, losses, optimisers,
+schedules) and the runners (``compile``: the NumPy code generator; ``run``,
+``jvp``, ``gradient`` for machines; ``backward_filter``, ``smooth_chain``,
+``smooth_hmm`` for smoothing; ``Trainer``, ``TruncatedTrainer``, ``save``, ``load``):
 
+>>> import numpy as np
 >>> import paralens as pl
 >>> model = pl.dense(4, 3, pl.Sigmoid)
 >>> learner = pl.Learner(model, pl.mse(pl.Real(3)), pl.GD(lr=0.5))
 >>> pl.R(pl.Tanh(pl.Real(2))).dom
 Real(2)
+>>> params = model.init(seed=0)
+>>> pl.compile(model.diagram)(*params.values(), np.zeros((2, 4))).shape
+(2, 3)
 """
 
 import importlib
@@ -37,18 +45,31 @@ _FROM = {
     "logic_gate_network", "LogSumExp", "lookup_table", "Loop", "Machine", "machine",
     "MajorityBatch", "Mul", "Neg", "normal", "Not", "One", "Or", "OracleGenerator",
     "Outer", "Para", "Param", "Parameters", "Parity", "Permutation", "pseudo_linear", "PseudoLinear",
-    "random_bits", "Real", "Reciprocal", "Relu", "reverse", "Scale", "Scatter", "Seq",
+    "random_bits", "Real", "Reciprocal", "Relu", "reverse", "Scale", "Scatter", "Scope", "Seq",
     "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt", "Step", "step_of", "Sum", "sum_batch",
     "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch", "Wire", "Xor", "Zero", "zero",
     "zero_bits", "zeros",
     ],
+    ".categories.kernels": ["Gaussian", "Prior", "Observe", "Transition", "Stochastic",
+                            "Categorical", "Emit", "Chain", "HiddenMarkov", "Finite"],
+    ".categories.markov": ["state_space", "local_level", "hidden_markov", "nonlinear_chain",
+                           "binary_tree"],
     ".lenses": ["Lens", "R", "tangent"],
     ".lenses.learner": ["Learner"],
-    ".lenses.losses": ["mse", "softmax_cross_entropy", "dot", "xor", "codewords", "nearest"],
+    ".lenses.losses": ["loss", "mse", "softmax_cross_entropy", "binary_cross_entropy_with_logits",
+                       "hinge", "huber", "dot", "xor", "codewords", "nearest"],
+    ".lenses.schedules": ["Schedule", "constant_schedule", "linear_schedule",
+                          "exponential_decay", "cosine_decay_schedule",
+                          "warmup_cosine_decay_schedule", "piecewise_constant_schedule"],
     ".lenses.optimisers": ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "AdamW", "RDA"],
     ".lenses.datasets": ["iris", "digits", "one_hot", "rda_iris", "binary_digits", "nile"],
     ".interpreters": ["flatten"],
-    ".interpreters.training": ["Trainer", "NonFiniteLoss", "CheckpointError"],
+    # the runners, beside the builders
+    ".interpreters.codegen": ["compile"],
+    ".interpreters.recurrent": ["run", "jvp", "gradient", "initial_state"],
+    ".interpreters.bffg": ["backward_filter", "smooth_chain", "smooth_hmm"],
+    ".interpreters.training": ["Trainer", "TruncatedTrainer", "Evaluation", "NonFiniteLoss",
+                               "CheckpointError", "save", "load"],
 }
 _SUBPACKAGES = ("categories", "lenses", "interpreters")
 

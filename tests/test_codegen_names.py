@@ -472,3 +472,12 @@ def test_a_saved_named_module_runs_with_numpy_alone(tmp_path, which):
     saved = np.load(tmp_path / "out.npz")
     assert_bitwise(tuple(saved[f"arr_{k}"] for k in range(len(saved.files))),
                    as_tuple(codegen.compile(learner.diagram, name="step")(*args)))
+
+
+def test_a_learner_names_its_wires_as_the_generated_step_speaks_them():
+    """The names a caller gives above are the learner's own: optimiser state, parameters
+    in data-flow order, x, label; results end with the loss."""
+    learner = adam_learner()
+    assert learner.arguments == ADAM_ARGUMENTS and learner.results == ADAM_RESULTS
+    assert recurrent_learner().arguments == RNN_ARGUMENTS
+
