@@ -47,6 +47,7 @@ from .trace_laws import (
     StreamLaw, check_streams, dinaturality, dinaturality_transported, tangent_chain_rule,
     tangent_commutes_with_dtrace, tangent_finite_differences, tangent_machine,
     trace_naturality, trace_strength, trace_vanishing, yanking, yanking_delay)
+from .syntax import as_tuple as _tuple, split as _split
 
 __all__ = [
     "Law", "Report", "check", "category_laws", "monoidal_laws", "rd_laws",
@@ -76,18 +77,6 @@ def plus(f: Diagram, g: Diagram) -> Diagram:
 
 def _zero_map(f: Diagram) -> Diagram:
     return discard(f.dom) >> zero(f.cod)
-
-
-def _split(wires, *sizes):
-    out, k = [], 0
-    for n in sizes:
-        out.append(tuple(wires[k:k + n]))
-        k += n
-    return out
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 def category_laws(f: Diagram, g: Diagram, h: Diagram) -> list[Law]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from .adapter import Diagram, Ty, describe
 from .structural import add, discard, zero
 from .syntax import function
+from .syntax import as_tuple as _as_tuple
 
 __all__ = ["reverse", "forward_derivative", "reverse_of_generator"]
 
@@ -47,10 +48,6 @@ def reverse_of_generator(box) -> Diagram:
 
 def _split(wires, n):
     return tuple(wires[:n]), tuple(wires[n:])
-
-
-def _as_tuple(result):
-    return result if isinstance(result, tuple) else (result, )
 
 
 def reverse(f: Diagram) -> Diagram:

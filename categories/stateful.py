@@ -43,22 +43,9 @@ from .adapter import (
 from .generator import OPERATIONS, claim_name
 from .para import Para, _para
 from .structural import discard, swap
-from .syntax import function
+from .syntax import as_tuple as _tuple, function, split as _split
 
 __all__ = ["Machine", "Loop", "Recompute", "dtrace", "delay", "machine", "Seq", "step_of"]
-
-
-def _split(wires, *types):
-    out, k = [], 0
-    for ty in types:
-        n = ty if isinstance(ty, int) else len(ty)
-        out.append(tuple(wires[k:k + n]))
-        k += n
-    return out
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 def _stepwise(ty: Ty, what: str) -> Ty:

@@ -26,7 +26,31 @@ from .adapter import Diagram, Ty, building, describe, interpret, steps, tracing
 from .generator import Generator
 
 
-__all__ = ["function", "Wired"]
+__all__ = ["function", "Wired", "split", "as_tuple"]
+
+
+def split(wires, *sizes) -> list:
+    """``wires`` cut into consecutive tuples of the given sizes (numbers, or types
+    whose lengths are the sizes): the arguments of a traced function, parted.
+
+    >>> split("abcdef", 1, 2, 3)
+    [('a',), ('b', 'c'), ('d', 'e', 'f')]
+    """
+    out, k = [], 0
+    for size in sizes:
+        n = size if isinstance(size, int) else len(size)
+        out.append(tuple(wires[k:k + n]))
+        k += n
+    return out
+
+
+def as_tuple(x) -> tuple:
+    """What a traced diagram returns, as a tuple (one wire is returned bare).
+
+    >>> as_tuple(1), as_tuple((1, 2))
+    ((1,), (1, 2))
+    """
+    return x if isinstance(x, tuple) else (x, )
 
 
 def _generator(name: str) -> type:

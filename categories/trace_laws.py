@@ -39,9 +39,9 @@ import numpy as np
 from .adapter import Diagram, Ty
 from .checking import Failure, Report, _equal, _single, uniform
 from .para import Para, Param
-from .stateful import Machine, _split, _tuple, delay, dtrace, machine
+from .stateful import Machine, delay, dtrace, machine
 from .structural import swap
-from .syntax import function
+from .syntax import as_tuple as _tuple, function, split as _split
 
 __all__ = [
     "StreamLaw", "check_streams", "trace_naturality", "trace_strength", "trace_vanishing",

@@ -38,6 +38,7 @@ from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
 from .arrays import as_wire
+from ..categories.syntax import as_tuple as _tuple
 
 __all__ = ["run", "jvp", "gradient", "initial_state"]
 
@@ -358,10 +359,6 @@ def _backward_of(lens, n_params, compile):
     if key not in cache:
         cache[key] = key(lens.backward, summed=range(n_params))
     return cache[key]
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 def _one(values):

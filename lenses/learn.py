@@ -60,6 +60,7 @@ import numpy as np
 from ..categories import Diagram, Para, Ty
 
 from .lens import R
+from ..categories.syntax import as_tuple as _tuple
 
 __all__ = ["LearnMap", "Error", "quadratic", "BackpropFunctor", "functor", "evaluate", "run"]
 
@@ -238,10 +239,6 @@ def functor(eps: float, error: Error, compile: Callable) -> BackpropFunctor:
     """L_ε,e with step size ε, error e, and diagrams made numeric by ``compile``
     (``interpreters.numpy.compile``, say)."""
     return BackpropFunctor(eps, error, compile)
-
-
-def _tuple(x) -> tuple:
-    return x if isinstance(x, tuple) else (x, )
 
 
 def _check(name: str, what: str, ty: Ty, values) -> None:

@@ -44,20 +44,9 @@ from ..categories import (
 from ..categories.adapter import building
 
 from .lens import R
+from ..categories.syntax import as_tuple as _tuple, split as _split
 
 __all__ = ["Learner", "dreamer"]
-
-
-def _split(wires, *sizes):
-    out, k = [], 0
-    for n in sizes:
-        out.append(tuple(wires[k:k + n]))
-        k += n
-    return out
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 def _check_kinds(model: Para, optimiser):

@@ -58,16 +58,13 @@ from dataclasses import dataclass
 
 from ..categories import (
     Constant, Diagram, Exp, MajorityBatch, Real, Spread, Sqrt, SumBatch, Ty, VoteBatch, function)
+from ..categories.syntax import as_tuple as _tuple, split as _split
 
 __all__ = ["Optimiser", "GD", "Momentum", "Nesterov", "Adagrad", "Adam", "AdamW", "RDA"]
 
 
 def _wires(P: Ty) -> list:
     return [P[i:i + 1] for i in range(len(P))]
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 def _real(owner, name: str, value) -> float:
@@ -111,14 +108,6 @@ def _positive(owner, name: str, value):
     if not 0 < _real(owner, name, value) < math.inf:
         raise ValueError(f"{type(owner).__name__}: {name} must be finite and positive, "
                          f"got {value!r}")
-
-
-def _split(wires, *sizes):
-    out, k = [], 0
-    for n in sizes:
-        out.append(tuple(wires[k:k + n]))
-        k += n
-    return out
 
 
 def _count_type(P: Ty) -> Ty:

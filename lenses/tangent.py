@@ -23,20 +23,9 @@ from __future__ import annotations
 from ..categories import Diagram, Ty, function, zero
 from ..categories.adapter import interpret
 from .lens import R
+from ..categories.syntax import as_tuple as _tuple, split as _split
 
 __all__ = ["tangent"]
-
-
-def _split(wires, *types):
-    out, k = [], 0
-    for ty in types:
-        out.append(tuple(wires[k:k + len(ty)]))
-        k += len(ty)
-    return out
-
-
-def _tuple(x):
-    return x if isinstance(x, tuple) else (x, )
 
 
 _tangents: dict = {}        # equal boxes have equal tangents: built once
