@@ -11,10 +11,11 @@ form (W of shape (in, out), the library's layout too; b of shape (out,)),
 
     h = 1 / (1 + np.exp(-(h @ W + b)))           forward, per layer
     loss = 0.5 * (err ** 2).sum(axis=1)          ½ Σ (ŷ − y)², per example
+    d = err / n                                  the mean over the batch (the default)
     dz = d * h * (1 - h);  dW = h_in.T @ dz;  db = dz.sum(axis=0);  d = dz @ W.T
     W -= lr * dW;  b -= lr * db                  plain SGD, in place
 
-(gradients summed over the batch). ``--update functional`` makes it return
+(the gradient of the batch mean, the learner's default ``reduction="mean"``). ``--update functional`` makes it return
 ``W - lr * dW`` instead, new arrays like the compiled step. Before timing, the
 two are checked to give the same per-example losses and the same parameter
 changes.
@@ -62,7 +63,7 @@ def hand_step(Ws, bs, x, y, lr):
         hs.append(sigmoid(hs[-1] @ W + b))
     err = hs[-1] - y
     loss = 0.5 * (err ** 2).sum(axis=1)
-    d = err
+    d = err / len(x)
     for k in reversed(range(len(Ws))):
         h = hs[k + 1]
         dz = d * h * (1 - h)
@@ -82,7 +83,7 @@ def hand_step_functional(Ws, bs, x, y, lr):
         hs.append(sigmoid(hs[-1] @ W + b))
     err = hs[-1] - y
     loss = 0.5 * (err ** 2).sum(axis=1)
-    d = err
+    d = err / len(x)
     new_W, new_b = [None] * len(Ws), [None] * len(Ws)
     for k in reversed(range(len(Ws))):
         h = hs[k + 1]

@@ -44,7 +44,7 @@ def hand_step_library_layout(Ws, bs, x, y, lr):
         hs.append(sigmoid(hs[-1] @ W.T + b))
     err = hs[-1] - y
     loss = 0.5 * (err ** 2).sum(axis=1)
-    d = err
+    d = err / len(x)
     new_W, new_b = [None] * len(Ws), [None] * len(Ws)
     for k in reversed(range(len(Ws))):
         h = hs[k + 1]
