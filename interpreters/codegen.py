@@ -480,7 +480,8 @@ class Compiled:
         self.diagram = diagram
 
     def __call__(self, *args):
-        return self.function(*interpreter.check_inputs(self.plan, self.diagram.dom, args))
+        return self.function(*interpreter.check_inputs(
+            self.plan, self.diagram.dom, args, [name for name, _ in self.arguments]))
 
     @property
     def signature(self) -> str:

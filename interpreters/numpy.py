@@ -243,8 +243,10 @@ def reader(plan, v: int) -> str:
     return plan.consumers.get(v, "the output" if v in plan.outputs else "a discard")
 
 
-def _where(plan, k: int) -> str:
+def _where(plan, k: int, names=None) -> str:
     v = plan.inputs[k]
+    if names and names[k] is not None:      # the caller's name for the argument first
+        return f"{names[k]} (input {k}, wire {plan.wires[v]!r}, of {reader(plan, v)})"
     return f"input {k} (wire {plan.wires[v]!r}) of {reader(plan, v)}"
 
 
@@ -253,23 +255,23 @@ def _where(plan, k: int) -> str:
 PLAIN_VIEWS = (np.matrix, np.memmap)
 
 
-def _as_array(plan, k: int, arg) -> np.ndarray:
+def _as_array(plan, k: int, arg, names=None) -> np.ndarray:
     """An input that is not a plain array, as the array it exactly is: NumPy's own
     reading of it, never cast to the wire's dtype (checked next, as an array's is)."""
     if isinstance(arg, np.ma.MaskedArray):
-        raise TypeError(f"{_where(plan, k)}: a masked array, whose mask would be dropped; "
+        raise TypeError(f"{_where(plan, k, names)}: a masked array, whose mask would be dropped; "
                         f"pass a plain array (x.filled(value), or np.asarray(x) to drop it)")
     if isinstance(arg, np.ndarray):
         if isinstance(arg, PLAIN_VIEWS):
             return np.asarray(arg)
-        raise TypeError(f"{_where(plan, k)}: a {type(arg).__name__} (an ndarray subclass, "
+        raise TypeError(f"{_where(plan, k, names)}: a {type(arg).__name__} (an ndarray subclass, "
                         f"whose extras a plain array drops); pass np.asarray(x) to drop them")
     if arg is None or isinstance(arg, (str, bytes)):
-        raise TypeError(f"{_where(plan, k)}: expected an array, got {arg!r}")
+        raise TypeError(f"{_where(plan, k, names)}: expected an array, got {arg!r}")
     try:
         return np.asarray(arg)
     except ValueError:
-        raise ValueError(f"{_where(plan, k)}: a ragged {type(arg).__name__} (its rows differ "
+        raise ValueError(f"{_where(plan, k, names)}: a ragged {type(arg).__name__} (its rows differ "
                          f"in length), not an array") from None
 
 
@@ -281,9 +283,10 @@ def _values(array, given: type, dtype) -> str:
     return what + (" (a Bool wire takes True and False only)" if dtype == bool else "")
 
 
-def check_inputs(plan, dom, args) -> list:
-    """The inputs as arrays of the right shape and dtype, or an error naming the input,
-    the wire and the box that reads it (checked before anything is computed).
+def check_inputs(plan, dom, args, names=None) -> list:
+    """The inputs as arrays of the right shape and dtype, or an error naming the input
+    (by the caller's name for it, when ``names`` gives one), the wire and the box
+    that reads it (checked before anything is computed).
 
     A plain array is checked as it is; anything else is read as the array NumPy makes
     of it, never cast, and checked the same way: a list of Python floats fits a float64
@@ -310,33 +313,33 @@ def check_inputs(plan, dom, args) -> list:
     arrays, batch = [], None
     for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
-            given, arg = type(arg), _as_array(plan, k, arg)
+            given, arg = type(arg), _as_array(plan, k, arg, names)
             if arg.dtype != dtype:      # what a list holds says more than its shape
-                raise TypeError(f"{_where(plan, k)}: expected dtype {dtype}, got "
+                raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got "
                                 f"{_values(arg, given, dtype)}")
         given = arg.shape
         if time:                        # a sequence: (batch, time, *shape), both axes explicit
             if len(given) != n + 2 or given[2:] != shape:
                 expected = ", ".join(map(str, ("batch", "time") + shape))
-                raise ValueError(f"{_where(plan, k)}: a sequence, expected an array of shape "
+                raise ValueError(f"{_where(plan, k, names)}: a sequence, expected an array of shape "
                                  f"({expected}), got {given}")
             if batch is None:
                 batch = given[0]
             elif given[0] != batch:
-                raise ValueError(f"{_where(plan, k)}: batch of {given[0]} sequences, "
+                raise ValueError(f"{_where(plan, k, names)}: batch of {given[0]} sequences, "
                                  f"other inputs have {batch}")
         elif len(given) == n + 1 and given[1:] == shape:
             if batch is None:
                 batch = given[0]
             elif given[0] != batch:
-                raise ValueError(f"{_where(plan, k)}: batch of {given[0]} examples, "
+                raise ValueError(f"{_where(plan, k, names)}: batch of {given[0]} examples, "
                                  f"other inputs have {batch}")
         elif given != shape:
             expected = ", ".join(map(str, shape))
-            raise ValueError(f"{_where(plan, k)}: expected an array of shape {shape} or "
+            raise ValueError(f"{_where(plan, k, names)}: expected an array of shape {shape} or "
                              f"(batch, {expected}), got {given}")
         if arg.dtype != dtype:
-            raise TypeError(f"{_where(plan, k)}: expected dtype {dtype}, got {arg.dtype}")
+            raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got {arg.dtype}")
         arrays.append(arg)
     return arrays
 
@@ -358,7 +361,9 @@ class Evaluator:
         self.steps, self.size = steps, len(self.plan.wires)
 
     def check(self, args) -> list:
-        return check_inputs(self.plan, self.diagram.dom, args)
+        names = getattr(self, "arguments", None)
+        return check_inputs(self.plan, self.diagram.dom, args,
+                            names and [name for name, _ in names])
 
     def __call__(self, *args):
         outputs = self.run(self.check(args))

@@ -7,6 +7,10 @@ parameters) and two diagrams:
 * ``put``: S ⊗ P ⊗ P′ → S ⊗ P, the new state and parameters from the change
   p′ that the lens sends back (p′ = cap · ∇).
 
+∇ is the gradient of the learner's objective: the **mean** of the examples'
+losses over the batch by default (``Learner(..., reduction="mean")``, as in PyTorch
+and optax), or their sum (``reduction="sum"``, the papers' summed reverse map).
+
 Standard signs, all state starting at 0; ``cap`` is the learning-rate cap
 the learner puts on the loss: −ε for GD, momentum and Nesterov (p′ = −ε∇),
 −1 for Adagrad and Adam (p′ = −∇, the rate applied inside).
@@ -243,8 +247,13 @@ class Optimiser:
 
 @dataclass(repr=False)
 class GD(Optimiser):
-    """Gradient descent: p ← p + p′ with p′ = −ε∇ (with a schedule, p′ = −∇ and
-    p ← p + η_t p′). ``weight_decay``: L2, λp added to ∇."""
+    """Gradient descent: p ← p + p′ with p′ = −ε∇, ∇ the gradient of the learner's
+    objective (the batch mean by default; see the module), with a schedule p′ = −∇
+    and p ← p + η_t p′. ``weight_decay``: L2, λp added to ∇.
+
+    >>> GD(lr=0.1, weight_decay=1e-4).cap
+    -0.1
+    """
 
     lr: float = 0.01
     weight_decay: float = 0.0
