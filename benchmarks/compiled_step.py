@@ -121,13 +121,13 @@ def setup(widths, batch, dtype):
     _, values = learner.init(0)
     rng = np.random.default_rng(1)
     params = []
-    for p in learner.model.params:                          # W, b of the last layer first
+    for p in learner.model.params:                          # W, b of the first layer first
         v = values[p]
         if p.name == "b":                                   # not zeros: check the bias paths
             v = rng.normal(0.0, 0.1, size=v.shape).astype(dtype)
         params.append(np.ascontiguousarray(v, dtype=dtype))
-    Ws = [W.copy() for W in params[0::2][::-1]]                    # first layer first
-    bs = [b.copy() for b in params[1::2][::-1]]
+    Ws = [W.copy() for W in params[0::2]]                          # first layer first
+    bs = [b.copy() for b in params[1::2]]
     x = rng.normal(size=(batch, widths[0])).astype(dtype)
     t = rng.uniform(size=(batch, widths[-1])).astype(dtype)
     return step, params, Ws, bs, x, t
@@ -142,8 +142,8 @@ def check(step, params, Ws, bs, x, t, dtype):
     assert loss.shape == loss_h.shape == (x.shape[0], ), (loss.shape, loss_h.shape)
     assert loss.dtype == loss_h.dtype == np.dtype(dtype), (loss.dtype, loss_h.dtype)
     np.testing.assert_allclose(loss, loss_h, rtol=rtol, atol=rtol * np.abs(loss_h).max())
-    hand_new = [v for W, b in zip(Wh[::-1], bh[::-1]) for v in (W, b)]        # library order
-    hand_old = [v for W, b in zip(Ws[::-1], bs[::-1]) for v in (W, b)]
+    hand_new = [v for W, b in zip(Wh, bh) for v in (W, b)]        # library order
+    hand_old = [v for W, b in zip(Ws, bs) for v in (W, b)]
     for k, (ours, hand, old) in enumerate(zip(new, hand_new, hand_old)):
         assert ours.shape == hand.shape and ours.dtype == hand.dtype, (k, ours.shape, hand.shape)
         change, change_h = ours - old, hand - old           # compare the changes, not W ± tiny

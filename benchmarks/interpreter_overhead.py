@@ -81,9 +81,9 @@ def run(depth=100, width=20, batch=150, rounds=30):
     model = Para.id(Real(width)).then(*[dense(width, width, Sigmoid) for _ in range(depth)])
     values = model.init(0)
     args = [values[p] for p in model.params]
-    # model.params is later-first: (W_depth, b_depth, ..., W_1, b_1)
+    # model.params in data-flow order: (W_1, b_1, ..., W_depth, b_depth)
     layers = [(values[model.params[2 * k]], values[model.params[2 * k + 1]])
-              for k in reversed(range(depth))]
+              for k in range(depth)]
     x = np.random.default_rng(0).normal(size=(batch, width))
     dy = np.ones((batch, width))
 
