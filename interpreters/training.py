@@ -211,10 +211,13 @@ def check_params(model, params, who: str = "model", source: str = "learner.init(
         raise TypeError(f"{what} must be the parameters' values keyed by name, as {source} "
                         f"gives them, got {type(params).__name__}{hint}")
     try:
-        return model.parameters(params)
+        params = model.parameters(params)
     except KeyError as error:
         raise ValueError(f"{error.args[0]} (the {who}'s parameters: "
                          f"{', '.join(model.names) or 'none'})") from None
+    values = [as_wire(f"{what}[{name!r}]", value, p.ty.inside[0], finite=True)
+              for p, name, value in zip(model.params, model.names, params.values())]
+    return model.parameters(values)
 
 
 def check_values(learner, opt_state, params):
