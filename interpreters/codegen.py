@@ -61,6 +61,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..categories import Scale, Ty
 from ..categories.adapter import building
 
@@ -145,9 +147,69 @@ def _scale_of_scale(eq, facts):
         return Equation(Scale(eq.box.c * inner.box.c, _ty(eq, facts)), inner.ins, eq.outs)
 
 
-#: numbers kept numbers: a + a ↦ 2·a, a product with a number ↦ a scaling, c·(d·x) ↦ (c·d)·x
+#: what makes one number at run time (a Python number or a 0-d array), whatever its wire
+_SCALARS = {"Constant", "Zero", "BatchWeight"}
+#: arithmetic that keeps numbers numbers
+_ARITHMETIC = {"Scale", "Neg", "Mul", "Add", "Sub"}
+
+
+def _derived(v, facts, key: str, leaf, combine) -> bool:
+    """A fact of v: ``leaf(eq)`` of the equation making it where that decides (True or
+    False; an input, with no equation, is ``leaf(None)``), else ``combine`` (``all`` or
+    ``any``) of its inputs' facts. Found once per value (memo ``key``), without
+    recursion."""
+    known = facts.memo.setdefault(key, {})
+    stack = [v]
+    while stack:
+        u = stack[-1]
+        if u in known:
+            stack.pop()
+            continue
+        eq = facts.producer.get(u)
+        decided = leaf(eq)
+        if decided is not None:
+            known[u] = decided
+            stack.pop()
+            continue
+        todo = [w for w in eq.ins if w not in known]
+        if todo:
+            stack.extend(todo)
+            continue
+        known[u] = combine(known[w] for w in eq.ins)
+        stack.pop()
+    return known[v]
+
+
+def _scalar(v, facts) -> bool:
+    """v is one number at run time: a constant, a batch weight, arithmetic on them."""
+    return _derived(v, facts, "scalar", lambda eq: False if eq is None else True
+                    if eq.kind in _SCALARS else None if eq.kind in _ARITHMETIC else False, all)
+
+
+def _shaped(v, facts) -> bool:
+    """v has its wire's own axes at run time (its batch axis may be broadcast): it is
+    made from an input or a spread, not from numbers alone."""
+    return _derived(v, facts, "shaped", lambda eq: True if eq is None or eq.kind == "Spread"
+                    else False if eq.kind in _SCALARS or not eq.ins else None, any)
+
+
+def _by_a_spread_number(eq, facts):
+    """a ⊙ spread(s) ↦ a · s when s is one number at run time (a batch weight times the
+    cap, say) and a has its wire's axes: NumPy broadcasts s, no array is spread."""
+    for a, b in (eq.ins, eq.ins[::-1]):
+        spread = facts.producer.get(b)
+        if spread is not None and spread.kind == "Spread" and _scalar(spread.ins[0], facts) \
+                and _shaped(a, facts):
+            facts.uses[b] -= 1
+            facts.uses[spread.ins[0]] = facts.uses.get(spread.ins[0], 0) + 1
+            return Equation(eq.box, (a, spread.ins[0]), eq.outs)
+
+
+#: numbers kept numbers: a + a ↦ 2·a, a product with a number ↦ a scaling, c·(d·x) ↦ (c·d)·x,
+#: a product with a spread run-time number ↦ a product with that number
 #: (a constant spread to a shape is still that constant: NumPy broadcasts it)
-SCALARS = RuleTable("scalar folds", {"Add": [_double], "Mul": [_by_a_number],
+SCALARS = RuleTable("scalar folds", {"Add": [_double],
+                                     "Mul": [_by_a_number, _by_a_spread_number],
                                      "Scale": [_scale_of_scale]})
 
 
@@ -385,8 +447,8 @@ EMITTERS = RuleTable("NumPy emitters", {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
-    "BatchWeight": lambda box, x: py("dtype(1.0 / np.prod(np.shape(x)[:np.ndim(x) - rank]))",
-                                     x=x, dtype=_dtype(box), rank=len(box.shape)),
+    "BatchWeight": lambda box, x: py("dtype(k / np.size(x))", x=x, dtype=_dtype(box),
+                                     k=float(np.prod(box.shape, dtype=int))),
     "Loop": Block(_loop),
 })
 

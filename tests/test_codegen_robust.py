@@ -536,3 +536,26 @@ def test_no_interpreter_module_imports_another_inside_a_function(name):
             hidden = [ast.unparse(node) for node in ast.walk(fn)
                       if isinstance(node, ast.ImportFrom) and node.level == 1]
             assert not hidden, f"{name}.{fn.name}: {hidden}"
+
+
+def test_a_spread_run_time_number_folds_into_a_product_only_where_the_shape_is_kept():
+    """a ⊙ spread(s) ↦ a · s for a batch weight s (one number at run time) when a has
+    its wire's axes; never when both sides are numbers (the features would be lost
+    before a sum over them), never when a is a number alone."""
+    from paralens.categories import BatchWeight, Exp, Spread, Sum
+    x, one = Real(3), Real()
+    cases = {
+        "weighted input": lambda a: a * Spread(x)(BatchWeight(x)(a)),
+        "weight squared, summed": lambda a: Sum(x)(
+            Spread(x)(BatchWeight(x)(a)) * Spread(x)(BatchWeight(x)(a) * 2.0)),
+        "number alone, summed": lambda a: Sum(x)(
+            Spread(x)(Exp(one)(BatchWeight(x)(a))) * Spread(x)(BatchWeight(x)(a))),
+    }
+    a = np.random.default_rng(0).normal(size=(5, 3))
+    for name, body in cases.items():
+        cod = x if name == "weighted input" else one
+        d = function(x, cod)(body)
+        np.testing.assert_allclose(codegen.compile(d)(a), interpreter.compile(d)(a),
+                                   rtol=1e-15, err_msg=name)
+    folded = codegen.compile(function(x, x)(cases["weighted input"])).source
+    assert "broadcast_to" not in folded
