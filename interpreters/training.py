@@ -266,6 +266,7 @@ class Trainer:
         self.history, self.validation_history = [], []
         self.checkpoint: Checkpoint | None = None
         self._recorded = None       # where the current run's losses start in history
+        self._validating = None     # the validation data (x, label) of the current run
 
     def _diagram(self):
         return self.learner.diagram
@@ -392,9 +393,9 @@ class Trainer:
         opt_state, params = check_values(self.learner, checkpoint.opt_state, checkpoint.params)
         batch_size = None if checkpoint.batches is None else checkpoint.batches.size
         every = self._validation(validation, validate_every, n, batch_size)
-        return self._run(replace(checkpoint, opt_state=opt_state, params=params)
-                         if checkpoint is not self.checkpoint else checkpoint,
-                         x, label, n, steps, show, every)
+        if checkpoint is not self.checkpoint:       # another's values, as checked
+            checkpoint = replace(checkpoint, opt_state=opt_state, params=params)
+        return self._run(checkpoint, x, label, n, steps, show, every)
 
     def _check_carried(self, checkpoint, x):
         pass
