@@ -42,20 +42,44 @@ pass and at any depth:
 >>> chain = Diagram.id(x).then(*[Tanh(x)] * 10_000)
 >>> chain.size, len(interpret(chain, ["a"], lambda box, ins: [box.name + "(" + ins[0] + ")"])[0])
 (10000, 60001)
+
+Diagrams pickle (a chain as a flat program, whatever its length), and DisCoPy's
+own idioms work on them as on a plain DisCoPy diagram: its trees (``to_tree``,
+``from_tree``, JSON ``dumps`` and ``loads``) and ``foliation``, which puts
+independent boxes side by side in one layer:
+
+>>> import pickle
+>>> from discopy.utils import dumps, loads
+>>> pickle.loads(pickle.dumps(chain)).size
+10000
+>>> d = Tanh(x) @ x >> x @ Tanh(x)
+>>> loads(dumps(d)) == d, pickle.loads(pickle.dumps(d)) == d
+(True, True)
+>>> folded = d.foliation()
+>>> print(folded)
+Tanh @ Tanh
+>>> len(d), len(folded), folded.size
+(2, 1, 2)
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib
 import itertools
 import numbers
+import pickle
+import sys
+import types
 from contextlib import contextmanager
 
+import discopy
 import numpy as np
 from discopy import cat, monoidal, symmetric
 from discopy.cat import factory
 from discopy.monoidal import Category, Functor
-from discopy.utils import AxiomError
+from discopy.utils import AxiomError, factory_name, from_tree
 
 __all__ = [
     "Wire", "Ty", "Real", "Bool", "Diagram", "Box", "Swap", "Id",
@@ -139,6 +163,23 @@ class Wire(cat.Ob):
 
     def __repr__(self):
         return self.name
+
+    def to_tree(self) -> dict:
+        """DisCoPy's tree of the wire: its kind, shape, dtype and whether it is a sequence.
+
+        >>> w = Real(2, 3, dtype="float32").inside[0]
+        >>> Wire.from_tree(w.to_tree()) == w
+        True
+        """
+        tree = {"factory": factory_name(type(self)), "name": self.name, "kind": self.kind,
+                "shape": list(self.shape), "dtype": str(self.dtype)}
+        if self.time:
+            tree["time"] = True
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree: dict) -> Wire:
+        return cls(tree["kind"], tuple(tree["shape"]), tree["dtype"], tree.get("time", False))
 
 
 DEFAULT_DTYPE = {"Real": np.dtype("float64"), "Bool": np.dtype("bool"),
@@ -354,6 +395,11 @@ class Diagram(symmetric.Diagram):
     ty_factory = Ty
     _kind, _parts, _layers = "layers", None, ()
 
+    #: what a diagram may keep in its ``__dict__`` that is derived from the rest
+    #: (functions interpreters compiled from it, DisCoPy's free symbols): never pickled;
+    #: a subclass adds its own
+    _caches = ("_compiled_by", "free_symbols")
+
     @property
     def inside(self) -> tuple:
         if self._layers is None:
@@ -465,12 +511,33 @@ class Diagram(symmetric.Diagram):
         return sum(1 for _ in steps(self))
 
     def __len__(self):
-        return self.size
+        """The number of layers, as DisCoPy counts them: one box each, until
+        ``foliation`` puts boxes side by side in one layer."""
+        return len(self.inside) if self._kind == "layers" else self.size
 
     def __eq__(self, other):
         return self is other or super().__eq__(other)
 
     __hash__ = symmetric.Diagram.__hash__
+
+    # -- pickling: see "Pickling and DisCoPy's trees" below --------------------------
+    def __reduce_ex__(self, protocol):
+        if self._kind in ("then", "tensor"):    # a tree of parts: pickled as a flat program
+            return _from_postfix, (_postfix(self), )
+        return super().__reduce_ex__(protocol)
+
+    def __getstate__(self) -> dict:
+        state = _state(self)
+        for key, value in state.items():
+            _refuse_unnamed(value, lambda: f"cannot pickle the "
+                            f"{'box' if self._kind == 'box' else 'diagram'} {describe(self)}: "
+                            f"its {key}")
+        return {key: pickled(value) for key, value in state.items()}
+
+    def __setstate__(self, state: dict):
+        self.__dict__.update(state)
+        if self._kind != "layers":
+            self._layers = None         # laid out again when asked
 
 
 def _leaves(diagram: Diagram):
@@ -500,8 +567,21 @@ def steps(diagram: Diagram):
             for k, box in d._parts.layout():
                 yield offset + k, box
         else:
-            for left, box, _ in d.inside:
-                yield offset + len(left), box
+            for layer in d.inside:
+                for k, box in _in_layer(layer):
+                    yield offset + k, box
+
+
+def _in_layer(layer):
+    """The boxes of a DisCoPy layer, each with its offset, to apply one after the
+    other. A layer is ``left, box, right``, or after ``foliation`` boxes side by side,
+    ``left, box, middle, box, …, right``: a box's offset counts the outputs of the
+    boxes on its left, applied before it."""
+    items = tuple(layer)
+    k = len(items[0])
+    for box, between in zip(items[1::2], items[2::2]):
+        yield k, box
+        k += len(box.cod) + len(between)
 
 
 def _lay_out(diagram: Diagram) -> tuple:
@@ -560,8 +640,9 @@ def _interpret(diagram: Diagram, values: list, apply) -> list:
             k = len(d.dom)
             stack[offset:offset + k] = d._parts.interpret(stack[offset:offset + k], apply)
         else:
-            for left, box, _ in d.inside:
-                run(box, offset + len(left))
+            for layer in d.inside:
+                for k, box in _in_layer(layer):
+                    run(box, offset + k)
     return stack
 
 
@@ -602,8 +683,10 @@ def _fold(diagram, box, then, tensor, trace, identity):
             done.append(identity(d.dom))
         else:
             result = None
-            for left, b, right in d.inside:
-                layer = tensor(tensor(identity(left), box(b)), identity(right))
+            for items in map(tuple, d.inside):  # left, box, right (foliated: …, box, middle, …)
+                layer = identity(items[0])
+                for k in range(1, len(items), 2):
+                    layer = tensor(tensor(layer, box(items[k])), identity(items[k + 1]))
                 result = layer if result is None else then(result, layer)
             done.append(result)
     return done.pop()
@@ -664,6 +747,36 @@ class Box(symmetric.Box, Diagram):
     def __hash__(self):
         return hash((type(self).__name__, self.name, self.dom, self.cod))
 
+    __setstate__ = Diagram.__setstate__      # not DisCoPy's, which reads older pickles
+
+    def to_tree(self) -> dict:
+        """DisCoPy's tree of the box: its class, name and types, and its own
+        attributes as data (arrays, numbers, types, diagrams, functions by name).
+
+        >>> from paralens.categories import Constant
+        >>> tree = Constant(2.0, Real(3)).to_tree()
+        >>> tree["factory"], tree["name"], tree["state"]["c"]
+        ('paralens.categories.smooth.Constant', 'Constant(2)', 2.0)
+        >>> from_tree(tree) == Constant(2.0, Real(3))
+        True
+        """
+        tree = {"factory": factory_name(type(self)), "name": self.name,
+                "dom": self.dom.to_tree(), "cod": self.cod.to_tree()}
+        state = {k: v for k, v in _state(self).items() if k not in ("name", "dom", "cod")}
+        tree["state"] = {k: _tree_of(v, lambda: f"to_tree: {describe(self)}: its {k}")
+                         for k, v in state.items()}
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree: dict) -> Box:
+        state = tree.get("state", {"data": tree.get("data"),
+                                   "is_dagger": tree.get("is_dagger", False)})
+        box = object.__new__(cls)
+        named = {} if isinstance(getattr(cls, "name", None), property) else {"name": tree["name"]}
+        box.__setstate__({**named, "dom": from_tree(tree["dom"]), "cod": from_tree(tree["cod"]),
+                          **{k: _value_of(v) for k, v in state.items()}})
+        return box
+
 
 class Swap(symmetric.Swap, Box):
     """The symmetry on two atomic types."""
@@ -672,6 +785,254 @@ class Swap(symmetric.Swap, Box):
 
 
 Id = Diagram.id
+
+
+# -- pickling and DisCoPy's trees ----------------------------------------------------------
+#
+# A diagram pickles as its parts: a tree of ``then`` and ``tensor`` nodes as a flat
+# postfix program (pickling recurses in the nesting of boxes inside boxes, never in the
+# length of a chain), a box as its attributes less the caches it keeps (``_caches``), its
+# NumPy arrays as they were (``pickled``), and a function it holds only if pickle can
+# find it again by name (a lambda is refused, naming the box).
+#
+# DisCoPy's ``to_tree`` names each class by its module path, and its ``from_tree`` looks
+# that path up from the ``discopy`` package: this package is made one of its names (its
+# modules imported when first named), so that ``paralens.categories.smooth.Tanh`` is found.
+
+def _state(diagram) -> dict:
+    """A diagram's attributes, less its caches (and its layers, unless they are its content)."""
+    state = {k: v for k, v in diagram.__dict__.items() if k not in diagram._caches}
+    if diagram._kind != "layers":
+        state.pop("_layers", None)
+    return state
+
+
+def pickled(value):
+    """``value`` with its read-only NumPy arrays (inside tuples and lists too) set to
+    pickle as they are: read-only, and an array repeated along its first axis (stride
+    0, from ``np.broadcast_to``) still repeated, its repeats not stored. Plain pickling
+    gives back a writeable copy of every entry.
+
+    >>> a = np.broadcast_to(np.eye(2), (1000, 2, 2))
+    >>> b = pickle.loads(pickle.dumps(pickled(a)))
+    >>> b.strides[0], b.flags.writeable, bool(np.array_equal(a, b))
+    (0, False, True)
+    """
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else _Array(value)
+    if type(value) in (tuple, list):
+        items = [pickled(v) for v in value]
+        if any(a is not b for a, b in zip(items, value)):
+            return type(value)(items)
+    return value
+
+
+class _Array:
+    """A read-only NumPy array in a pickle (see :func:`pickled`)."""
+
+    __slots__ = ("array", )
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __reduce__(self):
+        a = self.array
+        if a.ndim and len(a) > 1 and a.strides[0] == 0:
+            return _array, (a[:1], a.shape)
+        return _array, (a, None)
+
+
+def _array(data: np.ndarray, shape) -> np.ndarray:
+    array = data if shape is None else np.broadcast_to(data[0], shape)
+    array.setflags(write=False)
+    return array
+
+
+def _found_by_name(obj) -> bool:
+    """Whether pickle finds ``obj`` again by its module and qualified name."""
+    found = sys.modules.get(getattr(obj, "__module__", None) or "")
+    for part in getattr(obj, "__qualname__", "<unnamed>").split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
+def _unnamed(value):
+    """The first function or class in ``value`` (looking inside its tuples, lists,
+    sets, dicts and partials) that pickle cannot find again by name, or None."""
+    pending, seen = [value], {}
+    while pending:
+        v = pending.pop()
+        if id(v) in seen:
+            continue
+        seen[id(v)] = v
+        if isinstance(v, (tuple, list, set, frozenset)):
+            pending.extend(v)
+        elif isinstance(v, dict):
+            pending.extend(v.items())
+        elif isinstance(v, functools.partial):
+            pending += [v.func, v.args, v.keywords]
+        elif isinstance(v, (types.FunctionType, type)) and not _found_by_name(v):
+            return v
+    return None
+
+
+def _refuse_unnamed(value, where, by: str = "pickle", error=pickle.PicklingError):
+    """Raise ``error``, saying ``where()``, if ``value`` holds a function that ``by``
+    (pickle, or a tree) cannot store (:func:`_unnamed`)."""
+    found = _unnamed(value)
+    if found is not None:
+        what = "class" if isinstance(found, type) else "function"
+        raise error(
+            f"{where()} is the {what} {found.__module__}.{found.__qualname__}, which {by} "
+            f"cannot store: it stores a {what} by its module and name, and a lambda or a "
+            f"{what} defined inside a function cannot be found again by them; define it with "
+            f"{'class' if what == 'class' else 'def'} at the top level of a module")
+
+
+def check_picklable(value, what: str):
+    """Raise ``pickle.PicklingError`` naming ``what`` if ``value`` holds a function
+    pickle cannot store (a lambda, a function defined inside another).
+
+    >>> check_picklable((np.sin, lambda x: x), "the map f")
+    Traceback (most recent call last):
+    ...
+    _pickle.PicklingError: the map f is the function paralens.categories.adapter.<lambda>, which pickle cannot store: it stores a function by its module and name, and a lambda or a function defined inside a function cannot be found again by them; define it with def at the top level of a module
+    """
+    _refuse_unnamed(value, lambda: what)
+
+
+def _postfix(diagram: Diagram) -> list:
+    """A tree of parts as a postfix program: each entry a leaf (a box, a traced
+    function, DisCoPy layers) or ``(kind, i, j)``, the ``then`` or ``tensor`` of
+    entries i and j; a part met twice is one entry. The last entry is the diagram."""
+    program, index, pending = [], {}, [(diagram, False)]
+    while pending:
+        d, ready = pending.pop()
+        if id(d) in index:
+            continue
+        if d._kind not in ("then", "tensor"):
+            index[id(d)] = len(program)
+            program.append(d)
+        elif ready:
+            first, second = d._parts
+            index[id(d)] = len(program)
+            program.append((d._kind, index[id(first)], index[id(second)]))
+        else:
+            pending += [(d, True), (d._parts[1], False), (d._parts[0], False)]
+    return program
+
+
+def _from_postfix(program: list) -> Diagram:
+    built = []
+    for entry in program:
+        if isinstance(entry, tuple):
+            kind, i, j = entry
+            a, b = built[i], built[j]
+            entry = Diagram._node("then", (a, b), a.dom, b.cod) if kind == "then" else \
+                Diagram._node("tensor", (a, b), a.dom @ b.dom, a.cod @ b.cod)
+        built.append(entry)
+    return built[-1]
+
+
+def _tree_of(value, where):
+    """A box's attribute as JSON data: DisCoPy objects as their trees, NumPy arrays
+    and scalars with their dtype, tuples and dicts tagged, functions by name."""
+    if isinstance(value, np.generic):
+        return {"type": "scalar", "dtype": str(value.dtype), "value": value.item()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (cat.Ob, cat.Arrow)):
+        return value.to_tree()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        repeated = value.ndim > 0 and len(value) > 1 and value.strides[0] == 0
+        tree = {"type": "ndarray", "dtype": str(value.dtype), "shape": list(value.shape),
+                "data": (value[:1] if repeated else value).ravel().tolist()}
+        if repeated:
+            tree["repeated"] = True
+        if not value.flags.writeable:
+            tree["writeable"] = False
+        return tree
+    if isinstance(value, np.dtype):
+        return {"type": "dtype", "dtype": str(value)}
+    if isinstance(value, bytes):
+        return {"type": "bytes", "hex": value.hex()}
+    if isinstance(value, list):
+        return [_tree_of(v, where) for v in value]
+    if isinstance(value, tuple):
+        return {"type": "tuple", "items": [_tree_of(v, where) for v in value]}
+    if isinstance(value, dict):
+        return {"type": "dict", "items": [[_tree_of(k, where), _tree_of(v, where)]
+                                          for k, v in value.items()]}
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type, np.ufunc)):
+        _refuse_unnamed(value, where, "a tree", TypeError)
+        return {"type": "function", "module": value.__module__, "name": value.__qualname__}
+    raise TypeError(f"{where()} is {type(value).__name__} {value!r:.80}, which has no tree "
+                    f"form (a tree holds types, diagrams, numbers, strings, bytes, arrays, "
+                    f"tuples, lists, dicts and functions by name)")
+
+
+def _value_of(tree):
+    """The value :func:`_tree_of` made ``tree`` of."""
+    if isinstance(tree, list):
+        return [_value_of(t) for t in tree]
+    if not isinstance(tree, dict):
+        return tree
+    if "factory" in tree:
+        return from_tree(tree)
+    kind = tree.get("type")
+    if kind == "ndarray":
+        shape = tuple(tree["shape"])
+        data = np.array(tree["data"], dtype=tree["dtype"])
+        if tree.get("repeated"):
+            return np.broadcast_to(data.reshape(shape[1:]), shape)
+        array = data.reshape(shape)
+        array.setflags(write=tree.get("writeable", True))
+        return array
+    if kind == "scalar":
+        return np.dtype(tree["dtype"]).type(tree["value"])
+    if kind == "dtype":
+        return np.dtype(tree["dtype"])
+    if kind == "bytes":
+        return bytes.fromhex(tree["hex"])
+    if kind == "tuple":
+        return tuple(_value_of(t) for t in tree["items"])
+    if kind == "dict":
+        return {_value_of(k): _value_of(v) for k, v in tree["items"]}
+    if kind == "function":
+        found = importlib.import_module(tree["module"])
+        for part in tree["name"].split("."):
+            found = getattr(found, part)
+        return found
+    raise ValueError(f"from_tree: {tree!r} is not the tree of a value")
+
+
+class _Modules:
+    """A package's modules as attributes, imported when first named: what DisCoPy's
+    ``from_tree`` walks, from the ``discopy`` package, to find a class by its path."""
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def __getattr__(self, name: str):
+        module = importlib.import_module(self._path)
+        found = getattr(module, name, None)
+        if found is None or isinstance(found, types.ModuleType):
+            try:
+                importlib.import_module(f"{self._path}.{name}")
+            except ModuleNotFoundError:
+                raise AttributeError(f"module {self._path!r} has no attribute {name!r}") from None
+            return _Modules(f"{self._path}.{name}")
+        return found
+
+    def __repr__(self):
+        return f"<the modules of {self._path}, for DisCoPy's from_tree>"
+
+
+_PACKAGE = __name__.split(".")[0]
+if not hasattr(discopy, _PACKAGE):
+    setattr(discopy, _PACKAGE, _Modules(_PACKAGE))
+
+__all__ += ["pickled", "check_picklable"]
 
 
 # -- reading DisCoPy's feedback diagrams (discopy.feedback) ------------------------------

@@ -135,10 +135,40 @@ class Kernel(Box):
             claim_name(cls, KERNELS)
 
     def __eq__(self, other):
-        return self is other
+        """Equal kernels: one class, name and types, and equal parameters and data (arrays
+        entry by entry, a missing NaN equal to a missing NaN; a nonlinear f the same
+        function), so that a model equals itself pickled and unpickled.
+
+        >>> Gaussian(np.eye(2), Q=np.eye(2)) == Gaussian(np.eye(2), Q=np.eye(2))
+        True
+        >>> Gaussian(np.eye(2), Q=np.eye(2)) == Gaussian(np.eye(2), Q=2 * np.eye(2))
+        False
+        """
+        if self is other:
+            return True
+        if type(self) is not type(other) or (self.name, self.dom, self.cod) != (
+                other.name, other.dom, other.cod):
+            return False
+        mine, theirs = _parameters(self), _parameters(other)
+        return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
 
     def __hash__(self):
-        return id(self)
+        return hash((type(self).__name__, self.name, self.dom, self.cod))
+
+
+def _parameters(kernel: Kernel) -> dict:
+    """A kernel's own attributes: its parameters and data."""
+    return {k: v for k, v in kernel.__dict__.items()
+            if k not in ("name", "dom", "cod", "data", "is_dagger", "_layers")
+            and k not in kernel._caches}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(
+            a, b, equal_nan=a.dtype.kind in "fc"))
+    return a is b or a == b
 
 
 class Gaussian(Kernel):

@@ -50,9 +50,20 @@ __all__ = ["Param", "Para", "Parameters", "Scope", "dense", "normal", "zeros", "
            "unique_names"]
 
 
-def normal(std: float) -> Callable:
-    """Initialise with independent N(0, std²) entries."""
-    return lambda rng, shape: rng.normal(0.0, std, size=shape)
+def normal(std: float, rng=None, shape=None):
+    """Initialise with independent N(0, std²) entries: ``normal(std)`` is the
+    initialiser ``(rng, shape) ↦ array``, a partial of this function, so that it
+    pickles (a lambda would not).
+
+    >>> import pickle
+    >>> init = pickle.loads(pickle.dumps(normal(0.1)))
+    >>> init(np.random.default_rng(0), (2, 3)).shape
+    (2, 3)
+    """
+    if rng is None:
+        from functools import partial
+        return partial(normal, std)
+    return rng.normal(0.0, std, size=shape)
 
 
 def zeros(rng, shape):

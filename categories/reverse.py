@@ -30,7 +30,7 @@ Jacobian–vector product recovered by reverse-over-reverse.
 
 from __future__ import annotations
 
-from .adapter import Diagram, Ty, describe
+from .adapter import Diagram, Ty, describe, steps
 from .structural import add, discard, zero
 from .syntax import function
 from .syntax import as_tuple as _as_tuple
@@ -57,14 +57,14 @@ def reverse(f: Diagram) -> Diagram:
     @function(dom @ cod, dom)
     def R(*wires):
         x, cotangent = _split(wires, len(dom))
-        inputs = []
-        for left, box, _ in f.inside:
+        inputs, layers = [], list(steps(f))
+        for i, box in layers:
             inputs.append(x)
-            i, k = len(left), len(box.dom)
+            k = len(box.dom)
             x = x[:i] + _apply(box, x[i:i + k]) + x[i + k:]
         dy = cotangent
-        for (left, box, _), x in zip(reversed(f.inside), reversed(inputs)):
-            i, k, n = len(left), len(box.dom), len(box.cod)
+        for (i, box), x in zip(reversed(layers), reversed(inputs)):
+            k, n = len(box.dom), len(box.cod)
             dy = dy[:i] + _reverse_apply(box, x[i:i + k], dy[i:i + n]) + dy[i + n:]
         return dy
     return R

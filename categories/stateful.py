@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import (
-    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe, equations,
-    feedback_drawing, step_of, whole)
+    Box, CompositionError, Diagram, Real, Seq, Ty, building, check_picklable, describe,
+    equations, feedback_drawing, pickled, step_of, whole)
 from .generator import OPERATIONS, claim_name
 from .para import Para, _para
 from .structural import discard, swap
@@ -106,6 +106,8 @@ class Loop(Box):
                              f"of its {len(sums)} summed outputs")
         snaps = Seq(state) if self.snapshots else Ty()
         super().__init__(name, consts @ state @ Seq(xs), state @ Seq(ys) @ sums @ snaps)
+
+    _caches = Box._caches + ("_key_cache", )
 
     def _key(self):
         key = self.__dict__.get("_key_cache")
@@ -286,6 +288,8 @@ class Recompute(Box):
         return Recompute(self.keeping, self.backward, self.source, self.consts, self.state,
                          self.xs, self.ys, self.sums, self.kept, self.every,
                          self.batch_summed + tuple(positions), self.name)
+
+    _caches = Box._caches + ("_key_cache", )
 
     def _key(self):
         key = self.__dict__.get("_key_cache")
@@ -519,6 +523,23 @@ class Machine:
                 ys += y
             return s + ys
         return Para(self.params, unrolled)._shared(draws=self.stage.draws)
+
+    #: what a machine keeps that it derives (its loop, tangent and lenses): never pickled
+    _caches = ("_diagram", "_tangent", "_lenses")
+
+    def __getstate__(self) -> dict:
+        """Pickled without its caches, its initial state read-only as it was.
+
+        >>> import pickle
+        >>> m = delay(Real(2), np.ones(2))
+        >>> again = pickle.loads(pickle.dumps(m))
+        >>> again.stage.diagram == m.stage.diagram, again.initial[0].flags.writeable
+        (True, False)
+        """
+        for p in self.params:
+            check_picklable(p.init, f"cannot pickle the machine: the init of its parameter "
+                                    f"{p.name} ({p.ty!r})")
+        return {k: pickled(v) for k, v in self.__dict__.items() if k not in self._caches}
 
     def draw(self, stage: bool = False, **params):
         """Draw the machine as DisCoPy draws feedback: its stage as one box whose state

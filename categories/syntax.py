@@ -276,6 +276,9 @@ class Trace:
             self._layout = _layout(self)
         return self._layout
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_layout": None}     # its layout is computed again when asked
+
 
 def _layout(trace: Trace) -> list:
     """Lay the recorded ops out as ``(offset, box)`` steps, copying, discarding and

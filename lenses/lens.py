@@ -154,6 +154,11 @@ class Lens:
     def __hash__(self):
         return hash((self.dom, self.cod, self.residual))
 
+    def __getstate__(self) -> dict:
+        """Its types and halves: not what it derives from them (put, get, equations) nor
+        what interpreters keep on it (compiled halves)."""
+        return {k: self.__dict__[k] for k in ("dom", "cod", "residual", "forward", "backward")}
+
     def __repr__(self):
         return (f"Lens({self.dom!r} → {self.cod!r}, residual {self.residual!r}, "
                 f"{self.forward.size} + {self.backward.size} boxes)")
