@@ -379,6 +379,15 @@ class Para:
     def draw(self, **params):
         return self.diagram.draw(**params)
 
+    def __getstate__(self) -> dict:
+        """What pickle stores (a learner or a machine stores its Para maps so): a
+        parameter whose init pickle cannot store (a lambda) is named."""
+        from .adapter import check_picklable
+        for p, name in zip(self.params, self.names):
+            check_picklable(p.init, f"cannot pickle the map: the init of its parameter "
+                                    f"{name} ({p.ty!r})")
+        return dict(self.__dict__)
+
     def __repr__(self):
         params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
         return f"Para({params}{'; ' if params else ''}{self.dom!r} → {self.cod!r})"

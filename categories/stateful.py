@@ -536,9 +536,6 @@ class Machine:
         >>> again.stage.diagram == m.stage.diagram, again.initial[0].flags.writeable
         (True, False)
         """
-        for p in self.params:
-            check_picklable(p.init, f"cannot pickle the machine: the init of its parameter "
-                                    f"{p.name} ({p.ty!r})")
         return {k: pickled(v) for k, v in self.__dict__.items() if k not in self._caches}
 
     def draw(self, stage: bool = False, **params):

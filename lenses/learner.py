@@ -223,16 +223,6 @@ class Learner:
             return out[:len(O) + len(P)] + out[-1:]
         self.diagram = step
 
-    def __getstate__(self) -> dict:
-        """What pickle stores: the learner's parts (its diagrams drop the functions
-        interpreters compiled from them, so an unpickled learner compiles afresh);
-        a parameter whose init pickle cannot store is named."""
-        from ..categories.adapter import check_picklable
-        for p in self.model.params + self.loss.params:
-            check_picklable(p.init, f"cannot pickle the learner: the init of its parameter "
-                                    f"{p.name} ({p.ty!r})")
-        return dict(self.__dict__)
-
     def init(self, seed: int = 0):
         """(state, parameters): the state at zero, the parameters seeded."""
         state = [np.zeros(w.shape, dtype=w.dtype) for w in self.state_type.inside]
