@@ -129,7 +129,8 @@ class Checkpoint:
     ``opt_state``, the ``params``, for mini-batches the data order ``batches``
     (None for full-batch training), a fingerprint of the ``data`` trained on, and
     for truncated BPTT the ``state`` each sequence carries into the next segment
-    (None at the start of a pass)."""
+    (None at the start of a pass) and the segments' ``length`` (None for a
+    ``Trainer``'s checkpoint)."""
 
     opt_state: list
     params: object
@@ -137,6 +138,7 @@ class Checkpoint:
     batches: Batches | None = None
     data: str | None = None
     state: list | None = None
+    length: int | None = None       # the segments' length, for truncated BPTT
 
 
 class Evaluation(NamedTuple):
@@ -342,7 +344,8 @@ class Trainer:
         batches = self._order(n, batch_size, seed, shuffle)
         opt_state, params = check_values(self.learner, opt_state, params)
         every = self._validation(validation, validate_every, n, batch_size)
-        start = Checkpoint(opt_state, params, 0, batches, _fingerprint(x, label))
+        start = Checkpoint(opt_state, params, 0, batches, _fingerprint(x, label),
+                           length=self._length())
         return self._run(start, x, label, n, steps, show, every)
 
     def _order(self, n, batch_size, seed, shuffle):
@@ -380,6 +383,7 @@ class Trainer:
         checkpoint = checkpoint or self.checkpoint
         if checkpoint is None:
             raise ValueError("nothing to resume: call fit first, or load a checkpoint")
+        self._check_kind(checkpoint.length, "the checkpoint")
         x, label, n = self._data(x, label)
         _whole("steps", steps)
         if checkpoint.batches is not None and len(checkpoint.batches.order) != n:
@@ -427,7 +431,7 @@ class Trainer:
                     raise NonFiniteLoss(k, f"the update is not finite (loss {value:.6g})",
                                         current.opt_state, current.params, k)
                 previous, current = current, Checkpoint(opt_state, params, k, batches,
-                                                        start.data, carried)
+                                                        start.data, carried, start.length)
                 self.history.append(value)
                 self.checkpoint = current
                 if every and k % every == 0:
@@ -499,6 +503,8 @@ class Trainer:
         checked against this trainer's learner; it becomes ``checkpoint``, so that
         :meth:`resume` continues from it."""
         name, arrays = read(path)
+        length = count(name, arrays, "length", 1) if "length" in arrays else None
+        self._check_kind(length, name, CheckpointError)
         opt_state, params = check(name, arrays, self.learner, self._carried_wires())
         if "step" not in arrays:
             raise CheckpointError(f"{name}: holds parameters and state but not where training "
@@ -509,16 +515,31 @@ class Trainer:
         self._recorded = None
         self.checkpoint = Checkpoint(opt_state, params, count(name, arrays, "step", 0),
                                      None if order is None else Batches(*order), data,
-                                     self._carried_from(name, arrays))
+                                     self._carried_from(name, arrays), length)
         return self.checkpoint
+
+    def _length(self) -> int | None:
+        """The segments' length (truncated BPTT), None for whole sequences or examples."""
+        return None
+
+    def _check_kind(self, length, what: str, error=ValueError):
+        """Refuse a checkpoint of the other kind of trainer, or of other segments."""
+        mine = self._length()
+        if length == mine:
+            return
+        if mine is None:
+            raise error(f"{what}: written by a TruncatedTrainer (segments of {length} steps, "
+                        f"the state carried between them); resume it in a TruncatedTrainer")
+        if length is None:
+            raise error(f"{what}: written by a Trainer (no segments, no carried state), not "
+                        f"a TruncatedTrainer; resume it in a Trainer")
+        raise error(f"{what}: trained on segments of {length} steps, this trainer's are "
+                    f"{mine}")
 
     def _carried_wires(self) -> int:
         return 0
 
     def _carried_from(self, name, arrays):
-        if "length" in arrays:
-            raise CheckpointError(f"{name}: written by a TruncatedTrainer (it carries state "
-                                  f"between segments); load it into one")
         return None
 
 
@@ -560,6 +581,9 @@ class TruncatedTrainer(Trainer):
 
     def _diagram(self):
         return self.learner.segment
+
+    def _length(self) -> int:
+        return self.length
 
     def _order(self, n, batch_size, seed, shuffle):
         given = [k for k, v in (("batch_size", batch_size), ("seed", seed), ("shuffle", shuffle))
@@ -611,13 +635,6 @@ class TruncatedTrainer(Trainer):
         return len(self.learner.model.state)
 
     def _carried_from(self, name, arrays):
-        if "length" not in arrays:
-            raise CheckpointError(f"{name}: written by a Trainer, not a TruncatedTrainer (no "
-                                  f"segment length); load it into a Trainer")
-        length = count(name, arrays, "length", 1)
-        if length != self.length:
-            raise CheckpointError(f"{name}: trained on segments of {length} steps, this "
-                                  f"trainer's are {self.length}")
         n = len(self.learner.model.state)
         if f"state{0}" not in arrays:
             return None

@@ -178,13 +178,17 @@ class Optimiser:
 
         def put(*w):
             s, p, dp = _split(w, len(S), len(P), len(P))
-            if self.weight_decay and not self.decoupled:     # L2: λp joins the gradient
-                dp = tuple(d + (self.cap * self.weight_decay) * a for d, a in zip(dp, p))
+            if self.weight_decay and not self.decoupled:
+                # L2: λθ joins the gradient, θ where the gradient was taken (get: p, or
+                # Nesterov's look-ahead p + γs)
+                at = _tuple(self._get(s, p))
+                dp = tuple(d + (self.cap * self.weight_decay) * a for d, a in zip(dp, at))
             if not self.scheduled or self.counts:
                 lr = (1.0 if self.rate_in_cap else self.lr) if not self.scheduled else None
                 return self._put(P, s, p, dp, lr)
-            *s, t = s
-            return self._put(P, tuple(s), p, dp, self.lr(t)) + (t + 1.0, )
+            *s, t = s                                   # the count: the state's last wire
+            out = self._put(P, tuple(s), p, dp, self.lr(t))
+            return out[:len(s)] + (t + 1.0, ) + out[len(s):]
         return function(S @ P @ P, S @ P)(put)
 
     decoupled = False

@@ -356,7 +356,7 @@ def test_boolean_and_recurrent_learners_pickle():
     lut = lookup_table(2, 1)
     rda = Learner(lut, xor(lut.cod), RDA(batch="vote"))
     assert_learners_alike(again(rda), rda)
-    rnn = Learner(elman(2, 3), mse(Real(3)), Adam(lr=0.01), checkpoint=2)
+    rnn = Learner(elman(2, 3), mse(Real(3)), Adam(lr=0.01), recompute=2)
     copy = again(rnn)
     assert_learners_alike(copy, rnn)
     assert copy.segment == rnn.segment and copy.input_type == rnn.input_type
