@@ -389,7 +389,7 @@ class Para:
         return dict(self.__dict__)
 
     def __repr__(self):
-        params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
+        params = ", ".join(f"{n}: {p.ty!r}" for n, p in zip(self.names, self.params))
         return f"Para({params}{'; ' if params else ''}{self.dom!r} → {self.cod!r})"
 
 

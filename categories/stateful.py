@@ -548,7 +548,7 @@ class Machine:
         return feedback_drawing(name, self.dom, self.cod, self.state).draw(**params)
 
     def __repr__(self):
-        params = ", ".join(f"{p.name}: {p.ty!r}" for p in self.params)
+        params = ", ".join(f"{n}: {p.ty!r}" for n, p in zip(self.names, self.params))
         return (f"Machine({params}{'; ' if params else ''}state {self.state!r}; "
                 f"{self.dom!r} → {self.cod!r})")
 

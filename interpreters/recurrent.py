@@ -40,7 +40,7 @@ from . import numpy as interpreter
 from .arrays import as_wire
 from ..categories.syntax import as_tuple as _tuple
 
-__all__ = ["run", "jvp", "gradient", "initial_state"]
+__all__ = ["run", "jvp", "gradient", "initial_state", "Cotangents"]
 
 
 def _machine(m) -> Machine:
@@ -272,10 +272,11 @@ def _tangent_of(m: Machine):
 
 
 def gradient(m, params: dict, xs, dys, state=None, dfinal=None, recompute: int | None = None,
-             truncate: int | None = None, compile=None) -> dict:
+             truncate: int | None = None, compile=None) -> Cotangents:
     """BPTT: the cotangents of ⟨dys, ys⟩ + ⟨dfinal, final state⟩ with respect to the
     parameters (summed over the batch and the steps), the initial state and the
-    inputs: a dict with the parameter handles, ``"state"`` and ``"xs"``. ``dys`` and
+    inputs: :class:`Cotangents`, keyed by the parameters' names (or handles),
+    ``"state"`` and ``"xs"``. ``dys`` and
     ``dfinal`` (zero where None) are checked as ``run`` checks the outputs and the
     state they pair with.
 
@@ -313,7 +314,7 @@ def _gradient(call: _Call, dys: list, dfinal: list, recompute, compile) -> dict:
     back = _backward_of(lens, len(m.params), compile)
     grads = _tuple(back(*residual, *dfinal, *dys))
     nP, nS = len(m.params), len(m.state)
-    result = dict(zip(m.params, grads[:nP]))
+    result = Cotangents(m, grads[:nP])
     states = grads[nP:nP + nS]
     if shared:          # one state shared by the batch: its cotangent summed, as a parameter's
         states = [np.asarray(g).reshape((-1, ) + w.shape).sum(axis=0) if np.ndim(g) > len(w.shape)
@@ -321,6 +322,31 @@ def _gradient(call: _Call, dys: list, dfinal: list, recompute, compile) -> dict:
     result["state"] = _one(states)
     result["xs"] = _one(grads[nP + nS:])
     return result
+
+
+class Cotangents(dict):
+    """What :func:`gradient` gives: each parameter's cotangent under its unique name
+    (``"elman.Wx"``; its handle finds it too), the initial state's under ``"state"``,
+    the inputs' under ``"xs"``."""
+
+    def __init__(self, m: Machine, values):
+        super().__init__(zip(m.names, values))
+        self._names = dict(zip(m.params, m.names))
+
+    def _key(self, key):
+        try:
+            return self._names.get(key, key)
+        except TypeError:           # unhashable: not a key
+            return key
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._key(key))
+
+    def __contains__(self, key):
+        return super().__contains__(self._key(key))
+
+    def get(self, key, default=None):
+        return super().get(self._key(key), default)
 
 
 def _truncated(call: _Call, dys: list, dfinal: list, k: int, recompute, compile) -> dict:
@@ -340,7 +366,8 @@ def _truncated(call: _Call, dys: list, dfinal: list, k: int, recompute, compile)
             {p: total[p] + g[p] for p in m.params}
         xs_grads.append(_as_list(g["xs"]))
         first = g["state"] if first is None else first
-    result = dict(total or {p: np.zeros_like(v) for p, v in zip(m.params, call.values)})
+    result = Cotangents(m, [total[p] for p in m.params] if total else
+                        [np.zeros_like(v) for v in call.values])
     result["state"] = first
     result["xs"] = _one(np.concatenate(parts, axis=1) for parts in zip(*xs_grads))
     return result

@@ -436,7 +436,7 @@ class Trainer:
                 self.checkpoint = current
                 if every and k % every == 0:
                     self.validation_history.append(
-                        (k, self.evaluate(*self._validating, params=params).loss))
+                        (k, self._evaluate(*self._validating, params).loss))
                 if bar:
                     bar.update(k - first + 1, f"loss {value:.4f}")
         except BaseException as error:
@@ -452,21 +452,31 @@ class Trainer:
     def predict(self, x, params=None):
         """The model's output on ``x`` (rows of examples; sequences for a machine, run
         from its initial state), at ``params`` (default: where training stands)."""
-        params, model = self._params(params), self.learner.model
+        model = self.learner.model
+        if self.recurrent:
+            (wire, ) = self.learner.input_type.inside
+            x = as_examples("x", x, wire.over_time(False), ("examples", "time"))
+        elif len(model.dom) == 1:
+            x = as_examples("x", x, model.dom.inside[0])
+        return self._predict(x, self._params(params))
+
+    def _predict(self, x, params):
+        """``predict`` on data and parameters already checked."""
+        model = self.learner.model
         if self.recurrent:
             from .recurrent import run
-            (wire, ) = self.learner.input_type.inside
-            ys, _ = run(model, params, as_examples("x", x, wire.over_time(False),
-                                                   ("examples", "time")), compile=self.compile)
-            return ys
-        x = as_examples("x", x, model.dom.inside[0]) if len(model.dom) == 1 else x
+            return run(model, params, x, compile=self.compile)[0]
         return self._compiled(model.diagram)(*params.values(), x)
 
     def evaluate(self, x, label, params=None) -> Evaluation:
         """The objective on (``x``, ``label``) at ``params`` (default: where training
         stands), and the accuracy of a classifier (see :class:`Evaluation`)."""
         x, label, _ = self._data(x, label)
-        prediction = np.asarray(self.predict(x, params))
+        return self._evaluate(x, label, self._params(params))
+
+    def _evaluate(self, x, label, params) -> Evaluation:
+        """``evaluate`` on data and parameters already checked."""
+        prediction = np.asarray(self._predict(x, params))
         loss = self._compiled(self.learner.loss.diagram)
         steps = None
         if self.recurrent:

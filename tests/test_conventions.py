@@ -551,3 +551,18 @@ def test_a_file_refuses_a_model_whose_names_differ(tmp_path):
     with pytest.raises(CheckpointError, match=r"dense_1\.W"):
         checkpoints.load(path, deeper)
 
+
+
+def test_gradient_and_repr_speak_the_unique_names():
+    """recurrent.gradient's cotangents are keyed by the parameters' names (handles find
+    them too); a model prints its parameters by name."""
+    from paralens.interpreters import recurrent
+    m = elman(2, 3) >> dense(3, 1)
+    params = m.init(0)
+    xs = np.random.default_rng(0).normal(size=(2, 4, 2))
+    g = recurrent.gradient(m, params, xs, np.ones((2, 4, 1)))
+    assert list(g)[:5] == list(m.names) and g["elman.Wx"] is g[m.params[0]]
+    assert m.params[3] in g and "state" in g and "xs" in g
+    assert repr(dense(2, 3) >> dense(3, 1)).startswith(
+        "Para(dense.W: Real(2, 3), dense.b: Real(3), dense_1.W: Real(3, 1), dense_1.b: Real(1);")
+    assert "elman.Wx: Real(2, 3)" in repr(m)
