@@ -193,24 +193,47 @@ def _shaped(v, facts) -> bool:
                     else False if eq.kind in _SCALARS or not eq.ins else None, any)
 
 
+@operation
+@dataclass(frozen=True)
+class ScaledBy:
+    """c · s · a: a scaled by a number s known only at run time (a batch weight times
+    the cap) and a constant c, folded as scalings fold."""
+
+    c: float = 1.0
+    name = "ScaledBy"
+
+
 def _by_a_spread_number(eq, facts):
-    """a ⊙ spread(s) ↦ a · s when s is one number at run time (a batch weight times the
-    cap, say) and a has its wire's axes: NumPy broadcasts s, no array is spread."""
+    """a ⊙ spread(s) ↦ s·a when s is one number at run time (a batch weight times the
+    cap, say) and a has its wire's axes: NumPy broadcasts s, no array is spread; a
+    scaling c·a read only there joins it, (c·s)·a."""
     for a, b in (eq.ins, eq.ins[::-1]):
         spread = facts.producer.get(b)
         if spread is not None and spread.kind == "Spread" and _scalar(spread.ins[0], facts) \
                 and _shaped(a, facts):
+            s, c = spread.ins[0], 1.0
             facts.uses[b] -= 1
-            facts.uses[spread.ins[0]] = facts.uses.get(spread.ins[0], 0) + 1
-            return Equation(eq.box, (a, spread.ins[0]), eq.outs)
+            facts.uses[s] = facts.uses.get(s, 0) + 1
+            inner = facts.single(a, "Scale")
+            if inner is not None:
+                a, c = inner.ins[0], inner.box.c
+            return Equation(ScaledBy(c), (a, s), eq.outs)
+
+
+def _scale_of_scaled(eq, facts):
+    """c·(d·s·a) ↦ (c·d)·s·a when d·s·a is read only there."""
+    inner = facts.single(eq.ins[0], "ScaledBy")
+    if inner is not None:
+        return Equation(ScaledBy(eq.box.c * inner.box.c), inner.ins, eq.outs)
 
 
 #: numbers kept numbers: a + a ↦ 2·a, a product with a number ↦ a scaling, c·(d·x) ↦ (c·d)·x,
-#: a product with a spread run-time number ↦ a product with that number
-#: (a constant spread to a shape is still that constant: NumPy broadcasts it)
+#: a product with a spread run-time number s ↦ a scaling by s (``ScaledBy``), which
+#: constant scalings join (a constant spread to a shape is still that constant: NumPy
+#: broadcasts it)
 SCALARS = RuleTable("scalar folds", {"Add": [_double],
                                      "Mul": [_by_a_number, _by_a_spread_number],
-                                     "Scale": [_scale_of_scale]})
+                                     "Scale": [_scale_of_scale, _scale_of_scaled]})
 
 
 def fold_subtractions(plan: Plan) -> Plan:
@@ -411,9 +434,9 @@ def _loop(box, args, numbers, outs, read, scope):
 
 
 #: operators whose single use is inlined into its consumer's expression
-INLINE = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
+INLINE = {"Neg", "Scale", "ScaledBy", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
-ARITHMETIC = {"Neg", "Scale", "Mul", "Add", "Bias", "Sub", "Reciprocal"}
+ARITHMETIC = {"Neg", "Scale", "ScaledBy", "Mul", "Add", "Bias", "Sub", "Reciprocal"}
 
 EMITTERS = RuleTable("NumPy emitters", {
     "Add": lambda box, *xs: chain("+", xs),
@@ -421,6 +444,8 @@ EMITTERS = RuleTable("NumPy emitters", {
     "Sub": template("a - b", "a", "b"),
     "Neg": template("-x", "x"),
     "Scale": lambda box, x: py("c * x", c=box.c, x=x),
+    "ScaledBy": lambda box, a, s: py("a * s", a=a, s=s) if box.c == 1.0 else
+    py("a * (c * s)", a=a, s=s, c=box.c),
     "Mul": template("a * b", "a", "b"),
     "Constant": lambda box: literal(box.c),
     "Zero": lambda box: literal(0.0),
@@ -447,7 +472,7 @@ EMITTERS = RuleTable("NumPy emitters", {
     "OuterSum": template("a.T @ b if a.ndim == b.ndim == 2 else outer_sum(a, b)", "a", "b"),
     "SumBatch": lambda box, x: py("x.sum(axis=0) if x.ndim == n else unbroadcast(x, shape)",
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
-    "BatchWeight": lambda box, x: py("dtype(k / np.size(x))", x=x, dtype=_dtype(box),
+    "BatchWeight": lambda box, x: py("dtype(k / x.size)", x=x, dtype=_dtype(box),
                                      k=float(np.prod(box.shape, dtype=int))),
     "Loop": Block(_loop),
 })
@@ -532,6 +557,7 @@ class Compiled:
                  results=None):
         check_name(name, NUMPY)
         self.arguments, self.results = named_wires(diagram, arguments, results)
+        self._names = [name for name, _ in self.arguments] if arguments is not None else None
         params = None if arguments is None else identifiers(arguments, NUMPY, avoid={name})
         doc = None if arguments is None and results is None else \
             _docstring(self.arguments, self.results)
@@ -542,8 +568,8 @@ class Compiled:
         self.diagram = diagram
 
     def __call__(self, *args):
-        return self.function(*interpreter.check_inputs(
-            self.plan, self.diagram.dom, args, [name for name, _ in self.arguments]))
+        return self.function(*interpreter.check_inputs(self.plan, self.diagram.dom, args,
+                                                       self._names))
 
     @property
     def signature(self) -> str:

@@ -361,9 +361,7 @@ class Evaluator:
         self.steps, self.size = steps, len(self.plan.wires)
 
     def check(self, args) -> list:
-        names = getattr(self, "arguments", None)
-        return check_inputs(self.plan, self.diagram.dom, args,
-                            names and [name for name, _ in names])
+        return check_inputs(self.plan, self.diagram.dom, args, self.__dict__.get("_names"))
 
     def __call__(self, *args):
         outputs = self.run(self.check(args))
@@ -397,6 +395,8 @@ def compile(diagram, summed=(), *, arguments=None, results=None) -> Evaluator:
     named = named_wires(diagram, arguments, results)
     evaluator = Evaluator(diagram, summed=summed)
     evaluator.arguments, evaluator.results = named
+    if arguments is not None:
+        evaluator._names = [name for name, _ in evaluator.arguments]
     return evaluator
 
 
