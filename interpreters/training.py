@@ -256,9 +256,10 @@ def _option(value, default):
 
 class Trainer:
     """Runs ``learner.diagram`` (compiled once) step by step; ``history`` holds the
-    objective of each step, ``validation_history`` (step, objective on the
-    validation data), ``checkpoint`` where training stands (None before the first
-    ``fit``)."""
+    objective of each step (exactly what the step descends: the mean of the examples'
+    losses over the batch by default, their sum with ``reduction="sum"``),
+    ``validation_history`` (step, objective on the validation data), ``checkpoint``
+    where training stands (None before the first ``fit``)."""
 
     def __init__(self, learner, compile=None):
         learner.optimiser.check_training()        # a negative rate would climb the loss
