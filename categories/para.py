@@ -121,15 +121,21 @@ class Param:
 
 def unique_names(params) -> tuple:
     """The unique names of ``params``, in their order: ``scope.name`` for a handle in
-    a layer (the k-th distinct layer of a kind numbered ``kind_k``), the bare name
-    otherwise; a name still met twice gets ``_1``, ``_2``, … on its later uses.
+    a layer (the k-th distinct layer of a kind numbered ``kind_k``, skipping a number
+    whose names a free parameter already has), the bare name otherwise; a name still
+    met twice gets ``_1``, ``_2``, … on its later uses.
 
     >>> from paralens.categories import Real
     >>> a, b = Param(Real(2), "w"), Param(Real(2), "w")
     >>> unique_names((a, b))
     ('w', 'w_1')
     """
-    layers, counts = {}, {}
+    free = {p.name for p in params if p.scope is None}
+    members = {}
+    for p in params:
+        if p.scope is not None:
+            members.setdefault(p.scope, []).append(p.name)
+    layers, counts, taken = {}, {}, set()
     names = []
     for p in params:
         if p.scope is None:
@@ -137,8 +143,15 @@ def unique_names(params) -> tuple:
             continue
         if p.scope not in layers:
             k = counts.get(p.scope.name, 0)
+            while True:
+                label = p.scope.name if k == 0 else f"{p.scope.name}_{k}"
+                if label not in taken and not any(f"{label}.{n}" in free
+                                                  for n in members[p.scope]):
+                    break
+                k += 1
             counts[p.scope.name] = k + 1
-            layers[p.scope] = p.scope.name if k == 0 else f"{p.scope.name}_{k}"
+            layers[p.scope] = label
+            taken.add(label)
         names.append(f"{layers[p.scope]}.{p.name}")
     seen, unique = set(), []
     for name in names:

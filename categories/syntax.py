@@ -155,6 +155,39 @@ class Wired:
         return self * _generator("Reciprocal")(other.ty)(other) if isinstance(other, Wired) \
             else NotImplemented
 
+    def __rpow__(self, base):
+        """number ** wire, for a positive number: exp(wire · log number)."""
+        if not isinstance(base, Number) or isinstance(base, bool) or self.boolean:
+            return NotImplemented
+        if not base > 0:
+            raise ValueError(f"{base!r} ** (a wire {self.ty!r}): the base must be positive "
+                             f"(it is exp(wire · log base))")
+        import math
+        return _generator("Exp")(self.ty)(self * math.log(base))
+
+    def __pow__(self, exponent):
+        """wire ** n for a whole number n ≥ 0: n − 1 products."""
+        if isinstance(exponent, bool) or not isinstance(exponent, int) or exponent < 0:
+            raise TypeError(f"a wire ({self.ty!r}) ** {exponent!r}: only whole powers n ≥ 0 are "
+                            f"products; write others with the generators (Exp, Log, Sqrt, "
+                            f"Reciprocal: Exp(x)(Log(x)(w) * p))")
+        result = _generator("Constant")(1.0, self.ty)() if exponent == 0 else self
+        for _ in range(exponent - 1):
+            result = result * self
+        return result
+
+    def __floordiv__(self, other):
+        raise TypeError(f"a wire ({self.ty!r}) has no floor: the generators are smooth or "
+                        f"steps (Step(x) is 1 where x > 0); for a staircase of rates use "
+                        f"piecewise_constant_schedule")
+
+    __rfloordiv__ = __mod__ = __rmod__ = __floordiv__
+
+    def __float__(self):
+        raise TypeError(f"a wire ({self.ty!r}) is not a number while the diagram is traced: "
+                        f"use the generators on it (Exp(x)(w), Log(x)(w), Sqrt(x)(w), …), not "
+                        f"math or numpy functions")
+
     def __rtruediv__(self, other):
         """number / wire: the number times the wire's reciprocal."""
         if not isinstance(other, Number) or self.boolean:

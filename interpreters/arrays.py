@@ -159,7 +159,10 @@ def as_wire(what: str, value, wire, leading=(), shared: bool = False,
             f" = {tuple(sizes) + wire.shape}"
         one = f"{wire.shape} (one example's, shared by the batch) or " if shared else ""
         hint = ""
-        if wire.shape == (1, ) and leading and len(found) == len(leading):   # (n,) for (n, 1)
+        if len(leading) > 1 and len(found) == len(leading) + len(wire.shape) - 1 and \
+                found[len(leading) - 1:] == wire.shape:          # (time, …): one sequence
+            hint = f"; for a single sequence pass {what}[None]"
+        elif wire.shape == (1, ) and leading and len(found) == len(leading):  # (n,) for (n, 1)
             unit = "step" if leading[-1][0] == "time" else "example"
             hint = f"; for one number per {unit} pass {what}[..., None]"
         raise ValueError(f"{label}: expected shape {one}{pattern}{concrete}, got {found}{hint}")

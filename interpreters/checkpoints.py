@@ -4,7 +4,8 @@ A checkpoint holds a learner's parameters **by name** (``param0_dense.W``: the
 position, then the parameter's unique name), the optimiser's state
 (``opt_state0``, …), and, written by a trainer, where training stands: ``step``,
 the data order of mini-batch training (``batch_size``, ``shuffle``, ``order``,
-``position``, ``rng``), a fingerprint of the data (``data``) and, for truncated
+``position``, ``rng``), a fingerprint of the data (``data``), the learner's
+``reduction`` (a file is refused by a learner of another) and, for truncated
 BPTT, the state each sequence carries (``state0``, …) and the segment
 ``length``. Files are written whole or not at all, read without unpickling
 anything, and checked against the learner: a file that does not fit it raises
@@ -39,8 +40,9 @@ class CheckpointError(ValueError):
 
 
 #: the arrays a trainer adds to the parameters and the optimiser's state
-TRAINING = ("step", "data", "length", "batch_size", "shuffle", "order", "position", "rng")
-_ORDER = TRAINING[3:]
+TRAINING = ("step", "data", "reduction", "length", "batch_size", "shuffle", "order",
+            "position", "rng")
+_ORDER = TRAINING[4:]
 
 
 def _keys(learner):

@@ -330,6 +330,11 @@ class Cotangents(dict):
     the inputs' under ``"xs"``."""
 
     def __init__(self, m: Machine, values):
+        clash = [n for n in m.names if n in ("state", "xs")]
+        if clash:
+            raise ValueError(f"gradient: a parameter is named {clash[0]!r}, the name of the "
+                             f"{'initial state' if clash[0] == 'state' else 'inputs'}' "
+                             f"cotangent; give the parameter another name")
         super().__init__(zip(m.names, values))
         self._names = dict(zip(m.params, m.names))
 

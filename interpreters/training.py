@@ -181,15 +181,15 @@ def as_examples(what: str, value, wire, lead=("examples", )) -> np.ndarray:
     return as_wire(what, value, wire, [(name, None) for name in lead], finite=True)
 
 
-def check_sequences(learner, x, label) -> tuple:
+def check_sequences(learner, x, label, what=("x", "label")) -> tuple:
     """A recurrent learner's inputs and labels, checked and converted: sequences
     (examples, time, *shape) of its per-step types, of one length, at least one step."""
     (xw, ), (lw, ) = learner.input_type.inside, learner.label_type.inside
-    x = as_examples("x", x, xw.over_time(False), ("examples", "time"))
-    label = as_examples("label", label, lw.over_time(False), ("examples", "time"))
+    x = as_examples(what[0], x, xw.over_time(False), ("examples", "time"))
+    label = as_examples(what[1], label, lw.over_time(False), ("examples", "time"))
     if x.shape[1] != label.shape[1]:
-        raise ValueError(f"x and label are sequences of different lengths ({x.shape[1]} and "
-                         f"{label.shape[1]} steps)")
+        raise ValueError(f"{what[0]} and {what[1]} are sequences of different lengths "
+                         f"({x.shape[1]} and {label.shape[1]} steps)")
     if x.shape[1] == 0:
         raise ValueError("the sequences have no steps: there is nothing to train on")
     return x, label
@@ -263,6 +263,12 @@ class Trainer:
 
     def __init__(self, learner, compile=None):
         learner.optimiser.check_training()        # a negative rate would climb the loss
+        if not hasattr(learner, "input_type") and \
+                (len(learner.model.dom) != 1 or len(learner.loss.param_type) != 1):
+            raise TypeError(f"a Trainer feeds a model one input wire and its loss one label "
+                            f"wire; this learner takes {learner.model.dom!r} and labels "
+                            f"{learner.loss.param_type!r}: bundle the inputs into one wire, or "
+                            f"run pl.compile(learner.diagram) on them yourself")
         self.learner = learner
         self.compile = compile
         self.step_function = self._compiled(self._diagram())
@@ -273,6 +279,14 @@ class Trainer:
 
     def _diagram(self):
         return self.learner.diagram
+
+    def __getstate__(self) -> dict:
+        """Pickled without what it compiled (a worker compiles afresh)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("step_function", "_cache")}
+
+    def __setstate__(self, state: dict):
+        self.__dict__.update(state)
+        self.step_function = self._compiled(self._diagram())
 
     def _compiled(self, diagram):
         cache = self.__dict__.setdefault("_cache", {})
@@ -285,14 +299,18 @@ class Trainer:
         return hasattr(self.learner, "input_type")
 
     # -- data -------------------------------------------------------------------------------
-    def _data(self, x, label) -> tuple:
-        """(x, label, examples), checked and converted."""
+    def _data(self, x, label, what=("x", "label")) -> tuple:
+        """(x, label, examples), checked and converted; ``what`` names them."""
         if self.recurrent:
-            x, label = check_sequences(self.learner, x, label)
+            x, label = check_sequences(self.learner, x, label, what)
         else:
             A, B = self.learner.model.dom, self.learner.loss.param_type
-            x = as_examples("x", x, A.inside[0]) if len(A) == 1 else x
-            label = as_examples("label", label, B.inside[0]) if len(B) == 1 else label
+            x = as_examples(what[0], x, A.inside[0])
+            label = as_examples(what[1], label, B.inside[0])
+        check = getattr(self.learner.loss, "check_labels", None)
+        problem = check(label) if check is not None else None
+        if problem:
+            raise ValueError(f"{what[1]}: {problem}")
         return x, label, _examples(x, label)
 
     def _params(self, params):
@@ -305,7 +323,14 @@ class Trainer:
     # -- one step ---------------------------------------------------------------------------
     def step(self, opt_state: list, params, x, label):
         """One step on a batch: (new optimiser state, new parameters, the objective
-        before the step: exactly the loss the step descends)."""
+        before the step: exactly the loss the step descends). Everything is checked
+        as ``fit`` checks it."""
+        opt_state, params = check_values(self.learner, opt_state, params)
+        x, label, _ = self._data(x, label)
+        return self._step(opt_state, params, x, label)
+
+    def _step(self, opt_state: list, params, x, label):
+        """``step`` on values already checked."""
         model = self.learner.model
         params = model.parameters(params)
         out = self.step_function(*opt_state, *params.values(), x, label)
@@ -324,7 +349,7 @@ class Trainer:
 
     def _apply(self, current: Checkpoint, xb, yb, context):
         """(optimiser state, parameters, carried state, data order, objective)."""
-        opt_state, params, value = self.step(current.opt_state, current.params, xb, yb)
+        opt_state, params, value = self._step(current.opt_state, current.params, xb, yb)
         return opt_state, params, None, context, value
 
     # -- running ------------------------------------------------------------------------------
@@ -368,7 +393,7 @@ class Trainer:
             return None
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("validation must be a pair (x, label) of validation data")
-        vx, vlabel, _ = self._data(*validation)
+        vx, vlabel, _ = self._data(*validation, what=("validation[0]", "validation[1]"))
         self._validating = (vx, vlabel)
         epoch = 1 if batch_size is None else max(n // batch_size, 1)
         return epoch if every is None else _whole("validate_every", every)
@@ -414,6 +439,7 @@ class Trainer:
         else:
             self._recorded = len(self.history) - start.step
         recorded = self._recorded                       # history[recorded + k - 1]: step k's loss
+        self._check_rates(start, steps)
         previous = current = self.checkpoint = start
         bar = progress(steps, "training") if show else None
         try:
@@ -448,6 +474,23 @@ class Trainer:
             if bar:
                 bar.close()
         return current.opt_state, current.params
+
+    def _check_rates(self, start: Checkpoint, steps: int):
+        """Refuse a schedule that gives a rate that is negative or not finite at one of
+        the updates about to run (the count: the optimiser state's last wire)."""
+        optimiser = self.learner.optimiser
+        if not getattr(optimiser, "scheduled", False):
+            return
+        from . import numpy as interpreter
+        first = float(np.asarray(start.opt_state[-1]))
+        counts = np.arange(first, first + steps, dtype=np.float64)
+        rates = np.broadcast_to(interpreter.compile(optimiser.lr.diagram)(counts), counts.shape)
+        bad = np.flatnonzero(~(np.isfinite(rates) & (rates >= 0)))
+        if bad.size:
+            k = bad[0]
+            raise ValueError(f"the learning-rate schedule {optimiser.lr!r} gives {rates[k]} at "
+                             f"update {int(counts[k])} (step {start.step + k + 1}): a rate must "
+                             f"be finite and ≥ 0 to train")
 
     # -- using the parameters -------------------------------------------------------------------
     def predict(self, x, params=None):
@@ -497,7 +540,7 @@ class Trainer:
         if self.checkpoint is None:
             raise ValueError("nothing to save: call fit first")
         c = self.checkpoint
-        extra = {"step": np.int64(c.step)}
+        extra = {"step": np.int64(c.step), "reduction": np.str_(self.learner.reduction or "")}
         if c.data is not None:
             extra["data"] = np.str_(c.data)
         if c.batches is not None:
@@ -523,6 +566,12 @@ class Trainer:
                                   f"with trainer.fit(*load(path, learner), ...)")
         order = data_order(name, arrays)
         data = str(scalar(name, arrays, "data", "U")) if "data" in arrays else None
+        if "reduction" in arrays:
+            written = str(scalar(name, arrays, "reduction", "U")) or None
+            if written != self.learner.reduction:
+                raise CheckpointError(f"{name}: trained with reduction={written!r}, this "
+                                      f"learner's is {self.learner.reduction!r}: the objective "
+                                      f"and its history would change units")
         self._recorded = None
         self.checkpoint = Checkpoint(opt_state, params, count(name, arrays, "step", 0),
                                      None if order is None else Batches(*order), data,
@@ -626,7 +675,7 @@ class TruncatedTrainer(Trainer):
     def step(self, opt_state, params, x, label):
         """One segment from the machine's initial state: (new optimiser state, new
         parameters, the objective before the step)."""
-        start = Checkpoint(list(opt_state), self.learner.model.parameters(params))
+        start = Checkpoint(*check_values(self.learner, opt_state, params))
         x, label, n = self._data(x, label)
         opt_state, params, _, _, value = self._apply(start, *self._batch(start, x, label, n))
         return opt_state, params, value

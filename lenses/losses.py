@@ -148,7 +148,39 @@ def binary_cross_entropy_with_logits(b: Ty) -> Para:
         magnitude = Relu(b)(logits) + Relu(b)(-logits)
         return Sum(b)(0.5 * magnitude + (0.5 - target) * logits
                       + Log(b)(1.0 + Exp(b)(-magnitude)))
-    return loss(b, cross_entropy)
+    para = loss(b, cross_entropy)
+    para.check_labels = probabilities
+    return para
+
+
+def signs(labels) -> str | None:
+    """What is wrong with labels that must be −1 or +1 (``hinge``'s), or None.
+
+    >>> signs(np.array([0.0, 1.0]))
+    'hinge takes labels −1 and +1, got 0.0 (for 0/1 labels, pass 2 * label - 1)'
+    """
+    labels = np.asarray(labels)
+    wrong = labels[(labels != 1) & (labels != -1)]
+    if wrong.size:
+        return (f"hinge takes labels −1 and +1, got {wrong.flat[0].item()!r}"
+                + (" (for 0/1 labels, pass 2 * label - 1)" if np.all(wrong == 0) else ""))
+    return None
+
+
+def probabilities(labels) -> str | None:
+    """What is wrong with labels that must lie in [0, 1] (binary cross-entropy's), or
+    None: another label makes the loss unbounded below.
+
+    >>> probabilities(np.array([-1.0, 1.0]))
+    'binary_cross_entropy_with_logits takes labels in [0, 1], got -1.0 (for −1/+1 labels, pass (label + 1) / 2)'
+    """
+    labels = np.asarray(labels)
+    wrong = labels[~((labels >= 0) & (labels <= 1))]
+    if wrong.size:
+        return (f"binary_cross_entropy_with_logits takes labels in [0, 1], got "
+                f"{wrong.flat[0].item()!r}" + (" (for −1/+1 labels, pass (label + 1) / 2)"
+                                        if np.all(wrong == -1) else ""))
+    return None
 
 
 def hinge(b: Ty) -> Para:
@@ -161,7 +193,9 @@ def hinge(b: Ty) -> Para:
     3.5
     """
     b = _label(b, "hinge")
-    return loss(b, lambda target, scores: Sum(b)(Relu(b)(1.0 - target * scores)))
+    para = loss(b, lambda target, scores: Sum(b)(Relu(b)(1.0 - target * scores)))
+    para.check_labels = signs
+    return para
 
 
 def huber(b: Ty, delta: float = 1.0) -> Para:

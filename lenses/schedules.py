@@ -55,6 +55,7 @@ array([0.1 , 0.05, 0.01])
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping
@@ -127,6 +128,30 @@ class Schedule:
             self._diagram = function(Real(), Real())(self)
         return self._diagram
 
+    def __reduce__(self):
+        """A ready schedule pickles as its call (``cosine_decay_schedule(0.1, 4)``); one
+        of a user's function as that function, which pickle must be able to find."""
+        rebuild = self.__dict__.get("_rebuild")
+        if rebuild is not None:
+            return _build, rebuild
+        from ..categories.adapter import check_picklable
+        check_picklable(self.fn, f"cannot pickle the schedule {self.name}: its function")
+        return Schedule, (self.fn, self.name)
+
+
+def _build(builder, args, kwargs) -> Schedule:
+    return builder(*args, **kwargs)
+
+
+def _ready(builder):
+    """A ready schedule's builder: what it builds pickles as the call that built it."""
+    @functools.wraps(builder)
+    def build(*args, **kwargs):
+        schedule = builder(*args, **kwargs)
+        schedule._rebuild = (build, args, kwargs)
+        return schedule
+    return build
+
 
 # -- arguments ------------------------------------------------------------------------
 
@@ -197,6 +222,7 @@ def _cosine(k: Wired, steps: int, scale: float, floor: float, start: float) -> W
 
 # -- the schedules ------------------------------------------------------------------------
 
+@_ready
 def constant_schedule(value: float) -> Schedule:
     """η(t) = value.
 
@@ -207,6 +233,7 @@ def constant_schedule(value: float) -> Schedule:
     return Schedule(lambda t: Constant(value, t.ty)(), _call("constant_schedule", value=value))
 
 
+@_ready
 def linear_schedule(init_value: float, end_value: float, transition_steps: int,
                     transition_begin: int = 0) -> Schedule:
     """From init_value to end_value linearly over transition_steps updates, after
@@ -240,6 +267,7 @@ def _log_rate(rate: float, steps: int) -> tuple:
         return hi, float(c - Decimal(hi))
 
 
+@_ready
 def exponential_decay(init_value: float, transition_steps: int, decay_rate: float,
                       transition_begin: int = 0, end_value: float | None = None) -> Schedule:
     """init_value·decay_rate^((t − transition_begin)/transition_steps) after
@@ -285,6 +313,7 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
         {} if end is None else {"end_value": end})))
 
 
+@_ready
 def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
     """init_value·((1 − alpha)·½(1 + cos(π·min(t, decay_steps)/decay_steps)) + alpha)
     (optax's ``cosine_decay_schedule``, without ``exponent``; decay_steps ≥ 1).
@@ -304,6 +333,7 @@ def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.
                     _call(who, init_value=init, decay_steps=steps, alpha=alpha))
 
 
+@_ready
 def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_steps: int,
                                  decay_steps: int, end_value: float = 0.0) -> Schedule:
     """Linear from init_value to peak_value over warmup_steps updates, then the cosine
@@ -340,6 +370,7 @@ def warmup_cosine_decay_schedule(init_value: float, peak_value: float, warmup_st
                                     decay_steps=steps, end_value=end))
 
 
+@_ready
 def piecewise_constant_schedule(init_value: float,
                                 boundaries_and_scales: Mapping | None = None) -> Schedule:
     """init_value times every scale whose boundary the count has reached (t ≥ b),
