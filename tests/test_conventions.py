@@ -566,3 +566,101 @@ def test_gradient_and_repr_speak_the_unique_names():
     assert repr(dense(2, 3) >> dense(3, 1)).startswith(
         "Para(dense.W: Real(2, 3), dense.b: Real(3), dense_1.W: Real(3, 1), dense_1.b: Real(1);")
     assert "elman.Wx: Real(2, 3)" in repr(m)
+
+
+# -- the adversarial review's findings, each a regression test ---------------------------------
+
+def test_a_free_parameter_never_takes_a_layer_s_generated_name():
+    from paralens.categories import Para, Param, Bias
+    free = Para((Param(Real(2), "dense_1.b"), ), Bias(Real(2)))
+    m = dense(2, 2) >> free >> dense(2, 2)
+    assert m.names == ("dense.W", "dense.b", "dense_1.b", "dense_2.W", "dense_2.b")
+    assert m.param("dense_1.b") is free.params[0]
+
+
+def test_gradient_refuses_a_parameter_named_as_its_other_cotangents():
+    from paralens.categories import Machine, Para, Param, function
+    from paralens.interpreters import recurrent
+    x = Real()
+    p = Param(x, "xs")
+    m = Machine.lift(Para((p, ), function(x @ x, x)(lambda a, b: a * b)))
+    with pytest.raises(ValueError, match="a parameter is named 'xs'"):
+        recurrent.gradient(m, {"xs": np.ones(())}, np.ones((1, 3)), np.ones((1, 3)))
+
+
+def test_one_sequence_is_told_to_gain_a_batch_axis():
+    learner = Learner(elman(1, 3) >> dense(3, 1), mse(Real(1)), GD(lr=0.1))
+    trainer = Trainer(learner)
+    _, params = learner.init(0)
+    with pytest.raises(ValueError, match=r"got \(10, 1\); for a single sequence pass x\[None\]"):
+        trainer.predict(np.zeros((10, 1)), params)
+
+
+@pytest.mark.parametrize("make, labels, fragment", [
+    (hinge, np.array([[0.0], [1.0]]), r"hinge takes labels −1 and \+1, got 0.0 \(for 0/1 labels, pass 2 \* label - 1\)"),
+    (binary_cross_entropy_with_logits, np.array([[-1.0], [1.0]]), r"binary_cross_entropy_with_logits takes labels in \[0, 1\], got -1.0"),
+])
+def test_labels_outside_a_loss_s_domain_are_refused(make, labels, fragment):
+    learner = Learner(dense(2, 1), make(Real(1)), GD(lr=0.1))
+    with pytest.raises(ValueError, match="label: " + fragment):
+        Trainer(learner).fit(*learner.init(0), np.zeros((2, 2)), labels, 1, show=False)
+
+
+def test_a_schedule_that_turns_negative_is_refused_before_any_step():
+    learner = Learner(dense(2, 1), mse(Real(1)), GD(lr=schedules.linear_schedule(0.1, -0.5, 5)))
+    trainer = Trainer(learner)
+    with pytest.raises(ValueError, match=r"gives -0.02.* at update 1 \(step 2\)"):
+        trainer.fit(*learner.init(0), np.zeros((4, 2)), np.zeros((4, 1)), 12, show=False)
+    assert trainer.history == []
+
+
+def test_ready_schedules_learners_with_them_and_trainers_pickle():
+    import pickle
+    ready = [schedules.constant_schedule(0.1), schedules.linear_schedule(1.0, 0.0, 4),
+             schedules.exponential_decay(0.1, 10, 0.5), schedules.cosine_decay_schedule(0.1, 4),
+             schedules.warmup_cosine_decay_schedule(0.0, 0.1, 2, 8),
+             schedules.piecewise_constant_schedule(0.1, {3: 0.5})]
+    counts = np.arange(12.0)
+    for s in ready:
+        again = pickle.loads(pickle.dumps(s))
+        assert repr(again) == repr(s)
+        assert np.array_equal(np.broadcast_to(interpreter.compile(again.diagram)(counts), counts.shape),
+                              np.broadcast_to(interpreter.compile(s.diagram)(counts), counts.shape))
+    learner = Learner(dense(2, 1), mse(Real(1)), AdamW(lr=ready[4]))
+    x, t = np.random.default_rng(0).normal(size=(6, 2)), np.ones((6, 1))
+    trainer = Trainer(learner)
+    copy = pickle.loads(pickle.dumps(trainer))
+    _, mine = trainer.fit(*learner.init(0), x, t, 5, show=False)
+    _, theirs = copy.fit(*copy.learner.init(0), x, t, 5, show=False)
+    assert all(np.array_equal(mine[n], theirs[n]) for n in mine)
+
+
+def test_the_public_step_checks_what_it_is_given():
+    learner = Learner(dense(2, 1), mse(Real(1)), GD(lr=0.1))
+    with pytest.raises(ValueError, match=r"label \(Real\(1\)\): expected shape \(examples, 1\), got \(3,\)"):
+        Trainer(learner).step([], learner.init(0)[1], np.zeros((3, 2)), np.zeros(3))
+
+
+def test_a_file_of_another_reduction_is_refused(tmp_path):
+    x, t = np.zeros((4, 2)), np.zeros((4, 1))
+    mean = Learner(dense(2, 1), mse(Real(1)), GD(lr=0.1))
+    trainer = Trainer(mean)
+    trainer.fit(*mean.init(0), x, t, 1, show=False)
+    path = trainer.save(tmp_path / "mean")
+    summed = Learner(dense(2, 1), mse(Real(1)), GD(lr=0.1), reduction="sum")
+    with pytest.raises(CheckpointError, match="reduction='mean', this learner's is 'sum'"):
+        Trainer(summed).load(path)
+
+
+def test_a_model_of_several_input_wires_is_refused_by_the_trainer():
+    from paralens.categories import Add
+    model = (dense(2, 1) @ dense(3, 1)) >> Add(Real(1))
+    with pytest.raises(TypeError, match="one input wire"):
+        Trainer(Learner(model, mse(Real(1)), GD(lr=0.1)))
+
+
+def test_a_power_of_a_number_is_a_schedule():
+    s = schedules.Schedule(lambda t: 0.1 * 0.9 ** t)
+    counts = np.arange(30.0)
+    np.testing.assert_allclose(interpreter.compile(s.diagram)(counts), 0.1 * 0.9 ** counts,
+                               rtol=1e-14)
