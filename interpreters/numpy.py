@@ -289,8 +289,10 @@ def check_inputs(plan, dom, args, names=None) -> list:
     that reads it (checked before anything is computed).
 
     A plain array is checked as it is; anything else is read as the array NumPy makes
-    of it, never cast, and checked the same way: a list of Python floats fits a float64
-    wire; ints, float32 values, or 0/1 ints on a Bool wire (which takes bools) do not.
+    of it and checked the same way. A dtype that converts exactly to the wire's (ints or
+    float32 values for a float64 wire) is converted, as every entry point does
+    (``interpreters.arrays``); float64 values for a float32 wire, complex values, or
+    0/1 ints on a Bool wire (which takes bools) are refused.
     ``np.matrix`` and ``np.memmap`` are read as the plain arrays they view (nothing is
     lost); masked arrays and other subclasses, None, strings and ragged lists are refused.
 
@@ -314,7 +316,7 @@ def check_inputs(plan, dom, args, names=None) -> list:
     for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
             given, arg = type(arg), _as_array(plan, k, arg, names)
-            if arg.dtype != dtype:      # what a list holds says more than its shape
+            if arg.dtype != dtype and not _exact(arg.dtype, dtype):
                 raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got "
                                 f"{_values(arg, given, dtype)}")
         given = arg.shape
@@ -339,9 +341,20 @@ def check_inputs(plan, dom, args, names=None) -> list:
             raise ValueError(f"{_where(plan, k, names)}: expected an array of shape {shape} or "
                              f"(batch, {expected}), got {given}")
         if arg.dtype != dtype:
-            raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got {arg.dtype}")
+            if not _exact(arg.dtype, dtype):
+                raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got "
+                                f"{arg.dtype}, which does not convert exactly; pass "
+                                f"it .astype(np.{np.dtype(dtype).name})")
+            arg = arg.astype(dtype)
         arrays.append(arg)
     return arrays
+
+
+def _exact(found, dtype) -> bool:
+    """Whether numbers of dtype ``found`` convert to ``dtype`` exactly (ints or float32
+    to float64; never to bool, never from complex): the rule of ``interpreters.arrays``."""
+    return found.kind in "biuf" and np.dtype(dtype).kind != "b" and \
+        np.can_cast(found, dtype, "safe")
 
 
 class Evaluator:

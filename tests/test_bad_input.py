@@ -71,13 +71,21 @@ def test_wire_read_after_a_copy_names_the_box_that_computes_with_it():
     assert "Real(2)" in str(error.value) and "Mul" in str(error.value)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "int64", "complex128"])
-def test_wrong_dtype_is_a_type_error(dtype):
+@pytest.mark.parametrize("dtype", ["complex128", "complex64"])
+def test_a_dtype_that_does_not_convert_exactly_is_a_type_error(dtype):
     evaluator = inp.compile(Linear(3, 4) >> Sigmoid(Real(4)))
     with pytest.raises(TypeError) as error:
         evaluator(np.ones((3, 4)), np.ones((2, 3), dtype=dtype))
     message = str(error.value)
     assert "Real(3)" in message and "Linear" in message and dtype in message, message
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "int8", "bool"])
+def test_a_dtype_that_converts_exactly_is_converted(dtype):
+    evaluator = inp.compile(Linear(3, 4) >> Sigmoid(Real(4)))
+    x = np.arange(6).reshape(2, 3).astype(dtype)
+    np.testing.assert_array_equal(evaluator(np.ones((3, 4)), x),
+                                  evaluator(np.ones((3, 4)), x.astype(np.float64)))
 
 
 def test_float32_wire_rejects_float64():

@@ -620,7 +620,7 @@ def test_a_sequence_without_its_time_axis_is_refused(compiled):
         assert "(batch, time, 2)" in message and str(xs.shape) in message
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+@pytest.mark.parametrize("dtype", [np.complex128])
 def test_a_sequence_of_the_wrong_dtype_is_refused(compiled, dtype):
     _, forward, _ = compiled
     args, *_ = problem(t=5)
@@ -629,6 +629,16 @@ def test_a_sequence_of_the_wrong_dtype_is_refused(compiled, dtype):
     message = str(info.value)
     assert "Seq(Real(2))" in message and "dtrace" in message
     assert "float64" in message and np.dtype(dtype).name in message
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_a_sequence_that_converts_exactly_is_converted(compiled, dtype):
+    _, forward, _ = compiled
+    args, *_ = problem(t=5)
+    xs = np.round(args["xs"] * 4)           # whole numbers, exact in every dtype here
+    converted = forward(*ordered(dict(args, xs=xs.astype(dtype))))
+    direct = forward(*ordered(dict(args, xs=xs)))
+    assert all(np.array_equal(a, b) for a, b in zip(converted, direct))
 
 
 def test_a_tangent_sequence_of_another_length_is_refused(compiled):
