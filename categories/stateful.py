@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import (
-    Box, CompositionError, Diagram, Real, Seq, Ty, building, check_picklable, describe,
+    Box, CompositionError, Diagram, Real, Seq, Ty, building, describe,
     equations, feedback_drawing, pickled, step_of, whole)
 from .generator import OPERATIONS, claim_name
 from .para import Para, _para

@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..categories import Machine, Seq, Ty
+from ..categories import Machine, Seq
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
