@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_wire", "convert", "check_finite"]
+__all__ = ["as_wire", "convert", "check_finite", "check_params"]
 
 #: the order of NumPy kinds in which a Python number or list widens (bool ⊂ int ⊂ float)
 _WIDENS = {"b": 0, "i": 1, "u": 1, "f": 2}
@@ -169,3 +169,21 @@ def as_wire(what: str, value, wire, leading=(), shared: bool = False,
     if finite:
         check_finite(label, array)
     return array
+
+
+def check_params(model, params, who: str = "model", source: str = "learner.init()",
+                 what: str = "params", hint: str = ""):
+    """``params`` as ``model``'s name-keyed ``Parameters``: a mapping (by name or handle)
+    of every one of its parameters, each checked for its wire by :func:`as_wire` (finite
+    values) and named ``params['dense.W']``; refused in those words otherwise."""
+    if not hasattr(params, "keys"):
+        raise TypeError(f"{what} must be the parameters' values keyed by name, as {source} "
+                        f"gives them, got {type(params).__name__}{hint}")
+    try:
+        params = model.parameters(params)
+    except KeyError as error:
+        raise ValueError(f"{error.args[0]} (the {who}'s parameters: "
+                         f"{', '.join(model.names) or 'none'})") from None
+    return model.parameters([
+        as_wire(f"{what}[{name!r}]", value, p.ty.inside[0], finite=True)
+        for p, name, value in zip(model.params, model.names, params.values())])

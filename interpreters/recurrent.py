@@ -37,7 +37,7 @@ from ..categories import Machine, Seq
 from ..categories.stateful import machine as as_machine
 from ..lenses import R, tangent
 from . import numpy as interpreter
-from .arrays import as_wire
+from .arrays import as_wire, check_params
 from ..categories.syntax import as_tuple as _tuple
 
 __all__ = ["run", "jvp", "gradient", "initial_state", "Cotangents"]
@@ -86,8 +86,7 @@ class _Call(NamedTuple):
 def _start(m, params, xs, state) -> _Call:
     """Every argument of the call checked (shape, dtype, finite) before any work."""
     m = _machine(m)
-    values = [as_wire(_label(m, p), v, p.ty.inside[0], finite=True)
-              for p, v in zip(m.params, _values(m, params))]
+    values = check_params(m, params, "machine", "machine.init()").values()
     arrays, batch, steps = _sequences(m, xs)
     given = initial_state(m) if state is None else \
         _per_wire("state", state, len(m.state), f"of the state {m.state!r}")
@@ -96,18 +95,6 @@ def _start(m, params, xs, state) -> _Call:
         batch = 1 if batch is None else batch
         arrays = [np.zeros((batch, steps, 0))]
     return _Call(m, values, arrays, state, batch, steps)
-
-
-def _values(m: Machine, params, what: str = "params") -> list:
-    """The parameters' values in order, from a mapping by name (or handle)."""
-    if not hasattr(params, "keys"):
-        raise TypeError(f"{what} must be the parameters' values keyed by name, as "
-                        f"machine.init() gives them, got {type(params).__name__}")
-    try:
-        return m.parameters(params).values()
-    except KeyError as error:
-        raise ValueError(f"{error.args[0]} (the machine's parameters: "
-                         f"{', '.join(m.names) or 'none'})") from None
 
 
 def _sequences(m: Machine, xs) -> tuple:

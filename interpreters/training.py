@@ -69,7 +69,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import codegen
-from .arrays import as_wire
+from .arrays import as_wire, check_params
 from .checkpoints import (CheckpointError, check, count, data_order, load, order_arrays, read,
                           save, scalar, write)
 
@@ -202,24 +202,6 @@ def _examples(x, label) -> int:
     if n == 0:
         raise ValueError("there are no examples to train on: x is empty")
     return n
-
-
-def check_params(model, params, who: str = "model", source: str = "learner.init()",
-                 what: str = "params", hint: str = ""):
-    """``params`` as ``model``'s name-keyed ``Parameters``, refusing in the user's words
-    what is not a mapping (by name or handle) of every one of its parameters."""
-    from ..categories.para import Parameters
-    if not isinstance(params, (dict, Parameters)) and not hasattr(params, "keys"):
-        raise TypeError(f"{what} must be the parameters' values keyed by name, as {source} "
-                        f"gives them, got {type(params).__name__}{hint}")
-    try:
-        params = model.parameters(params)
-    except KeyError as error:
-        raise ValueError(f"{error.args[0]} (the {who}'s parameters: "
-                         f"{', '.join(model.names) or 'none'})") from None
-    values = [as_wire(f"{what}[{name!r}]", value, p.ty.inside[0], finite=True)
-              for p, name, value in zip(model.params, model.names, params.values())]
-    return model.parameters(values)
 
 
 def check_values(learner, opt_state, params):
