@@ -47,7 +47,7 @@ from .structural import swap
 from .syntax import function
 
 __all__ = ["Param", "Para", "Parameters", "Scope", "dense", "normal", "zeros", "lecun",
-           "unique_names"]
+           "unique_names", "wire_names"]
 
 
 def normal(std: float, rng=None, shape=None):
@@ -117,6 +117,17 @@ class Param:
 
     def __repr__(self):
         return f"Param({self.name}: {self.ty!r})"
+
+
+def wire_names(name: str, ty) -> list:
+    """Names for the wires of ``ty``: ``name`` for one wire, ``name0``, ``name1``, … for
+    several (what generated code calls a diagram's arguments and results).
+
+    >>> from paralens.categories import Real
+    >>> wire_names("x", Real(2)), wire_names("x", Real(2) @ Real(3))
+    (['x'], ['x0', 'x1'])
+    """
+    return [name] if len(ty) == 1 else [f"{name}{k}" for k in range(len(ty))]
 
 
 def unique_names(params) -> tuple:
@@ -367,6 +378,16 @@ class Para:
         if cached is None:
             cached = self._names = unique_names(self.params)
         return cached
+
+    @property
+    def arguments(self) -> list:
+        """The names of the diagram's inputs: the parameters', then ``x`` (``x0``, …)."""
+        return list(self.names) + wire_names("x", self.dom)
+
+    @property
+    def results(self) -> list:
+        """The names of the diagram's outputs: ``y`` (``y0``, …)."""
+        return wire_names("y", self.cod)
 
     def param(self, name: str) -> Param:
         """The handle of the parameter named ``name``."""

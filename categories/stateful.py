@@ -41,7 +41,7 @@ from .adapter import (
     Box, CompositionError, Diagram, Real, Seq, Ty, building, describe,
     equations, feedback_drawing, pickled, step_of, whole)
 from .generator import OPERATIONS, claim_name
-from .para import Para, _para
+from .para import Para, _para, wire_names
 from .structural import discard, swap
 from .syntax import as_tuple as _tuple, function, split as _split
 
@@ -394,6 +394,19 @@ class Machine:
     def param(self, name: str):
         """The handle of the parameter named ``name``."""
         return self.stage.param(name)
+
+    @property
+    def arguments(self) -> list:
+        """The names of the loop's inputs: the parameters', the initial ``state``, the
+        input sequences ``xs`` (a clocked machine's clock)."""
+        n = len(self.params) + len(self.state)
+        return (list(self.names) + wire_names("state", self.state)
+                + wire_names("xs", self.diagram.dom[n:]))
+
+    @property
+    def results(self) -> list:
+        """The names of the loop's outputs: the final ``state``, the output sequences ``ys``."""
+        return wire_names("state", self.state) + wire_names("ys", self.diagram.cod[len(self.state):])
 
     def parameters(self, values):
         """``values`` as this machine's name-keyed ``Parameters`` (as ``Para.parameters``)."""

@@ -176,15 +176,10 @@ def compile_target(target: str, output: str, name: str = "step") -> int:
 
 
 def _wire_names(obj, diagram):
-    """The names of a learner's or a Para map's wires (None for a bare diagram)."""
-    if hasattr(obj, "arguments") and hasattr(obj, "results") and obj.diagram is diagram:
+    """The names of a learner's, a Para map's or a machine's wires (None for a bare
+    diagram, or an object whose ``diagram`` is not the one compiled)."""
+    if getattr(obj, "diagram", None) is diagram and hasattr(obj, "arguments"):
         return list(obj.arguments), list(obj.results)
-    names = getattr(obj, "names", None)
-    if names is not None and getattr(obj, "diagram", None) is diagram:
-        rest = len(diagram.dom) - len(names)
-        inputs = ["x"] if rest == 1 else [f"x{k}" for k in range(rest)]
-        outputs = ["y"] if len(diagram.cod) == 1 else [f"y{k}" for k in range(len(diagram.cod))]
-        return list(names) + inputs, outputs
     return None, None
 
 

@@ -42,9 +42,10 @@ from ..categories import (
     BatchWeight, Box, CompositionError, Constant, Machine, Para, Seq, Ty, discard, function,
     swap, zero)
 from ..categories.adapter import building
+from ..categories.para import wire_names
+from ..categories.syntax import as_tuple as _tuple, split as _split
 
 from .lens import R
-from ..categories.syntax import as_tuple as _tuple, split as _split
 
 __all__ = ["Learner", "dreamer"]
 
@@ -119,12 +120,10 @@ class Learner:
         """The names of the step's inputs, in order: the optimiser's state
         (``adam.m.dense.W``, …), the parameters (``dense.W``), ``x`` and ``label``
         (``x0``, ``x1``, … for several input wires)."""
-        def wires(name, ty):
-            return [name] if len(ty) == 1 else [f"{name}{k}" for k in range(len(ty))]
         inputs = self.input_type if hasattr(self, "input_type") else self.model.dom
         labels = self.label_type if hasattr(self, "label_type") else self.loss.param_type
         return (self.optimiser.state_names(self.model.names) + list(self.model.names)
-                + wires("x", inputs) + wires("label", labels))
+                + wire_names("x", inputs) + wire_names("label", labels))
 
     @property
     def results(self) -> list:

@@ -664,3 +664,16 @@ def test_a_power_of_a_number_is_a_schedule():
     counts = np.arange(30.0)
     np.testing.assert_allclose(interpreter.compile(s.diagram)(counts), 0.1 * 0.9 ** counts,
                                rtol=1e-14)
+
+
+def test_para_maps_and_machines_name_their_wires_as_learners_do():
+    """arguments/results, one convention: parameters by name, then x (x0, …) / state, xs."""
+    from paralens.interpreters import codegen
+    model = dense(4, 3) >> dense(3, 2)
+    assert model.arguments == ["dense.W", "dense.b", "dense_1.W", "dense_1.b", "x"]
+    assert model.results == ["y"]
+    m = elman(2, 3)
+    assert m.arguments == ["elman.Wx", "elman.Wh", "elman.b", "state", "xs"]
+    assert m.results == ["state", "ys"]
+    step = codegen.compile(m.diagram, name="step", arguments=m.arguments, results=m.results)
+    assert "def step(elman_Wx, elman_Wh, elman_b, state, xs)" in step.source
