@@ -175,6 +175,11 @@ def unique_names(params) -> tuple:
     return tuple(unique)
 
 
+def _index(params: tuple, names: tuple) -> dict:
+    """Handle or name ↦ position."""
+    return {**{p: k for k, p in enumerate(params)}, **{n: k for k, n in enumerate(names)}}
+
+
 class Parameters(MutableMapping):
     """The values of a model's parameters, keyed by their unique names (in the
     model's order) and also by their handles. Values can be replaced, never
@@ -190,11 +195,10 @@ class Parameters(MutableMapping):
     array([1.])
     """
 
-    def __init__(self, params, values, names=None):
+    def __init__(self, params, values, names=None, index=None):
         self._params = tuple(params)
         self._names = tuple(names) if names is not None else unique_names(self._params)
-        self._index = {**{p: k for k, p in enumerate(self._params)},
-                       **{n: k for k, n in enumerate(self._names)}}
+        self._index = index if index is not None else _index(self._params, self._names)
         self._values = list(values)
         if len(self._values) != len(self._params):
             raise ValueError(f"{len(self._values)} values for {len(self._params)} parameters")
@@ -242,7 +246,7 @@ class Parameters(MutableMapping):
         return list(self._values)
 
     def copy(self) -> Parameters:
-        return Parameters(self._params, self._values, self._names)
+        return Parameters(self._params, self._values, self._names, self._index)
 
     def __reduce__(self):
         return Parameters, (self._params, self._values, self._names)
@@ -389,6 +393,15 @@ class Para:
         """The names of the diagram's outputs: ``y`` (``y0``, …)."""
         return wire_names("y", self.cod)
 
+    @property
+    def _parameter_index(self) -> dict:
+        """Handle or name ↦ position, found once (every ``Parameters`` of this map shares
+        it: a trainer makes one a step)."""
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = self._index = _index(self.params, self.names)
+        return cached
+
     def param(self, name: str) -> Param:
         """The handle of the parameter named ``name``."""
         try:
@@ -408,7 +421,8 @@ class Para:
         batch size."""
         rng = np.random.default_rng(seed)
         drawn = {p: p.initial(rng) for p in self.draws}
-        return Parameters(self.params, [drawn[p] for p in self.params], self.names)
+        return Parameters(self.params, [drawn[p] for p in self.params], self.names,
+                          self._parameter_index)
 
     def draw(self, **params):
         return self.diagram.draw(**params)
@@ -455,12 +469,13 @@ def as_parameters(model, values, what: str = "params", source: str = "model.init
             raise KeyError(f"{what}: no value for {what}[{missing[0]!r}] "
                            f"({model.params[names.index(missing[0])].ty!r}); {source} gives "
                            f"every one")
-        return Parameters(model.params, [values[keys[k]] for k in range(len(names))], names)
+        return Parameters(model.params, [values[keys[k]] for k in range(len(names))], names,
+                          model._parameter_index)
     if isinstance(values, (list, tuple)):
         if len(values) != len(names):
             raise ValueError(f"{what}: {len(values)} values for the {len(names)} parameters "
                              f"({', '.join(names) or 'none'})")
-        return Parameters(model.params, values, names)
+        return Parameters(model.params, values, names, model._parameter_index)
     raise TypeError(f"{what} must be the parameters' values keyed by name (as {source} gives "
                     f"them), got {type(values).__name__}")
 
