@@ -114,12 +114,13 @@ def _positive(owner, name: str, value):
                          f"got {value!r}")
 
 
-def _count_type(P: Ty) -> Ty:
+def _count_type(owner, P: Ty) -> Ty:
     """The update count's wire: a scalar of the parameters' one dtype."""
     dtypes = sorted({str(w.dtype) for w in P.inside})
     if len(dtypes) > 1:
-        raise TypeError(f"the parameters mix {' and '.join(dtypes)} ({P!r}); the optimiser's "
-                        f"step counter has one dtype: give every layer the same dtype")
+        raise TypeError(f"{type(owner).__name__}: the parameters mix {' and '.join(dtypes)} "
+                        f"({P!r}); the optimiser's step counter has one dtype: give every "
+                        f"layer the same dtype")
     return Real(dtype=dtypes[0] if dtypes else "float64")
 
 
@@ -133,6 +134,7 @@ class Optimiser:
     weight_decay = 0.0
     rate_in_cap = True  # a constant rate is the cap (p′ = −ε∇); else the cap is −1
     counts = False      # keeps its own update count (Adam's t)
+    decoupled = False   # weight decay apart from the gradient (AdamW), not L2
 
     @property
     def scheduled(self) -> bool:
@@ -167,7 +169,7 @@ class Optimiser:
         """The optimiser's state wires on parameters P (with the update count last
         when the rate is scheduled)."""
         S = self._state(P)
-        return S @ _count_type(P) if self.scheduled and not self.counts else S
+        return S @ _count_type(self, P) if self.scheduled and not self.counts else S
 
     def get(self, P: Ty) -> Diagram:
         S = self.state(P)
@@ -190,8 +192,6 @@ class Optimiser:
             out = self._put(P, tuple(s), p, dp, self.lr(t))
             return out[:len(s)] + (t + 1.0, ) + out[len(s):]
         return function(S @ P @ P, S @ P)(put)
-
-    decoupled = False
 
     def _get(self, s, p):
         return p
@@ -357,10 +357,7 @@ class Adam(Optimiser):
         _decay(self, self.weight_decay)
 
     def _state(self, P):
-        try:
-            return P @ P @ _count_type(P)
-        except TypeError as error:
-            raise TypeError(f"{type(self).__name__}: {error}") from None
+        return P @ P @ _count_type(self, P)
 
     def _put(self, P, s, p, dp, lr):
         k = len(P)
