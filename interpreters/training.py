@@ -68,10 +68,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import codegen
+from ..categories import Machine
+from . import codegen, numpy as interpreter
 from .arrays import as_wire, check_params
 from .checkpoints import (CheckpointError, check, count, data_order, load, order_arrays, read,
                           save, scalar, write)
+from .recurrent import initial_state, run
 
 __all__ = ["Trainer", "TruncatedTrainer", "Checkpoint", "Batches", "Evaluation", "NonFiniteLoss",
            "CheckpointError", "progress", "check_params", "check_values", "check_sequences",
@@ -463,7 +465,6 @@ class Trainer:
         optimiser = self.learner.optimiser
         if not getattr(optimiser, "scheduled", False):
             return
-        from . import numpy as interpreter
         first = float(np.asarray(start.opt_state[-1]))
         counts = np.arange(first, first + steps, dtype=np.float64)
         rates = np.broadcast_to(interpreter.compile(optimiser.lr.diagram)(counts), counts.shape)
@@ -490,7 +491,6 @@ class Trainer:
         """``predict`` on data and parameters already checked."""
         model = self.learner.model
         if self.recurrent:
-            from .recurrent import run
             return run(model, params, x, compile=self.compile)[0]
         return self._compiled(model.diagram)(*params.values(), x)
 
@@ -612,7 +612,6 @@ class TruncatedTrainer(Trainer):
     """
 
     def __init__(self, learner, length: int, compile=None):
-        from ..categories import Machine
         if not isinstance(learner.model, Machine):
             raise TypeError("TruncatedTrainer trains the learner of a machine; use Trainer")
         if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
@@ -637,7 +636,6 @@ class TruncatedTrainer(Trainer):
         return None
 
     def _batch(self, current, x, label, n):
-        from .recurrent import initial_state
         k, total = self.length, x.shape[1]
         position = (current.step % -(-total // k)) * k
         state = current.state
