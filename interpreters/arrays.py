@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_wire", "convert", "check_finite", "check_params"]
+__all__ = ["as_wire", "convert", "exact", "check_finite", "check_params"]
 
 #: the order of NumPy kinds in which a Python number or list widens (bool ⊂ int ⊂ float)
 _WIDENS = {"b": 0, "i": 1, "u": 1, "f": 2}
@@ -51,6 +51,16 @@ def _hint(what: str, value, dtype: np.dtype) -> str:
     if isinstance(value, np.ndarray):
         return f"pass {what}.astype({name})"
     return f"pass np.asarray({what}, dtype={name})"
+
+
+def exact(found, dtype) -> bool:
+    """Whether numbers of dtype ``found`` convert to ``dtype`` exactly (the rule: ints
+    or float32 to float64 do; float64 to float32, complex or anything to bool do not).
+
+    >>> exact(np.dtype("int64"), np.float64), exact(np.dtype("float64"), np.float32)
+    (True, False)
+    """
+    return np.dtype(found).kind in "biuf" and np.can_cast(found, dtype, "safe")
 
 
 def convert(what: str, value, dtype) -> np.ndarray:
@@ -82,7 +92,7 @@ def _convert(what: str, label: str, value, dtype: np.dtype) -> np.ndarray:
     found = array.dtype
     if found == dtype:
         return array
-    if np.can_cast(found, dtype, "safe"):
+    if exact(found, dtype):
         return array.astype(dtype)
     if not typed and found.kind in _WIDENS and dtype.kind in _WIDENS and \
             _WIDENS[found.kind] <= _WIDENS[dtype.kind]:

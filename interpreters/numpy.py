@@ -28,6 +28,7 @@ from ..categories import Ty
 from .runtime import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
+from .arrays import exact
 from .source import named_wires
 
 __all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader"]
@@ -316,7 +317,7 @@ def check_inputs(plan, dom, args, names=None) -> list:
     for k, (arg, (shape, n, dtype, time)) in enumerate(zip(args, spec)):
         if type(arg) is not np.ndarray:
             given, arg = type(arg), _as_array(plan, k, arg, names)
-            if arg.dtype != dtype and not _exact(arg.dtype, dtype):
+            if arg.dtype != dtype and not exact(arg.dtype, dtype):
                 raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got "
                                 f"{_values(arg, given, dtype)}")
         given = arg.shape
@@ -341,7 +342,7 @@ def check_inputs(plan, dom, args, names=None) -> list:
             raise ValueError(f"{_where(plan, k, names)}: expected an array of shape {shape} or "
                              f"(batch, {expected}), got {given}")
         if arg.dtype != dtype:
-            if not _exact(arg.dtype, dtype):
+            if not exact(arg.dtype, dtype):
                 raise TypeError(f"{_where(plan, k, names)}: expected dtype {dtype}, got "
                                 f"{arg.dtype}, which does not convert exactly; pass "
                                 f"it .astype(np.{np.dtype(dtype).name})")
@@ -349,12 +350,6 @@ def check_inputs(plan, dom, args, names=None) -> list:
         arrays.append(arg)
     return arrays
 
-
-def _exact(found, dtype) -> bool:
-    """Whether numbers of dtype ``found`` convert to ``dtype`` exactly (ints or float32
-    to float64; never to bool, never from complex): the rule of ``interpreters.arrays``."""
-    return found.kind in "biuf" and np.dtype(dtype).kind != "b" and \
-        np.can_cast(found, dtype, "safe")
 
 
 class Evaluator:
