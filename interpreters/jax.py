@@ -1,0 +1,441 @@
+"""Compile a diagram to JAX: jax.numpy source, jitted; loops as ``lax.scan``.
+
+The same plan and passes as the NumPy code generator (:mod:`.codegen`), written
+by the same emitters with ``np`` read as ``jax.numpy`` (a :class:`Dialect` that
+renames it), so that what runs on an accelerator is what the NumPy code
+computes. A loop over time (``categories.stateful.Loop``: a machine, R of it,
+its tangent) is one ``lax.scan`` (``reverse=True`` for the backward loop of
+BPTT) whose body is the stage's plan: the program and its compile time do not
+grow with the number of steps. The backward half of checkpointed BPTT
+(``Recompute``) is a reverse scan over segments, each rerun forward from its
+stored state by an inner scan and differentiated by an inner reverse scan.
+
+:func:`compile` takes what ``codegen.compile`` takes (``summed``, ``name``,
+``arguments``, ``results``) and returns a :class:`Compiled`: ``.source`` is a
+module that imports only ``jax`` and ``jax.numpy``; ``.function`` is its
+function under ``jax.jit``. Parameters are arguments, never closed over, so
+nothing recompiles when their values change.
+
+Precision: JAX computes in float32 unless 64-bit mode is on. A float64 diagram
+compiles only with it on (``jax.config.update("jax_enable_x64", True)`` before
+any array is made); otherwise the compiler refuses rather than compute in
+float32 silently. Build float32 models (``Real(n, dtype="float32")``,
+``dense(…, dtype="float32")``) for accelerators.
+
+>>> import numpy as np
+>>> import jax
+>>> jax.config.update("jax_enable_x64", True)
+>>> from paralens.categories import Real, Sigmoid, cells
+>>> from paralens.lenses import R
+>>> step = compile(R(Sigmoid(Real(3))).backward)
+>>> print(step.source.split("def ")[-1])
+diagram(x0, x1):
+    v6 = x1 * x0 * (1.0 - x0)
+    return v6
+<BLANKLINE>
+>>> float(step(np.full(3, 0.5), np.ones(3))[0])
+0.25
+>>> rnn = compile(cells.elman(2, 3).diagram)
+>>> print(rnn.source.split("def diagram")[-1])
+(x0, x1, x2, x3, x4):
+<BLANKLINE>
+    def v7(v8, v9):
+        v10, = v8
+        v11, = v9
+        v17 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
+        v18 = v10 @ x1 if x1.ndim == 2 else linear(x1, v10)
+        v21 = jnp.tanh(v17 + v18 + x2)
+        return ((v21,), (jnp.broadcast_to(v21, x4.shape[:1] + (3,)),))
+    (v5,), (v6,) = scan(v7, (x3,), (x4,), 1)
+    return (v5, v6)
+<BLANKLINE>
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+except ImportError as error:       # pragma: no cover - the message is the point
+    raise ImportError("paralens.interpreters.jax needs JAX, an optional extra: "
+                      "pip install \"paralens[jax]\" (or pip install jax)") from error
+
+from ..categories.adapter import building
+from . import numpy as interpreter
+from .codegen import ARITHMETIC, EMITTERS, HELPERS, INLINE, _signature, _docstring, optimise
+from .codegen import stage_plan
+from .plan import RuleTable, flatten, sum_over_batch
+from .source import (Block, Dialect, _assign, check_name, define, dtype_of, identifiers,
+                     named_wires, py, save)
+from .codegen import _same_length
+
+__all__ = ["compile", "Compiled", "JAX", "EMITTERS_JAX", "scan", "enable_x64"]
+
+
+# -- helpers the emitted code calls (copied into its source) ---------------------------------
+
+def scan(step, carry, xs, states=0, reverse=False, axis=1):
+    """``lax.scan`` of ``step`` over the time axis (``axis``) of the sequences ``xs``,
+    as NumPy's loop runs it: the carry is settled first to the shapes the steps give
+    it (a state or a sum that gains the batch axis at the first step; shapes are
+    static, so this is found while tracing), each step's new carry is broadcast to
+    them, and the first ``states`` entries of the final carry have the shapes the
+    last step gives them. Returns (carry, the stacked outputs, time on ``axis``)."""
+    xs = tuple(jnp.moveaxis(x, axis, 0) for x in xs)
+
+    def body(c, x):
+        new, ys = step(c, x)
+        return tuple(jnp.broadcast_to(n, o.shape).astype(o.dtype) for n, o in zip(new, c)), ys
+    steps = xs[0].shape[0] if xs else 0
+    first = tuple(x[0] for x in xs) if steps else ()
+    for _ in range(len(carry) + 1 if steps else 0):
+        shapes = jax.eval_shape(step, carry, first)[0]
+        if all(c.shape == s.shape for c, s in zip(carry, shapes)):
+            break
+        carry = tuple(jnp.broadcast_to(c, jnp.broadcast_shapes(c.shape, s.shape))
+                      for c, s in zip(carry, shapes))
+    last = jax.eval_shape(step, carry, first)[0] if steps else carry
+    carry, ys = lax.scan(body, carry, xs, reverse=reverse)
+    carry = tuple(c[(0, ) * (c.ndim - len(s.shape))] if k < states else c
+                  for k, (c, s) in enumerate(zip(carry, last)))
+    return carry, tuple(jnp.moveaxis(y, 0, axis) for y in ys)
+
+
+# -- the loop over time as lax.scan ---------------------------------------------------------
+
+def _name(text: str) -> ast.Name:
+    return ast.Name(text, ast.Load())
+
+
+def _target(names) -> ast.expr:
+    """``a, b, = …`` (a tuple target, even of one name or none)."""
+    return ast.Tuple([ast.Name(n, ast.Store()) for n in names], ast.Store())
+
+
+def _tuple(nodes) -> ast.Tuple:
+    return ast.Tuple(list(nodes), ast.Load())
+
+
+def _function(name: str, params, body) -> ast.FunctionDef:
+    return ast.FunctionDef(name, ast.arguments([], [ast.arg(p) for p in params], None, [], [],
+                                               None, []), body, [], None, lineno=0)
+
+
+def _loop(box, args, numbers, outs, read, scope):
+    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as one ``lax.scan``: the carry is the state and
+    the running sums, the scanned inputs the sequences (time-major views), the
+    stacked outputs the per-step Y (broadcast to the batch, as NumPy's stacking
+    does); ``reverse`` runs the steps last to first. The carry's shapes are settled
+    while tracing (:func:`scan`)."""
+    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
+    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
+    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
+    snaps = outs[nS + nY + nZ:]
+    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,
+                  dtype=dtype_of(w.dtype)) if number else s
+               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
+    used_ys = [k for k in range(nY) if read[nS + k]]
+    used_sums = [k for k in range(nZ) if read[nS + nY + k]]
+    used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
+    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]
+    if not timed:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    plan = stage_plan(box, used_ys, used_sums)
+    first = seqs[timed[0]]
+    before = [_same_length(box, k, seqs[k], first) for k in timed[1:]]
+
+    step, carry, xs = scope.temporary(), scope.temporary(), scope.temporary()
+    inner_state = [scope.temporary() for _ in range(nS)]
+    inner_sums = [scope.temporary() for _ in used_sums]
+    inner_xs = [scope.temporary() for _ in timed]
+    inner_snaps = used_snaps
+    inputs = list(consts) + [_name(s) for s in inner_state]
+    slices = iter(inner_xs)
+    for x, number in zip(seqs, numbers[nC + nS:]):
+        inputs.append(x if number else _name(next(slices)))
+    numbered = {k for k, number in enumerate(numbers) if number and not nC <= k < nC + nS}
+    body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)), numbered)
+    new_state = returned[:nS]
+    batch = py("x.shape[:1]", x=first)
+    stacked = []
+    for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
+        shape = box.ys.inside[k].shape
+        stacked.append(py("np.broadcast_to(y, batch + shape)", y=expr, batch=batch, shape=shape))
+    for j in inner_snaps:               # the state before the step, stacked (sliced after)
+        shape = box.state.inside[j].shape
+        stacked.append(py("np.broadcast_to(s, batch + shape)", s=_name(inner_state[j]),
+                          batch=batch, shape=shape))
+    added = [py("a + z", a=_name(a), z=z) for a, z in zip(inner_sums, returned[nS + len(used_ys):])]
+    statements = [_assign_tuple(inner_state + inner_sums, _name(carry)),
+                  _assign_tuple(inner_xs, _name(xs))] + body
+    statements.append(ast.Return(_tuple([_tuple(list(new_state) + added), _tuple(stacked)])))
+    function = _function(step, [carry, xs], statements)
+
+    zeros = [py("np.zeros(shape, dtype=dtype)", shape=box.sums.inside[k].shape,
+                dtype=dtype_of(box.sums.inside[k].dtype)) for k in used_sums]
+    call = py("scan(f, c, xs, n)", f=_name(step), c=_tuple(list(initial) + zeros),
+              xs=_tuple([seqs[k] for k in timed]), n=nS)
+    if box.reverse:
+        call.keywords.append(ast.keyword("reverse", ast.Constant(True)))
+    out_ys = [ys[k] for k in used_ys] + [snaps[j] for j in used_snaps]
+    targets = ast.Tuple([_target(states + [sums[k] for k in used_sums]), _target(out_ys)],
+                        ast.Store())
+    after = [ast.Assign([targets], call, lineno=0)]
+    for j in used_snaps:
+        after.append(_assign([snaps[j]], py("s[:, ::k]", s=_name(snaps[j]), k=box.snapshots)))
+    return before + [function] + after
+
+
+def _assign_tuple(names, value) -> ast.Assign:
+    return ast.Assign([_target(names)], value, lineno=0)
+
+
+
+
+# -- the backward half of checkpointed BPTT: a reverse scan over segments -------------------
+
+def _recompute(box, args, numbers, outs, read, scope):
+    """C ⊗ Seq(X) ⊗ Seq(S)ₖ ⊗ S′ ⊗ Seq(Y′) ⊗ Z′ → C′ ⊗ S′ ⊗ Seq(X′): a reverse scan
+    over the segments of ``every`` steps (the sequences padded to whole segments, the
+    padded steps masked out), each segment rerun forward from its stored state by an
+    inner scan of ``keeping`` that stacks the residuals, then differentiated by an
+    inner reverse scan of ``backward``; only one segment's residuals are live at a
+    time (memory O(T/k + k))."""
+    C, S, X, Y = len(box.consts), len(box.state), len(box.xs), len(box.ys)
+    c, xs = list(args[:C]), list(args[C:C + X])
+    snaps, ds, dys, dz = (args[C + X:C + X + S], args[C + X + S:C + X + 2 * S],
+                          args[C + X + 2 * S:C + X + 2 * S + Y], args[C + X + 2 * S + Y:])
+    n_xs, n_ds, n_dys = (numbers[C:C + X], numbers[C + X + S:C + X + 2 * S],
+                         numbers[C + X + 2 * S:C + X + 2 * S + Y])
+    dc_out, ds_out, dx_out = outs[:C], outs[C:C + S], outs[C + S:]
+    timed = [a for a, n in zip(xs + dys, n_xs + n_dys) if not n]
+    if not timed:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    first, every = timed[0], box.every
+    nM = len(box.kept)
+    keeping = _stage(flatten(box.keeping), range(S + nM))
+    backward = _stage(sum_over_batch(flatten(box.backward), box.batch_summed),
+                      range(len(box.backward.cod)))
+    statements = [_same_length(box, k, a, first) for k, a in enumerate(xs)
+                  if not n_xs[k] and a is not first]
+    T, n, pad = scope.temporary(), scope.temporary(), scope.temporary()
+    statements += [_assign([T], py("x.shape[1]", x=first)),
+                   _assign([n], py("-(-T // k)", T=_name(T), k=every)),
+                   _assign([pad], py("n * k - T", n=_name(n), k=every, T=_name(T)))]
+
+    def segments(a, shape):
+        """A sequence (batch, T, …) as (segments, k, batch, …), padded with zeros."""
+        return py("np.pad(np.swapaxes(a, 0, 1), ((0, p),) + ((0, 0),) * r)"
+                  ".reshape((n, k) + a.shape[:1] + a.shape[2:])",
+                  a=a, p=_name(pad), r=len(shape) + 1, n=_name(n), k=every)
+
+    # the forward rerun of one step: carry the state, stack the residuals Mv
+    fwd, fc, fx = scope.temporary(), scope.temporary(), scope.temporary()
+    f_state = [scope.temporary() for _ in range(S)]
+    f_x = [scope.temporary() for k in range(X) if not n_xs[k]]
+    fx_iter = iter(f_x)
+    inputs = c + [_name(s) for s in f_state] + [a if num else _name(next(fx_iter))
+                                                for a, num in zip(xs, n_xs)]
+    numbered = {k for k, a in enumerate(inputs) if k < C and numbers[k]} | \
+        {C + S + k for k in range(X) if n_xs[k]}
+    body, returned = scope.body(keeping, inputs, scope.reserve(len(keeping.wires)), numbered)
+    batch = py("x.shape[:1]", x=first)
+    kept = [py("np.broadcast_to(m, batch + shape)", m=m, batch=batch, shape=w.shape)
+            for m, w in zip(returned[S:S + nM], box.kept.inside)]
+    forward_step = _function(fwd, [fc, fx], [_assign_tuple(f_state, _name(fc)),
+                                              _assign_tuple(f_x, _name(fx))] + body
+                             + [ast.Return(_tuple([_tuple(returned[:S]), _tuple(kept)]))])
+
+    # one backward step: carry (S′, C′ running), per step (Mv, X, Y′, valid)
+    bwd, bc, bx = scope.temporary(), scope.temporary(), scope.temporary()
+    b_ds = [scope.temporary() for _ in range(S)]
+    b_dc = [scope.temporary() for _ in range(C)]
+    b_mv = [scope.temporary() for _ in range(nM)]
+    b_x = [scope.temporary() for k in range(X) if not n_xs[k]]
+    b_dy = [scope.temporary() for k in range(Y) if not n_dys[k]]
+    valid = scope.temporary()
+    bx_iter, bdy_iter, mv_iter = iter(b_x), iter(b_dy), iter(b_mv)
+    step_xs = [a if num else _name(next(bx_iter)) for a, num in zip(xs, n_xs)]
+    m = [c[i] if kind == "c" else step_xs[i] if kind == "x" else _name(b_mv[i])
+         for kind, i in box.source]
+    m_numbers = [numbers[i] if kind == "c" else n_xs[i] if kind == "x" else False
+                 for kind, i in box.source]
+    inputs = m + [_name(s) for s in b_ds] + [a if num else _name(next(bdy_iter))
+                                             for a, num in zip(dys, n_dys)] + list(dz)
+    numbered = {k for k, num in enumerate(m_numbers) if num}
+    numbered |= {len(m) + S + k for k in range(Y) if n_dys[k]}
+    numbered |= {len(m) + S + Y + k for k in range(len(dz)) if numbers[C + X + 2 * S + Y + k]}
+    body, returned = scope.body(backward, inputs, scope.reserve(len(backward.wires)), numbered)
+    grads, new_ds, dx = returned[:C], returned[C:C + S], returned[C + S:]
+    keep = _name(valid)
+    new_ds = [py("np.where(v, d, o)", v=keep, d=d, o=_name(o)) for d, o in zip(new_ds, b_ds)]
+    new_dc = [py("a + np.where(v, g, 0.0)", a=_name(a), v=keep, g=g) for a, g in zip(b_dc, grads)]
+    dx = [py("np.broadcast_to(d, batch + shape)", d=d, batch=batch, shape=w.shape)
+          for d, w in zip(dx, box.xs.inside)]
+    backward_step = _function(bwd, [bc, bx], [
+        _assign_tuple(b_ds + b_dc, _name(bc)),
+        _assign_tuple(b_mv + b_x + b_dy + [valid], _name(bx))] + body
+        + [ast.Return(_tuple([_tuple(new_ds + new_dc), _tuple(dx)]))])
+
+    # one segment, last first: rerun it, then its steps backward
+    seg, sc, sx = scope.temporary(), scope.temporary(), scope.temporary()
+    s_snap = [scope.temporary() for _ in range(S)]
+    s_x = [scope.temporary() for _ in b_x]
+    s_dy = [scope.temporary() for _ in b_dy]
+    s_valid, s_mv, s_dx = scope.temporary(), scope.temporary(), scope.temporary()
+    rerun = py("scan(f, s, xs, n, axis=0)", f=_name(fwd), s=_tuple([_name(a) for a in s_snap]),
+               xs=_tuple([_name(a) for a in s_x]), n=S)
+    inner = _tuple([_name(a) for a in s_x + s_dy] + [_name(s_valid)])
+    inner = py("mv + rest", mv=_name(s_mv), rest=inner)
+    differentiate = py("scan(f, c, xs, s, reverse=True, axis=0)", f=_name(bwd),
+                       c=_name(sc), xs=_name("INNER"), s=S)
+    segment_step = _function(seg, [sc, sx], [
+        _assign_tuple(s_snap + s_x + s_dy + [s_valid], _name(sx)),
+        ast.Assign([ast.Tuple([ast.Name("_", ast.Store()), ast.Name(s_mv, ast.Store())],
+                              ast.Store())], rerun, lineno=0),
+        _assign([s_dx], inner),
+        ast.Return(_replace(differentiate, "INNER", _name(s_dx)))])
+
+    # the outer reverse scan over segments
+    ds0 = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=a,
+              dtype=dtype_of(w.dtype)) if num else a
+           for a, w, num in zip(ds, box.state.inside, n_ds)]
+    dc0 = [py("np.zeros(shape, dtype=dtype)", shape=w.shape, dtype=dtype_of(w.dtype))
+           for w in box.consts.inside]
+    seq_in = [py("np.swapaxes(s, 0, 1)", s=s) for s in snaps]  # time-major
+    seq_in += [segments(a, w.shape) for a, w, num in zip(xs, box.xs.inside, n_xs) if not num]
+    seq_in += [segments(a, w.shape) for a, w, num in zip(dys, box.ys.inside, n_dys) if not num]
+    seq_in.append(py("(np.arange(n * k) < T).reshape(n, k)", n=_name(n), k=every, T=_name(T)))
+    call = py("scan(f, c, xs, s, reverse=True, axis=0)", f=_name(seg), c=_tuple(ds0 + dc0),
+              xs=_tuple(seq_in), s=S)
+    total = scope.temporary()
+    stacked = [scope.temporary() for _ in range(X)]
+    statements += [forward_step, backward_step, segment_step,
+                   ast.Assign([ast.Tuple([_target(list(ds_out) + list(dc_out)), _target(stacked)],
+                                         ast.Store())], call, lineno=0)]
+    for name, a, w in zip(dx_out, stacked, box.xs.inside):
+        statements.append(_assign([name], py(
+            "np.swapaxes(d.reshape((-1,) + d.shape[2:])[:T], 0, 1)", d=_name(a), T=_name(T))))
+    del total
+    return statements
+
+
+def _replace(node, old: str, new: ast.expr):
+    """node with the name ``old`` replaced by ``new``."""
+    for parent in ast.walk(node):
+        for field, value in ast.iter_fields(parent):
+            if isinstance(value, ast.Name) and value.id == old:
+                setattr(parent, field, new)
+            elif isinstance(value, list):
+                for k, v in enumerate(value):
+                    if isinstance(v, ast.Name) and v.id == old:
+                        value[k] = new
+    return node
+
+
+def _stage(plan, outputs):
+    """A sub-diagram's plan with only ``outputs`` kept, optimised."""
+    from .plan import Plan
+    plan = Plan(plan.inputs, plan.equations, tuple(plan.outputs[k] for k in outputs),
+                plan.wires, plan.consumers)
+    return optimise(plan)
+
+
+# -- the dialect and the compiler ------------------------------------------------------------
+
+EMITTERS_JAX = RuleTable("JAX emitters", dict(EMITTERS))
+EMITTERS_JAX.update({"Loop": Block(_loop), "Recompute": Block(_recompute)})
+
+JAX = Dialect(EMITTERS_JAX, INLINE, ARITHMETIC, {"Constant", "Zero"},
+              dict(HELPERS, scan=scan), title="JAX only",
+              imports=("import jax", "import jax.numpy as jnp", "from jax import lax"),
+              rename={"np": "jnp"}, modules=("jax", "jnp", "lax"), frees=False)
+
+
+def enable_x64():
+    """Turn on JAX's 64-bit mode (float64 diagrams need it; do it before making arrays)."""
+    jax.config.update("jax_enable_x64", True)
+
+
+_WIDE = {"float64", "int64", "uint64", "complex128"}
+
+
+def _check_precision(plan, diagram):
+    """Refuse a diagram JAX would compute in another precision than its wires say."""
+    if jax.config.jax_enable_x64:
+        return
+    for wire in plan.wires:
+        if str(wire.dtype) in _WIDE:
+            raise TypeError(
+                f"{diagram.dom!r} → {diagram.cod!r}: the wire {wire!r} is {wire.dtype}, but JAX "
+                f"is in 32-bit mode and would compute it in 32 bits; turn on 64-bit mode first "
+                f"(jax.config.update(\"jax_enable_x64\", True), or "
+                f"paralens.interpreters.jax.enable_x64()), or build the model in float32")
+
+
+class Compiled:
+    """A diagram compiled to JAX source, jitted; calling it checks the inputs first
+    (shapes and dtypes, as ``codegen.Compiled`` does, without moving arrays already on
+    a device). ``function``: the jitted function; ``python``: the plain one (to jit
+    yourself, with other options); ``source``; ``arguments``, ``results``,
+    ``signature`` as in ``codegen.Compiled``."""
+
+    def __init__(self, diagram, summed=(), name: str = "diagram", *, arguments=None,
+                 results=None, donate=()):
+        check_name(name, JAX)
+        self.arguments, self.results = named_wires(diagram, arguments, results)
+        self._names = [n for n, _ in self.arguments] if arguments is not None else None
+        params = None if arguments is None else identifiers(arguments, JAX, avoid={name})
+        doc = None if arguments is None and results is None else \
+            _docstring(self.arguments, self.results)
+        with building():
+            self.plan = optimise(sum_over_batch(flatten(diagram), summed))
+            for wire in self.plan.wires:
+                if wire.kind == "Bool":
+                    raise TypeError(f"{wire!r}: JAX compiles diagrams of Real wires (circuits "
+                                    f"run bit-sliced: paralens.interpreters.bitsliced)")
+            _check_precision(self.plan, diagram)
+            self.name = name
+            self.source = _emit(self.plan, name, JAX, params, doc)
+            self.python = define(self.source, name)
+        self.function = jax.jit(self.python, donate_argnums=tuple(donate))
+        self.diagram = diagram
+
+    def check(self, args) -> list:
+        """The inputs checked against the wires (:func:`numpy.check_inputs`): a JAX array
+        by its shape and dtype alone (it stays where it is), anything else as NumPy
+        reads it."""
+        stand_ins = [np.broadcast_to(np.zeros((), a.dtype), a.shape)
+                     if isinstance(a, jax.Array) else a for a in args]
+        checked = interpreter.check_inputs(self.plan, self.diagram.dom, stand_ins, self._names)
+        return [a.astype(c.dtype) if isinstance(a, jax.Array) and a.dtype != c.dtype
+                else a if isinstance(a, jax.Array) else c for a, c in zip(args, checked)]
+
+    def __call__(self, *args):
+        return self.function(*self.check(args))
+
+    @property
+    def signature(self) -> str:
+        return _signature(self.name, self.arguments, self.results)
+
+    save = save
+
+
+def compile(diagram, summed=(), name: str = "diagram", *, arguments=None,
+            results=None) -> Compiled:
+    """Compile a diagram to JAX (jax.numpy source under ``jax.jit``), with
+    ``codegen.compile``'s options: ``summed`` (outputs summed over the batch),
+    ``name``, ``arguments``, ``results`` (the wires' names)."""
+    return Compiled(diagram, summed, name, arguments=arguments, results=results)
+
+
+def _emit(plan, name, dialect, params, doc):
+    from .source import emit
+    return emit(plan, name, dialect, params, doc)
