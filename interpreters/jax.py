@@ -439,3 +439,73 @@ def compile(diagram, summed=(), name: str = "diagram", *, arguments=None,
 def _emit(plan, name, dialect, params, doc):
     from .source import emit
     return emit(plan, name, dialect, params, doc)
+
+
+# -- training on devices ---------------------------------------------------------------------
+
+class Devices:
+    """Where a :class:`~paralens.interpreters.training.Trainer` keeps training: on one
+    device, or on several with the batch axis sharded over them and the parameters
+    and optimiser state replicated (data parallel: the batch sums of the parameters'
+    cotangents become XLA's cross-device reductions, so the sharded step is the
+    single-device step). Values stay on the devices between steps (their buffers
+    donated to the next step); the trainer fetches them every ``sync`` steps.
+
+    >>> Devices().devices == jax.devices()[:1]
+    True
+    """
+
+    #: steps between the trainer's reads of the devices (the losses, the finite flags)
+    sync = 50
+
+    def __init__(self, devices=None):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+        devices = jax.devices()[:1] if devices is None else list(devices)
+        if not devices or not all(isinstance(d, jax.Device) for d in devices):
+            raise TypeError(f"devices: a non-empty list of JAX devices (jax.devices()), got "
+                            f"{devices!r}")
+        self.devices = devices
+        self.mesh = Mesh(np.array(devices), ("batch", ))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.batched = NamedSharding(self.mesh, PartitionSpec("batch"))
+
+    def __repr__(self):
+        return f"Devices({self.devices!r})"
+
+    def step(self, diagram, kept: int, batched_in=(), batched_out=()):
+        """The jitted step of a learner's diagram: (its outputs, whether the first
+        ``kept`` of them, the new optimiser state and parameters, are all finite),
+        those inputs donated; inputs and outputs at ``batched_in``/``batched_out``
+        sharded over the batch, the others replicated."""
+        python = Compiled(diagram).python
+
+        def step(*args):
+            out = python(*args)
+            out = out if isinstance(out, tuple) else (out, )
+            flags = [jnp.all(jnp.isfinite(v)) for v in out[:kept]]
+            return out, jnp.all(jnp.stack(flags)) if flags else jnp.bool_(True)
+        ins = tuple(self.batched if k in batched_in else self.replicated
+                    for k in range(len(diagram.dom)))
+        outs = (tuple(self.batched if k in batched_out else self.replicated
+                      for k in range(len(diagram.cod))), self.replicated)
+        return jax.jit(step, in_shardings=ins, out_shardings=outs,
+                       donate_argnums=tuple(range(kept)))
+
+    def check_batch(self, n: int, what: str = "the batch"):
+        """Refuse a batch the devices cannot share equally."""
+        k = len(self.devices)
+        if n % k:
+            raise ValueError(f"{what} has {n} examples, which the {k} devices cannot share "
+                             f"equally: use a batch size that is a multiple of {k}")
+
+    def put(self, arrays, batched: bool = False) -> list:
+        """Arrays on the devices: sharded over the batch, or replicated."""
+        return [jax.device_put(a, self.batched if batched else self.replicated) for a in arrays]
+
+    @staticmethod
+    def get(values):
+        """Values from the devices, as NumPy arrays (one transfer for all)."""
+        return jax.device_get(values)
+
+
+compile.backend = Devices

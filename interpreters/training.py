@@ -61,7 +61,9 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -245,7 +247,7 @@ class Trainer:
     ``validation_history`` (step, objective on the validation data), ``checkpoint``
     where training stands (None before the first ``fit``)."""
 
-    def __init__(self, learner, compile=None):
+    def __init__(self, learner, compile=None, devices=None, sync_every: int | None = None):
         learner.optimiser.check_training()        # a negative rate would climb the loss
         if not hasattr(learner, "input_type") and \
                 (len(learner.model.dom) != 1 or len(learner.loss.param_type) != 1):
@@ -255,6 +257,14 @@ class Trainer:
                             f"run pl.compile(learner.diagram) on them yourself")
         self.learner = learner
         self.compile = compile
+        backend = getattr(compile, "backend", None)
+        if backend is None and (devices is not None or sync_every is not None):
+            given = "devices" if devices is not None else "sync_every"
+            raise TypeError(f"{given}= is for training on JAX devices: pass "
+                            f"compile=paralens.interpreters.jax.compile too")
+        self.devices = None if backend is None else backend(devices)
+        self.sync_every = 1 if backend is None else self.devices.sync if sync_every is None \
+            else _whole("sync_every", sync_every)
         self.step_function = self._compiled(self._diagram())
         self.history, self.validation_history = [], []
         self.checkpoint: Checkpoint | None = None
@@ -275,8 +285,19 @@ class Trainer:
     def _compiled(self, diagram):
         cache = self.__dict__.setdefault("_cache", {})
         if id(diagram) not in cache:
-            cache[id(diagram)] = (diagram, (self.compile or codegen.compiler_for(diagram))(diagram))
+            if self.devices is not None and diagram is self._diagram():
+                compiled = self._device_step(diagram)
+            else:
+                compiled = (self.compile or codegen.compiler_for(diagram))(diagram)
+            cache[id(diagram)] = (diagram, compiled)
         return cache[id(diagram)][1]
+
+    def _device_step(self, diagram):
+        """The step on the devices: the optimiser state and parameters donated and
+        checked finite there, the data (and a carried state) sharded over the batch."""
+        kept = len(self.learner.state_type) + len(self.learner.model.params)
+        return self.devices.step(diagram, kept, range(kept, len(diagram.dom)),
+                                 range(kept, len(diagram.cod)))
 
     @property
     def recurrent(self) -> bool:
@@ -315,14 +336,18 @@ class Trainer:
 
     def _step(self, opt_state: list, params, x, label):
         """``step`` on values already checked."""
-        model = self.learner.model
-        params = model.parameters(params)
-        out = self.step_function(*opt_state, *params.values(), x, label)
-        *out, loss = out if isinstance(out, tuple) else (out, )
-        k = len(opt_state)
-        steps = np.shape(x)[1] if self.recurrent else None
-        return (list(out[:k]), model.parameters(list(out[k:])),
-                self.learner.objective(loss, steps))
+        start = Checkpoint(opt_state, self.learner.model.parameters(params))
+        if self.devices is not None:
+            self.devices.check_batch(len(x))
+            start = self._to_devices(start)
+        opt_state, params, _, _, losses, _ = self._apply(start, x, label, None)
+        value = self.learner.objective(self._host(losses), self._steps(x))
+        host = self._to_host(Checkpoint(opt_state, params))
+        return host.opt_state, host.params, value
+
+    def _steps(self, x):
+        """The steps of a batch's sequences (None for examples)."""
+        return np.shape(x)[1] if self.recurrent else None
 
     def _batch(self, current: Checkpoint, x, label, n: int):
         """(inputs, labels, context) of the next step."""
@@ -332,9 +357,45 @@ class Trainer:
         return x[rows], label[rows], after
 
     def _apply(self, current: Checkpoint, xb, yb, context):
-        """(optimiser state, parameters, carried state, data order, objective)."""
-        opt_state, params, value = self._step(current.opt_state, current.params, xb, yb)
-        return opt_state, params, None, context, value
+        """(optimiser state, parameters, carried state, data order, the examples'
+        losses, whether the new state and parameters are finite: a flag on the
+        devices, None for NumPy, which the caller checks)."""
+        out, finite = self._call(*current.opt_state, *self._values(current.params), xb, yb)
+        k, n = len(current.opt_state), len(self.learner.model.params)
+        return list(out[:k]), list(out[k:k + n]), None, context, out[-1], finite
+
+    def _call(self, *args):
+        """The step function's outputs (a tuple) and its finite flag (None in NumPy)."""
+        if self.devices is not None:
+            return self.step_function(*args)
+        out = self.step_function(*args)
+        return (out if isinstance(out, tuple) else (out, )), None
+
+    @staticmethod
+    def _values(params) -> list:
+        return list(params.values()) if hasattr(params, "values") else list(params)
+
+    # -- where the values are: on the devices while training, on the host at checkpoints ----
+    def _host(self, value):
+        return value if self.devices is None else self.devices.get(value)
+
+    def _to_devices(self, c: Checkpoint) -> Checkpoint:
+        """A checkpoint's values put on the devices (fresh buffers: the steps donate them)."""
+        put = self.devices.put
+        return replace(c, opt_state=put(c.opt_state), params=put(self._values(c.params)),
+                       state=None if c.state is None else put(c.state, batched=True))
+
+    def _to_host(self, c: Checkpoint) -> Checkpoint:
+        """A checkpoint with its values on the host, the parameters keyed by name."""
+        if self.devices is not None:
+            opt_state, params, state = self.devices.get(
+                (list(c.opt_state), self._values(c.params), c.state))
+            c = replace(c, opt_state=[np.asarray(v) for v in opt_state], params=params,
+                        state=None if state is None else [np.asarray(v) for v in state])
+        if isinstance(c.params, (list, tuple)):
+            c = replace(c, params=self.learner.model.parameters(
+                [np.asarray(v) for v in c.params]))
+        return c
 
     # -- running ------------------------------------------------------------------------------
     def fit(self, opt_state: list, params, x, label, steps: int, batch_size: int | None = None,
@@ -415,6 +476,12 @@ class Trainer:
         pass
 
     def _run(self, start: Checkpoint, x, label, n: int, steps: int, show: bool, every=None):
+        """The steps, verified every ``sync_every`` steps (every step in NumPy): each
+        step's loss and update checked finite, the history extended, the checkpoint
+        moved to the host. On JAX the values stay on the devices in between; a
+        non-finite step found at a verification is located exactly by replaying from
+        the last verified checkpoint, and an interrupt (Ctrl-C) is taken at the next
+        step's boundary."""
         first = start.step + 1
         if start is self.checkpoint and self._recorded is not None:
             # continuing this trainer's run: after a NaN the history holds the loss of
@@ -424,32 +491,35 @@ class Trainer:
             self._recorded = len(self.history) - start.step
         recorded = self._recorded                       # history[recorded + k - 1]: step k's loss
         self._check_rates(start, steps)
-        previous = current = self.checkpoint = start
+        if self.devices is not None:
+            self.devices.check_batch(n if start.batches is None else start.batches.size)
+        self.checkpoint = start
+        verified = [start]                      # the last two verified checkpoints
+        live = start if self.devices is None else self._to_devices(start)
+        pending, last = [], first + steps - 1
         bar = progress(steps, "training") if show else None
         try:
-            for k in range(first, first + steps):
-                xb, yb, context = self._batch(current, x, label, n)
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    opt_state, params, carried, batches, value = self._apply(
-                        current, xb, yb, context)
-                if not np.isfinite(value):     # these parameters are bad: keep the previous
-                    kept, good = (k - 1, previous) if k > first else (0, current)
-                    self.checkpoint = good
-                    raise NonFiniteLoss(k, f"the loss is {value}", good.opt_state, good.params,
-                                        kept)
-                if not all(np.all(np.isfinite(v)) for v in [*params.values(), *opt_state]):
-                    self.checkpoint = current
-                    raise NonFiniteLoss(k, f"the update is not finite (loss {value:.6g})",
-                                        current.opt_state, current.params, k)
-                previous, current = current, Checkpoint(opt_state, params, k, batches,
-                                                        start.data, carried, start.length)
-                self.history.append(value)
-                self.checkpoint = current
-                if every and k % every == 0:
-                    self.validation_history.append(
-                        (k, self._evaluate(*self._validating, params).loss))
-                if bar:
-                    bar.update(k - first + 1, f"loss {value:.4f}")
+            with _interrupts(self.devices is not None) as interrupted:
+                for k in range(first, first + steps):
+                    xb, yb, context = self._batch(live, x, label, n)
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        opt_state, params, carried, batches, losses, finite = self._apply(
+                            live, xb, yb, context)
+                    live = Checkpoint(opt_state, params, k, batches, start.data, carried,
+                                      start.length)
+                    pending.append((live, losses, finite, self._steps(xb)))
+                    validate = bool(every and k % every == 0)
+                    if len(pending) >= self.sync_every or k == last or validate or interrupted:
+                        self._verify(pending, verified, start, x, label, n)
+                        pending = []
+                        if validate:
+                            self.validation_history.append(
+                                (k, self._evaluate(*self._validating,
+                                                   self.checkpoint.params).loss))
+                        if bar:
+                            bar.update(k - first + 1, f"loss {self.history[-1]:.4f}")
+                    if interrupted:
+                        raise KeyboardInterrupt
         except BaseException as error:
             if not isinstance(error, NonFiniteLoss):     # stopped between a loss and its step
                 del self.history[recorded + self.checkpoint.step:]
@@ -457,7 +527,50 @@ class Trainer:
         finally:
             if bar:
                 bar.close()
-        return current.opt_state, current.params
+        return self.checkpoint.opt_state, self.checkpoint.params
+
+    def _verify(self, pending: list, verified: list, start: Checkpoint, x, label, n: int):
+        """Check the pending steps in order (one read of the devices for all): append
+        each good step's objective to the history and make the last the checkpoint;
+        at the first step whose loss or update is not finite, raise
+        :class:`NonFiniteLoss` with the checkpoint at the last good values (as a
+        step-by-step run keeps them: for a non-finite loss, the parameters evaluated
+        at the step before; for a non-finite update, those the step started from)."""
+        losses, flags = self._host(([p[1] for p in pending], [p[2] for p in pending]))
+        for (live, _, _, steps), loss, finite in zip(pending, losses, flags):
+            k = live.step
+            value = self.learner.objective(loss, steps)
+            if not np.isfinite(value):
+                kept = k - 1 if k > start.step + 1 else 0
+                good = self._at(k - 2 if kept else start.step, verified, start, x, label, n)
+                self.checkpoint = good
+                raise NonFiniteLoss(k, f"the loss is {value}", good.opt_state, good.params, kept)
+            if finite is None:
+                finite = all(np.all(np.isfinite(v))
+                             for v in [*self._values(live.params), *live.opt_state])
+            if not finite:
+                good = self._at(k - 1, verified, start, x, label, n)
+                self.checkpoint = good
+                raise NonFiniteLoss(k, f"the update is not finite (loss {value:.6g})",
+                                    good.opt_state, good.params, k)
+            self.history.append(value)
+        self.checkpoint = self._to_host(pending[-1][0])
+        verified[:] = [verified[-1], self.checkpoint]
+
+    def _at(self, step: int, verified: list, start: Checkpoint, x, label, n: int) -> Checkpoint:
+        """The checkpoint after ``step`` steps: a verified one, or replayed on the
+        devices from the last verified one before it (its steps run again, on the
+        same batches)."""
+        for c in reversed(verified):
+            if c.step == step:
+                return c
+        base = max((c for c in verified if c.step < step), key=lambda c: c.step)
+        live = self._to_devices(base)
+        for k in range(base.step + 1, step + 1):
+            xb, yb, context = self._batch(live, x, label, n)
+            opt_state, params, carried, batches, _, _ = self._apply(live, xb, yb, context)
+            live = Checkpoint(opt_state, params, k, batches, start.data, carried, start.length)
+        return self._to_host(live)
 
     def _check_rates(self, start: Checkpoint, steps: int):
         """Refuse a schedule that gives a rate that is negative or not finite at one of
@@ -585,6 +698,37 @@ class Trainer:
         return None
 
 
+def _on_devices(values) -> bool:
+    """Whether values are already arrays of a device backend (not NumPy's)."""
+    return all(not isinstance(v, np.ndarray) and hasattr(v, "devices") for v in values)
+
+
+class _interrupts:
+    """While training on devices (whose steps donate their inputs' buffers), Ctrl-C
+    is taken at the next step's boundary: the handler only notes it (``bool(self)``),
+    so that no step is left half-done and the last completed one is kept. Elsewhere,
+    or off the main thread, Ctrl-C acts at once, as always."""
+
+    def __init__(self, deferred: bool):
+        self.deferred, self.seen, self.previous = deferred, False, None
+
+    def __bool__(self):
+        return self.seen
+
+    def __enter__(self):
+        if self.deferred and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.seen = True
+
+    def __exit__(self, *error):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 def _accuracy(prediction, label):
     prediction, label = np.asarray(prediction), np.asarray(label)
     if label.dtype == bool:
@@ -611,14 +755,15 @@ class TruncatedTrainer(Trainer):
     sequence carries its own state, so every step trains on all of them, in order).
     """
 
-    def __init__(self, learner, length: int, compile=None):
+    def __init__(self, learner, length: int, compile=None, devices=None,
+                 sync_every: int | None = None):
         if not isinstance(learner.model, Machine):
             raise TypeError("TruncatedTrainer trains the learner of a machine; use Trainer")
         if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
             raise ValueError(f"length: the steps of a segment, a whole number ≥ 1, got "
                              f"{length!r}")
         self.length = int(length)
-        super().__init__(learner, compile)
+        super().__init__(learner, compile, devices, sync_every)
 
     def _diagram(self):
         return self.learner.segment
@@ -644,21 +789,28 @@ class TruncatedTrainer(Trainer):
         return x[:, position:position + k], label[:, position:position + k], state
 
     def _apply(self, current, xb, yb, state):
-        model, learner = self.learner.model, self.learner
-        params = model.parameters(current.params)
-        out = self.step_function(*current.opt_state, *params.values(), *state, xb, yb)
-        out = out if isinstance(out, tuple) else (out, )
-        nO, nP, nS = len(learner.state_type), len(model.params), len(model.state)
-        return (list(out[:nO]), model.parameters(list(out[nO:nO + nP])),
-                list(out[nO + nP:nO + nP + nS]), None, learner.objective(out[-1], xb.shape[1]))
+        nO, nP, nS = (len(self.learner.state_type), len(self.learner.model.params),
+                      len(self.learner.model.state))
+        if self.devices is not None and not _on_devices(state):
+            state = self.devices.put(state, batched=True)
+        out, finite = self._call(*current.opt_state, *self._values(current.params), *state,
+                                 xb, yb)
+        return (list(out[:nO]), list(out[nO:nO + nP]), list(out[nO + nP:nO + nP + nS]), None,
+                out[-1], finite)
 
     def step(self, opt_state, params, x, label):
         """One segment from the machine's initial state: (new optimiser state, new
         parameters, the objective before the step)."""
         start = Checkpoint(*check_values(self.learner, opt_state, params))
         x, label, n = self._data(x, label)
-        opt_state, params, _, _, value = self._apply(start, *self._batch(start, x, label, n))
-        return opt_state, params, value
+        if self.devices is not None:
+            self.devices.check_batch(n)
+            start = self._to_devices(start)
+        xb, yb, state = self._batch(start, x, label, n)
+        opt_state, params, _, _, losses, _ = self._apply(start, xb, yb, state)
+        host = self._to_host(Checkpoint(opt_state, params))
+        return host.opt_state, host.params, self.learner.objective(self._host(losses),
+                                                                   xb.shape[1])
 
     def _check_carried(self, checkpoint, x):
         state = checkpoint.state

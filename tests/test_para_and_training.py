@@ -157,14 +157,18 @@ def test_the_demo_stops_on_a_non_finite_loss_keeping_the_last_good_parameters(
     """Make the third evaluation of the loss NaN: the demo stops at step 3 and keeps
     the parameters evaluated at step 2 (whose loss was finite)."""
     from paralens.interpreters import cli, training
-    seen, real_step = [], training.Trainer._step         # the loop's step (step checks, then it)
+    seen, real_call = [], training.Trainer._call         # the loop's call of the step function
 
-    def step(self, state, params, x, label):
-        seen.append(params)
-        new_state, new, loss = real_step(self, state, params, x, label)
-        return new_state, new, (float("nan") if len(seen) == 3 else loss)
+    def call(self, *args):
+        nO = len(self.learner.state_type)
+        values = args[nO:nO + len(self.learner.model.params)]
+        seen.append(dict(zip(self.learner.model.names, values)))
+        out, finite = real_call(self, *args)
+        if len(seen) == 3:
+            out = out[:-1] + (np.full_like(out[-1], np.nan), )
+        return out, finite
 
-    monkeypatch.setattr(training.Trainer, "_step", step)
+    monkeypatch.setattr(training.Trainer, "_call", call)
     assert cli.main(["demo", "--steps", "10", "--out", str(tmp_path)]) == 1
     assert "the loss is nan at step 3" in capsys.readouterr().err
     seen.clear()
