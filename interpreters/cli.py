@@ -6,7 +6,8 @@
 * ``paralens digits``: a softmax classifier on the 8×8 digits with Adam;
 * ``paralens circuits``: Boolean circuits trained by RDA (the Iris table, digits);
 * ``paralens compile module:attr -o step.py`` writes a diagram, Para map or
-  learner as a module that imports nothing but NumPy.
+  learner as a module that imports nothing but NumPy (``--backend jax``: nothing
+  but JAX, for ``jax.jit``).
 
 A mistake in the command (a bad value, an option the command does not take, a module
 or attribute that does not exist, a path that cannot be written) is reported in one
@@ -121,9 +122,11 @@ def main(argv=None):
     emit.add_argument("target", help="module:attribute naming a diagram, a Para map or a learner")
     emit.add_argument("-o", "--output", required=True, help="the .py file to write")
     emit.add_argument("--name", default="step", help="the function's name in the module")
+    emit.add_argument("--backend", choices=("numpy", "jax"), default="numpy",
+                      help="what the module computes on (jax needs paralens[jax])")
     args = parser.parse_args(argv)
     if args.command == "compile":
-        return compile_target(args.target, args.output, args.name)
+        return compile_target(args.target, args.output, args.name, args.backend)
     if args.command == "demo":
         options = _demo_options(run, args)
     try:
@@ -155,20 +158,31 @@ def _demo_options(parser, args) -> dict:
             for option, default in taken.items()}
 
 
-def compile_target(target: str, output: str, name: str = "step") -> int:
+def compile_target(target: str, output: str, name: str = "step", backend: str = "numpy") -> int:
     """``paralens compile pkg.module:attr -o step.py``: the NumPy source of a diagram
-    (or of a Para map's diagram, or a learner's step), importing nothing but NumPy.
-    The target is never called; a mistake (the name, the target, the output path)
-    is reported in one line, status 2, before anything is imported or written."""
+    (or of a Para map's diagram, or a learner's step), importing nothing but NumPy;
+    with ``backend="jax"`` its jax.numpy source, importing nothing but JAX (a float64
+    diagram's module runs with ``jax_enable_x64`` on). The target is never called; a
+    mistake (the name, the target, the output path, JAX not installed) is reported
+    in one line, status 2, before anything is imported or written."""
+    compiler_module = None
     try:
         obj, diagram = _target(target, output, name)
+        if backend == "jax":
+            try:
+                from . import jax as compiler_module
+            except ImportError as error:
+                raise UsageError(str(error)) from None
+            compiler_module.enable_x64()       # only the source is written: any precision
     except UsageError as error:
         print(f"paralens compile: {error}", file=sys.stderr)
         return 2
     from . import codegen
     arguments, results = _wire_names(obj, diagram)
-    compiler = codegen.compiler_for(diagram)          # a circuit: bit-sliced
-    named = {"arguments": arguments, "results": results} if compiler is codegen.compile else {}
+    compiler = compiler_module.compile if backend == "jax" else \
+        codegen.compiler_for(diagram)               # a circuit: bit-sliced
+    named = {"arguments": arguments, "results": results} \
+        if compiler in (codegen.compile, getattr(compiler_module, "compile", None)) else {}
     compiler(diagram, name=name, **named).save(output)
     print(f"wrote {output}: "
           f"{codegen.signature(diagram, name, named.get('arguments'), named.get('results'))}")

@@ -460,7 +460,7 @@ def test_every_option_is_listed_here(capsys):
     for command in (("demo", ), ("digits", ), ("circuits", )):
         listed = set().union(*(o for c, o in HONOURED.items() if c[0] == command[0]))
         assert _options(capsys, *command) == listed, command
-    assert _options(capsys, "compile") == {"-o", "--output", "--name"}
+    assert _options(capsys, "compile") == {"-o", "--output", "--name", "--backend"}
 
 
 @pytest.mark.parametrize("command", sorted(HONOURED))

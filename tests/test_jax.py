@@ -331,3 +331,20 @@ except ImportError as error:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert 'pip install "paralens[jax]"' in out
+
+
+def test_the_command_writes_a_jax_module(tmp_path, monkeypatch, capsys):
+    from paralens.interpreters.cli import main
+    (tmp_path / "jax_target.py").write_text(
+        "from paralens.categories import Real, Sigmoid, cells\n"
+        "d = Sigmoid(Real(3))\nm = cells.elman(2, 3)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path) + [str(tmp_path)])
+    assert main(["compile", "jax_target:d", "-o", "step.py", "--backend", "jax"]) == 0
+    namespace = {}
+    exec((tmp_path / "step.py").read_text(), namespace)
+    x = np.array([[0.0, 1.0, -1.0]])
+    np.testing.assert_allclose(namespace["step"](x), 1 / (1 + np.exp(-x)), rtol=1e-15)
+    assert main(["compile", "jax_target:m", "-o", "rnn.py", "--backend", "jax"]) == 0
+    text = (tmp_path / "rnn.py").read_text()
+    assert "lax.scan" in text and "import numpy" not in text
