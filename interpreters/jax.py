@@ -261,7 +261,7 @@ def _recompute(box, args, numbers, outs, read, scope):
     b_x = [scope.temporary() for k in range(X) if not n_xs[k]]
     b_dy = [scope.temporary() for k in range(Y) if not n_dys[k]]
     valid = scope.temporary()
-    bx_iter, bdy_iter, mv_iter = iter(b_x), iter(b_dy), iter(b_mv)
+    bx_iter, bdy_iter = iter(b_x), iter(b_dy)
     step_xs = [a if num else _name(next(bx_iter)) for a, num in zip(xs, n_xs)]
     m = [c[i] if kind == "c" else step_xs[i] if kind == "x" else _name(b_mv[i])
          for kind, i in box.source]
@@ -315,7 +315,6 @@ def _recompute(box, args, numbers, outs, read, scope):
     seq_in.append(py("(np.arange(n * k) < T).reshape(n, k)", n=_name(n), k=every, T=_name(T)))
     call = py("scan(f, c, xs, s, reverse=True, axis=0)", f=_name(seg), c=_tuple(ds0 + dc0),
               xs=_tuple(seq_in), s=S)
-    total = scope.temporary()
     stacked = [scope.temporary() for _ in range(X)]
     statements += [forward_step, backward_step, segment_step,
                    ast.Assign([ast.Tuple([_target(list(ds_out) + list(dc_out)), _target(stacked)],
@@ -323,7 +322,6 @@ def _recompute(box, args, numbers, outs, read, scope):
     for name, a, w in zip(dx_out, stacked, box.xs.inside):
         statements.append(_assign([name], py(
             "np.swapaxes(d.reshape((-1,) + d.shape[2:])[:T], 0, 1)", d=_name(a), T=_name(T))))
-    del total
     return statements
 
 

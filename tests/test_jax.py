@@ -77,7 +77,7 @@ def test_every_real_generator_and_its_lens_halves(box):
     out = as_tuple(pn.compile(lens.forward)(*args))
     same(lens.forward, args)
     residual = list(out[:len(lens.forward.cod) - len(box.cod)])
-    cotangents = inputs(box.cod >> box.cod if False else _id(box.cod), seed=1)
+    cotangents = inputs(_id(box.cod), seed=1)
     same(lens.backward, residual + cotangents)
 
 

@@ -21,7 +21,6 @@ jax.config.update("jax_enable_x64", True)
 
 from paralens.categories import Real, Sigmoid, Tanh, cells, dense    # noqa: E402
 from paralens.interpreters import jax as pj, recurrent as rec        # noqa: E402
-from paralens.interpreters import training                          # noqa: E402
 from paralens.interpreters.training import (NonFiniteLoss, Trainer,  # noqa: E402
                                             TruncatedTrainer)
 from paralens.lenses import losses, optimisers                      # noqa: E402
