@@ -71,8 +71,8 @@ from .codegen import ARITHMETIC, EMITTERS, HELPERS, INLINE, _signature, _docstri
 from .codegen import stage_plan
 from .plan import RuleTable, flatten, sum_over_batch
 from .source import (Block, Dialect, _assign, check_name, define, dtype_of, identifiers,
-                     named_wires, py, save)
-from .codegen import _same_length
+                     named_wires, py, save, template)
+from .codegen import _same_length, _stacking
 
 __all__ = ["compile", "Compiled", "JAX", "EMITTERS_JAX", "scan", "enable_x64"]
 
@@ -163,8 +163,11 @@ def _loop(box, args, numbers, outs, read, scope):
     body, returned = scope.body(plan, inputs, scope.reserve(len(plan.wires)), numbered)
     new_state = returned[:nS]
     batch = py("x.shape[:1]", x=first)
+    same, _ = _stacking(plan, box, used_ys)     # a y of the same value as an earlier one
     stacked = []
     for k, expr in zip(used_ys, returned[nS:nS + len(used_ys)]):
+        if k in same:
+            continue
         shape = box.ys.inside[k].shape
         stacked.append(py("np.broadcast_to(y, batch + shape)", y=expr, batch=batch, shape=shape))
     for j in inner_snaps:               # the state before the step, stacked (sliced after)
@@ -183,12 +186,13 @@ def _loop(box, args, numbers, outs, read, scope):
               xs=_tuple([seqs[k] for k in timed]), n=nS)
     if box.reverse:
         call.keywords.append(ast.keyword("reverse", ast.Constant(True)))
-    out_ys = [ys[k] for k in used_ys] + [snaps[j] for j in used_snaps]
+    out_ys = [ys[k] for k in used_ys if k not in same] + [snaps[j] for j in used_snaps]
     targets = ast.Tuple([_target(states + [sums[k] for k in used_sums]), _target(out_ys)],
                         ast.Store())
     after = [ast.Assign([targets], call, lineno=0)]
     for j in used_snaps:
         after.append(_assign([snaps[j]], py("s[:, ::k]", s=_name(snaps[j]), k=box.snapshots)))
+    after += [_assign([ys[k]], _name(ys[earlier])) for k, earlier in same.items()]
     return before + [function] + after
 
 
@@ -349,7 +353,10 @@ def _stage(plan, outputs):
 # -- the dialect and the compiler ------------------------------------------------------------
 
 EMITTERS_JAX = RuleTable("JAX emitters", dict(EMITTERS))
-EMITTERS_JAX.update({"Loop": Block(_loop), "Recompute": Block(_recompute)})
+EMITTERS_JAX.update({"Loop": Block(_loop), "Recompute": Block(_recompute),
+                     # one lax.logistic, which XLA fuses with its producer (a bias add);
+                     # NumPy's 0.5 + 0.5·tanh(x/2) compiles to two fusions a layer
+                     "Sigmoid": template("jax.nn.sigmoid(x)", "x")})
 
 JAX = Dialect(EMITTERS_JAX, INLINE, ARITHMETIC, {"Constant", "Zero"},
               dict(HELPERS, scan=scan), title="JAX only",
