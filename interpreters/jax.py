@@ -379,9 +379,9 @@ def _check_precision(plan, diagram):
     for wire in plan.wires:
         if str(wire.dtype) in _WIDE:
             raise TypeError(
-                f"{diagram.dom!r} → {diagram.cod!r}: the wire {wire!r} is {wire.dtype}, but JAX "
-                f"is in 32-bit mode and would compute it in 32 bits; turn on 64-bit mode first "
-                f"(jax.config.update(\"jax_enable_x64\", True), or "
+                f"this diagram computes in {wire.dtype} (its wire {wire!r} among others), but "
+                f"JAX is in 32-bit mode and would compute it in 32 bits; turn on 64-bit mode "
+                f"first (jax.config.update(\"jax_enable_x64\", True), or "
                 f"paralens.interpreters.jax.enable_x64()), or build the model in float32")
 
 
