@@ -170,10 +170,6 @@ def _loop(box, args, numbers, outs, read, scope):
             continue
         shape = box.ys.inside[k].shape
         stacked.append(py("np.broadcast_to(y, batch + shape)", y=expr, batch=batch, shape=shape))
-    for j in inner_snaps:               # the state before the step, stacked (sliced after)
-        shape = box.state.inside[j].shape
-        stacked.append(py("np.broadcast_to(s, batch + shape)", s=_name(inner_state[j]),
-                          batch=batch, shape=shape))
     added = [py("a + z", a=_name(a), z=z) for a, z in zip(inner_sums, returned[nS + len(used_ys):])]
     statements = [_assign_tuple(inner_state + inner_sums, _name(carry)),
                   _assign_tuple(inner_xs, _name(xs))] + body
@@ -182,18 +178,73 @@ def _loop(box, args, numbers, outs, read, scope):
 
     zeros = [py("np.zeros(shape, dtype=dtype)", shape=box.sums.inside[k].shape,
                 dtype=dtype_of(box.sums.inside[k].dtype)) for k in used_sums]
-    call = py("scan(f, c, xs, n)", f=_name(step), c=_tuple(list(initial) + zeros),
-              xs=_tuple([seqs[k] for k in timed]), n=nS)
-    if box.reverse:
-        call.keywords.append(ast.keyword("reverse", ast.Constant(True)))
-    out_ys = [ys[k] for k in used_ys if k not in same] + [snaps[j] for j in used_snaps]
-    targets = ast.Tuple([_target(states + [sums[k] for k in used_sums]), _target(out_ys)],
-                        ast.Store())
-    after = [ast.Assign([targets], call, lineno=0)]
-    for j in used_snaps:
-        after.append(_assign([snaps[j]], py("s[:, ::k]", s=_name(snaps[j]), k=box.snapshots)))
+    start = _tuple(list(initial) + zeros)
+    stacked_ys = [ys[k] for k in used_ys if k not in same]
+    carried = _target(states + [sums[k] for k in used_sums])
+    if used_snaps:                      # the state stored every k steps: a scan over segments
+        functions, after = _segmented(box, scope, step, start, [seqs[k] for k in timed],
+                                      [box.xs.inside[k] for k in timed], first,
+                                      carried, stacked_ys, [snaps[j] for j in used_snaps],
+                                      used_snaps, before)
+    else:
+        functions = []
+        call = py("scan(f, c, xs, n)", f=_name(step), c=start,
+                  xs=_tuple([seqs[k] for k in timed]), n=nS)
+        if box.reverse:
+            call.keywords.append(ast.keyword("reverse", ast.Constant(True)))
+        after = [ast.Assign([ast.Tuple([carried, _target(stacked_ys)], ast.Store())], call,
+                            lineno=0)]
     after += [_assign([ys[k]], _name(ys[earlier])) for k, earlier in same.items()]
-    return before + [function] + after
+    return before + [function] + functions + after
+
+
+def _segments(a, rank: int, pad, n, k) -> ast.expr:
+    """A sequence (batch, T, …) as (segments, k, batch, …), padded with zeros to n·k steps."""
+    return py("np.pad(np.swapaxes(a, 0, 1), ((0, p),) + ((0, 0),) * r)"
+              ".reshape((n, k) + a.shape[:1] + a.shape[2:])", a=a, p=pad, r=rank + 1, n=n, k=k)
+
+
+def _segmented(box, scope, step, start, seqs, wires, first, carried, stacked, snaps,
+               used_snaps, before) -> tuple:
+    """A forward loop that stores its state before every k-th step, as a scan over the
+    segments of k steps (the sequences padded to whole segments, the padded steps
+    leaving the carry as it was) whose carry at each segment's start is the stored
+    state: memory O(T/k) for the stored states, as NumPy's loop."""
+    nS, k = len(box.state), box.snapshots
+    T, n, pad = scope.temporary(), scope.temporary(), scope.temporary()
+    before += [_assign([T], py("x.shape[1]", x=first)),
+               _assign([n], py("-(-T // k)", T=_name(T), k=k)),
+               _assign([pad], py("n * k - T", n=_name(n), k=k, T=_name(T)))]
+    masked, mc, mx = scope.temporary(), scope.temporary(), scope.temporary()
+    new, ys = scope.temporary(), scope.temporary()
+    masked_step = _function(masked, [mc, mx], [
+        ast.Assign([ast.Tuple([ast.Name(new, ast.Store()), ast.Name(ys, ast.Store())],
+                              ast.Store())],
+                   py("f(c, x[:-1])", f=_name(step), c=_name(mc), x=_name(mx)), lineno=0),
+        ast.Return(py("(tuple(np.where(x[-1], a, b) for a, b in zip(new, c)), ys)",
+                      x=_name(mx), new=_name(new), c=_name(mc), ys=_name(ys)))])
+    seg, sc, sx, inner, inner_ys = (scope.temporary() for _ in range(5))
+    batch = py("x.shape[:1]", x=first)
+    stored = [py("np.broadcast_to(c[j], batch + shape)", c=_name(sc), j=j, batch=batch,
+                 shape=box.state.inside[j].shape) for j in used_snaps]
+    segment_step = _function(seg, [sc, sx], [
+        ast.Assign([ast.Tuple([ast.Name(inner, ast.Store()), ast.Name(inner_ys, ast.Store())],
+                              ast.Store())],
+                   py("scan(f, c, xs, s, axis=0)", f=_name(masked), c=_name(sc), xs=_name(sx),
+                      s=nS), lineno=0),
+        ast.Return(_tuple([_name(inner), py("ys + stored", ys=_name(inner_ys),
+                                            stored=_tuple(stored))]))])
+    scanned = [_segments(x, len(w.shape), _name(pad), _name(n), k) for x, w in zip(seqs, wires)]
+    scanned.append(py("(np.arange(n * k) < T).reshape(n, k)", n=_name(n), k=k, T=_name(T)))
+    call = py("scan(f, c, xs, s, axis=0)", f=_name(seg), c=start, xs=_tuple(scanned), s=nS)
+    after = [ast.Assign([ast.Tuple([carried, _target(stacked + snaps)], ast.Store())], call,
+                        lineno=0)]
+    for name in stacked:
+        after.append(_assign([name], py("np.swapaxes(y.reshape((-1,) + y.shape[2:])[:T], 0, 1)",
+                                        y=_name(name), T=_name(T))))
+    for name in snaps:
+        after.append(_assign([name], py("np.swapaxes(s, 0, 1)", s=_name(name))))
+    return [masked_step, segment_step], after
 
 
 def _assign_tuple(names, value) -> ast.Assign:
@@ -225,8 +276,9 @@ def _recompute(box, args, numbers, outs, read, scope):
     first, every = timed[0], box.every
     nM = len(box.kept)
     keeping = _stage(flatten(box.keeping), range(S + nM))
+    used_dx = [k for k in range(X) if read[C + S + k]]     # the others are not computed
     backward = _stage(sum_over_batch(flatten(box.backward), box.batch_summed),
-                      range(len(box.backward.cod)))
+                      list(range(C + S)) + [C + S + k for k in used_dx])
     statements = [_same_length(box, k, a, first) for k, a in enumerate(xs)
                   if not n_xs[k] and a is not first]
     T, n, pad = scope.temporary(), scope.temporary(), scope.temporary()
@@ -235,10 +287,7 @@ def _recompute(box, args, numbers, outs, read, scope):
                    _assign([pad], py("n * k - T", n=_name(n), k=every, T=_name(T)))]
 
     def segments(a, shape):
-        """A sequence (batch, T, …) as (segments, k, batch, …), padded with zeros."""
-        return py("np.pad(np.swapaxes(a, 0, 1), ((0, p),) + ((0, 0),) * r)"
-                  ".reshape((n, k) + a.shape[:1] + a.shape[2:])",
-                  a=a, p=_name(pad), r=len(shape) + 1, n=_name(n), k=every)
+        return _segments(a, len(shape), _name(pad), _name(n), every)
 
     # the forward rerun of one step: carry the state, stack the residuals Mv
     fwd, fc, fx = scope.temporary(), scope.temporary(), scope.temporary()
@@ -281,8 +330,8 @@ def _recompute(box, args, numbers, outs, read, scope):
     keep = _name(valid)
     new_ds = [py("np.where(v, d, o)", v=keep, d=d, o=_name(o)) for d, o in zip(new_ds, b_ds)]
     new_dc = [py("a + np.where(v, g, 0.0)", a=_name(a), v=keep, g=g) for a, g in zip(b_dc, grads)]
-    dx = [py("np.broadcast_to(d, batch + shape)", d=d, batch=batch, shape=w.shape)
-          for d, w in zip(dx, box.xs.inside)]
+    dx = [py("np.broadcast_to(d, batch + shape)", d=d, batch=batch, shape=box.xs.inside[k].shape)
+          for d, k in zip(dx, used_dx)]
     backward_step = _function(bwd, [bc, bx], [
         _assign_tuple(b_ds + b_dc, _name(bc)),
         _assign_tuple(b_mv + b_x + b_dy + [valid], _name(bx))] + body
@@ -319,11 +368,11 @@ def _recompute(box, args, numbers, outs, read, scope):
     seq_in.append(py("(np.arange(n * k) < T).reshape(n, k)", n=_name(n), k=every, T=_name(T)))
     call = py("scan(f, c, xs, s, reverse=True, axis=0)", f=_name(seg), c=_tuple(ds0 + dc0),
               xs=_tuple(seq_in), s=S)
-    stacked = [scope.temporary() for _ in range(X)]
+    stacked = [scope.temporary() for _ in used_dx]
     statements += [forward_step, backward_step, segment_step,
                    ast.Assign([ast.Tuple([_target(list(ds_out) + list(dc_out)), _target(stacked)],
                                          ast.Store())], call, lineno=0)]
-    for name, a, w in zip(dx_out, stacked, box.xs.inside):
+    for name, a in zip([dx_out[k] for k in used_dx], stacked):
         statements.append(_assign([name], py(
             "np.swapaxes(d.reshape((-1,) + d.shape[2:])[:T], 0, 1)", d=_name(a), T=_name(T))))
     return statements

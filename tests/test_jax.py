@@ -348,3 +348,31 @@ def test_the_command_writes_a_jax_module(tmp_path, monkeypatch, capsys):
     assert main(["compile", "jax_target:m", "-o", "rnn.py", "--backend", "jax"]) == 0
     text = (tmp_path / "rnn.py").read_text()
     assert "lax.scan" in text and "import numpy" not in text
+
+
+def _stacked(jaxpr) -> int:
+    """The elements of what the top-level scans of a jaxpr stack over their steps (their
+    outputs past the carry): what a loop keeps for every step (or segment)."""
+    total = 0
+    for eq in jaxpr.eqns:
+        if eq.primitive.name == "scan":
+            for v in eq.outvars[eq.params["num_carry"]:]:
+                total += int(np.prod(v.aval.shape, dtype=np.int64))
+    return total
+
+
+def test_checkpointed_bptt_keeps_no_per_step_sequence_of_states():
+    """With recompute=k the top-level loops stack the state every k steps (and the
+    inputs' cotangents), never the per-step residuals (counted in the jaxpr, not
+    timed); full BPTT stacks its residuals at every step."""
+    m = cells.gru(N_IN, N)
+    T, batch, k = 400, 2, 20
+    stacked = {}
+    for recompute in (None, k):
+        learner = Learner(m, losses.mse(Real(N)), optimisers.GD(lr=0.1), recompute=recompute)
+        opt_state, params = learner.init(0)
+        args = list(opt_state) + list(params.values()) + [np.zeros((batch, T, N_IN)),
+                                                          np.zeros((batch, T, N))]
+        stacked[recompute] = _stacked(jax.make_jaxpr(pj.compile(learner.diagram).python)(*args).jaxpr)
+    assert stacked[None] >= 3 * T * batch * N
+    assert stacked[k] <= T // k * batch * N        # the stored states, nothing per step
