@@ -67,8 +67,10 @@ from ..categories import Scale, Ty
 from ..categories.adapter import building
 
 from . import bitsliced, numpy as interpreter, runtime
+from .hoist import hoisted
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
+from .source import _binds, _rename
 from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
                      identifiers, literal, named_wires, py, save, template)
 from .source import emit as _emit
@@ -352,6 +354,15 @@ def _loop(box, args, numbers, outs, read, scope):
     if not timed:
         raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
                          f"steps is unknown")
+    split = hoisted(box, timed)
+    if split is not None:               # its stateless parts run on whole sequences
+        kept = [k for k, r in enumerate(read) if r]
+        split = eliminate_dead_code(Plan(split.inputs, split.equations,
+                                         tuple(split.outputs[k] for k in kept), split.wires, {}))
+        numbered = {k for k, number in enumerate(numbers) if number}
+        body, returned = scope.body(split, list(args), scope.reserve(len(split.wires)), numbered)
+        checks = [_same_length(box, k, seqs[k], seqs[timed[0]]) for k in timed[1:]]
+        return checks + _bind(body, [outs[k] for k in kept], returned)
     plan = stage_plan(box, used_ys, used_sums)
     for eq in plan.equations:
         if eq.kind == "Loop":
@@ -433,6 +444,62 @@ def _loop(box, args, numbers, outs, read, scope):
     return before + [loop] + views
 
 
+def _bind(body: list, outs: list, returned: list) -> list:
+    """The statements ``body`` with each output's expression bound to its name: a value
+    the body names is renamed so where nothing else is, else assigned."""
+    bound = {n for statement in body for n in _binds(statement)} - set(outs)
+    renamed, tail = {}, []
+    for out, expr in zip(outs, returned):
+        if isinstance(expr, ast.Name) and expr.id in renamed:
+            expr = ast.Name(renamed[expr.id], ast.Load())
+        elif isinstance(expr, ast.Name) and expr.id in bound:
+            _rename(body, expr.id, out)
+            renamed[expr.id] = out
+            continue
+        tail.append(ast.Assign([ast.Name(out, ast.Store())], expr, lineno=0))
+    return body + tail
+
+
+def _over_time(box, args, numbers, outs, read, scope):
+    """A stateless plan run on whole sequences (``hoist.OverTime``): each sequence's
+    batch and time axes merged by a reshape, (B, T, …) → (B·T, …), a constant given
+    for every example repeated for every step, the plan's body emitted once (its
+    batch sums, on the merged axis, sum over the steps too), each output split back
+    to (B, T, …) or summed over the steps. Only reshapes, sums and ``np.`` functions
+    that ``jax.numpy`` also has; nothing written in place."""
+    plan = optimise(sum_over_batch(box.plan, box.batch_summed))
+    wires = [box.plan.wires[v] for v in box.plan.inputs]
+    first = args[box.timed[0]]
+    merged = []
+    for k, (x, w) in enumerate(zip(args, wires)):
+        if k in box.timed:
+            rows = py("x.shape[0] * x.shape[1]", x=x)
+            x = py("x.reshape(shape)", x=x,
+                   shape=ast.Tuple([rows] + [literal(n) for n in w.shape], ast.Load()))
+        elif not numbers[k]:            # one example's, or every example's: repeated
+            x = py("x if x.ndim == r else np.repeat(x, first.shape[1], axis=0)", x=x,
+                   r=len(w.shape), first=first)
+        merged.append(x)
+    numbered = {k for k, number in enumerate(numbers) if number}
+    body, returned = scope.body(plan, merged, scope.reserve(len(plan.wires)), numbered)
+    summed = [(out, expr) for k, (out, expr) in enumerate(zip(outs, returned))
+              if read[k] and k in box.batch_summed]
+    body = _bind(body, [out for out, _ in summed], [expr for _, expr in summed])
+    for k, (out, expr, w) in enumerate(zip(outs, returned,
+                                            (box.plan.wires[v] for v in box.plan.outputs))):
+        if not read[k] or k in box.batch_summed:
+            continue
+        if k in box.summed:
+            value = py("y.reshape(first.shape[:2] + shape).sum(axis=1) if first.shape[1] "
+                       "else np.zeros(shape, dtype=dtype)", y=expr, first=first,
+                       shape=w.shape, dtype=dtype_of(w.dtype))
+        else:
+            value = py("y.reshape(first.shape[:2] + shape)", y=expr, first=first,
+                       shape=w.shape)
+        body.append(ast.Assign([ast.Name(out, ast.Store())], value, lineno=0))
+    return body
+
+
 #: operators whose single use is inlined into its consumer's expression
 INLINE = {"Neg", "Scale", "ScaledBy", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
@@ -475,6 +542,7 @@ EMITTERS = RuleTable("NumPy emitters", {
     "BatchWeight": lambda box, x: py("dtype(k / x.size)", x=x, dtype=_dtype(box),
                                      k=float(np.prod(box.shape, dtype=int))),
     "Loop": Block(_loop),
+    "OverTime": Block(_over_time),
 })
 
 #: helpers the emitted code may call, copied into the module when used
