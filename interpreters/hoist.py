@@ -154,19 +154,43 @@ def hoisted(box, timed=None) -> Plan | None:
         if k is not None and k not in needed:
             needed.add(k)
             stack.extend(stage.equations[k].ins)
-    core = {k for k in needed if kind[k] == _REC}
-    pre = {k for k in needed if kind[k] == _SEQ}
     made_by = lambda part: {v for k in part for v in stage.equations[k].outs}
-    # the core stacks the Y outputs it makes and those that are constants (its stacking
-    # spreads them over the steps); pre and post make theirs; an input sequence is itself
-    y_core = list(dict.fromkeys(v for v in ys if cls[v] == _CONST
-                                or cls[v] == _REC and (v not in producer or producer[v] in core)))
-    y_pre = list(dict.fromkeys(v for v in ys if producer.get(v) in pre))
-    y_post = list(dict.fromkeys(v for v in ys if cls[v] != _CONST and v in producer
-                                and producer[v] not in core | pre))
-    # sums: of constants, the core's; of anything else, summed after the loop
-    z_core = [k for k, v in enumerate(zs) if cls[v] == _CONST]
-    z_post = [k for k, v in enumerate(zs) if cls[v] != _CONST]
+
+    def reads_of(roots) -> set:
+        """The state-derived values the stateless equations above ``roots`` read from
+        the recurrence (the walk up stops at the next state's ancestors)."""
+        found, seen, stack = set(), set(), list(roots)
+        while stack:
+            v = stack.pop()
+            k = producer.get(v)
+            if cls[v] == _REC and (k is None or k in needed):
+                found.add(v)
+            elif k is not None and k not in seen and k not in needed:
+                seen.add(k)
+                stack.extend(stage.equations[k].ins)
+        return found
+    # the Y outputs the core stacks: those of the recurrence and those that are
+    # constants (its stacking spreads them over the steps); the others are made on
+    # whole sequences (an input sequence is itself)
+    y_core = list(dict.fromkeys(v for v in ys if cls[v] == _CONST or cls[v] == _REC
+                                and (v not in producer or producer[v] in needed)))
+    y_after = list(dict.fromkeys(v for v in ys if cls[v] != _CONST and v not in y_core))
+    # a sum of the recurrence's values is made after the loop when the values it reads
+    # are stacked anyway (for a Y output), else in the loop: memory stays what it was
+    stacked_anyway = reads_of(y_after) | {v for v in y_core if cls[v] == _REC}
+    z_core = [k for k, v in enumerate(zs) if cls[v] == _CONST
+              or cls[v] == _REC and not reads_of([v]) <= stacked_anyway]
+    z_post = [k for k in range(nZ) if k not in z_core]
+    core_roots = list(state_out) + y_core + [zs[k] for k in z_core]
+    core, pre, seen, stack = set(), set(), set(), list(core_roots)
+    while stack:                    # the recurrence, and the stateless part before it
+        k = producer.get(stack.pop())
+        if k is not None and k not in seen and kind[k] != _CONST:
+            seen.add(k)
+            (core if kind[k] == _REC else pre).add(k)
+            stack.extend(stage.equations[k].ins)
+    y_pre = [v for v in y_after if producer.get(v) in pre]
+    y_post = [v for v in y_after if v in producer and producer[v] not in pre]
     post_out = y_post + [zs[k] for k in z_post]
     post, stack = set(), list(post_out)     # the post map: everything else they need
     while stack:
@@ -176,7 +200,7 @@ def hoisted(box, timed=None) -> Plan | None:
             stack.extend(stage.equations[k].ins)
     if not pre and not post:
         return None
-    core_outs = list(state_out) + y_core + [zs[k] for k in z_core]
+    core_outs = core_roots
     core_part = _with_ancestors(core | {producer[v] for v in core_outs
                                         if cls[v] == _CONST and v in producer},
                                 stage, producer, kind)
