@@ -126,8 +126,9 @@ def hoisted(box, timed=None) -> Plan | None:
     is to be hoisted. ``timed``: the positions within X of the inputs that are
     sequences (default all); the others are one value at every step (a zero
     cotangent passed as a number), constants here."""
-    if isinstance(box, Plan) or not isinstance(box, Loop):      # a machine's diagram
-        box = box.boxes[0] if len(getattr(box, "boxes", ())) == 1 else box
+    if not isinstance(box, Loop):
+        raise TypeError(f"hoisted: expected a loop over time (categories.stateful.Loop), "
+                        f"got {box!r}")
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
     nY, nZ = len(box.ys), len(box.sums)
     timed = tuple(range(nX)) if timed is None else tuple(sorted(timed))
