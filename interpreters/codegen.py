@@ -32,26 +32,33 @@ diagram(x0, x1):
 <BLANKLINE>
 
 A loop over time (``categories.stateful.Loop``: a machine's diagram, R of it,
-its tangent) is a ``for`` loop over the steps with its stage's plan, optimised
-by the same passes, written inline as its body: the state rebound, each input
-sliced once per step, each output stacked into an array made before the loop,
-each sum added in place (``stage_plan``, ``_loop``). The source does not
-depend on the number of steps:
+its tangent) pays for its recurrence only: the stateless parts of its stage run
+on whole sequences, their batch and time axes merged, before and after it
+(``interpreters.hoist``: x_t Wx, a read-out, the weights' cotangents summed over
+batch and time in one matrix product each); the rest is a ``for`` loop over the
+steps with its stage's plan, optimised by the same passes, written inline as its
+body: the state rebound, each input sliced once per step, each output stacked
+into an array made before the loop, each sum added in place (``stage_plan``,
+``_loop``). The source does not depend on the number of steps:
 
 >>> from paralens.categories import cells
 >>> rnn = compile(cells.elman(2, 3).diagram)
 >>> print(rnn.source.split("def ")[-1])
 diagram(x0, x1, x2, x3, x4):
+    v15 = x0 if x0.ndim == 2 else np.repeat(x0, x4.shape[1], axis=0)
+    v19 = x4.reshape((x4.shape[0] * x4.shape[1], 2))
+    v20 = v19 @ v15 if v15.ndim == 2 else linear(v15, v19)
+    del v15, v19
+    v12 = v20.reshape(x4.shape[:2] + (3,))
+    del v20
     v5 = x3
-    v6 = np.empty(x4.shape[:2] + (3,), dtype=np.float64)
-    for t0 in range(x4.shape[1]):
-        v11 = x4[:, t0]
-        v12 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
-        del v11
-        v13 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
-        v5 = np.tanh(v12 + v13 + x2)
-        del v12, v13
+    v6 = np.empty(v12.shape[:2] + (3,), dtype=np.float64)
+    for t0 in range(v12.shape[1]):
+        v29 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
+        v5 = np.tanh(v12[:, t0] + v29 + x2)
+        del v29
         v6[:, t0] = v5
+    del v12
     return (v5, v6)
 <BLANKLINE>
 """

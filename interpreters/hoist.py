@@ -26,9 +26,8 @@ copied into each part that reads them (they are cheap: numbers, spreads). A
 stage holding an equation that reads the batch or time layout (``BatchWeight``,
 ``SumBatch``, a loop) is left as it is, as is checkpointed BPTT's ``Recompute``.
 
->>> from paralens.categories import cells
->>> from paralens.categories import dense
->>> model = cells.elman(2, 3) >> dense(3, 1)
+>>> from paralens.categories import Sigmoid, cells, dense
+>>> model = cells.elman(2, 3) >> dense(3, 1, Sigmoid)
 >>> plan = hoisted(model.diagram)
 >>> [eq.kind for eq in plan.equations]
 ['OverTime', 'Loop', 'OverTime']
@@ -36,7 +35,7 @@ stage holding an equation that reads the batch or time layout (``BatchWeight``,
 >>> [eq.kind for eq in pre.plan.equations], [eq.kind for eq in post.plan.equations]
 (['Linear'], ['Linear', 'Bias', 'Sigmoid'])
 >>> sorted(eq.kind for eq in flatten(core.stage).equations)
-['Add', 'Bias', 'Copy', 'Linear', 'Tanh']
+['Add', 'Bias', 'Linear', 'Tanh']
 """
 
 from __future__ import annotations
