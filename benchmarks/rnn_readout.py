@@ -19,10 +19,19 @@ loop sums its output). Measured, float64, T = 1000:
 Rounds interleave the four functions, the order rotating; printed: the median of
 the per-round ratios to the hand BPTT.
 
+BLAS runs on one thread (set here, before NumPy loads, unless the environment says
+otherwise): on a machine shared with other jobs, a multithreaded BLAS's large
+products of (B·T, n) arrays contend for the cores and time the contention.
+
     python benchmarks/rnn_readout.py [--rounds 7] [--steps 1000] [--quick]
 """
 
 from __future__ import annotations
+
+import os
+
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
 import argparse
 import statistics

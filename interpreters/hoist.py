@@ -21,7 +21,9 @@ one reduction over batch and time (Σ_t h_tᵀ dy_t: one matrix product of
   cotangents, summed over the steps, and over the batch where the loop sums them
   so, after the loop).
 
-Equations that read only constants (and sequences that are one number) are
+A loop with no stacked outputs (Y empty: a loss summed over the steps, forward
+mode of one) is left as it is: hoisting would stack per-step values, and its
+memory is independent of the number of steps. Equations that read only constants (and sequences that are one number) are
 copied into each part that reads them (they are cheap: numbers, spreads). A
 stage holding an equation that reads the batch or time layout (``BatchWeight``,
 ``SumBatch``, a loop) is left as it is, as is checkpointed BPTT's ``Recompute``.
@@ -131,7 +133,7 @@ def hoisted(box, timed=None) -> Plan | None:
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
     nY, nZ = len(box.ys), len(box.sums)
     timed = tuple(range(nX)) if timed is None else tuple(sorted(timed))
-    if not timed:
+    if not timed or not nY:     # no stacked outputs: its memory stays independent of T
         return None
     stage = _stage(box)
     if any(eq.kind in NOT_POINTWISE for eq in stage.equations):
