@@ -32,26 +32,33 @@ diagram(x0, x1):
 <BLANKLINE>
 
 A loop over time (``categories.stateful.Loop``: a machine's diagram, R of it,
-its tangent) is a ``for`` loop over the steps with its stage's plan, optimised
-by the same passes, written inline as its body: the state rebound, each input
-sliced once per step, each output stacked into an array made before the loop,
-each sum added in place (``stage_plan``, ``_loop``). The source does not
-depend on the number of steps:
+its tangent) pays for its recurrence only: the stateless parts of its stage run
+on whole sequences, their batch and time axes merged, before and after it
+(``interpreters.hoist``: x_t Wx, a read-out, the weights' cotangents summed over
+batch and time in one matrix product each); the rest is a ``for`` loop over the
+steps with its stage's plan, optimised by the same passes, written inline as its
+body: the state rebound, each input sliced once per step, each output stacked
+into an array made before the loop, each sum added in place (``stage_plan``,
+``_loop``). The source does not depend on the number of steps:
 
 >>> from paralens.categories import cells
 >>> rnn = compile(cells.elman(2, 3).diagram)
 >>> print(rnn.source.split("def ")[-1])
 diagram(x0, x1, x2, x3, x4):
+    v15 = x0 if x0.ndim == 2 else np.repeat(x0, x4.shape[1], axis=0)
+    v19 = x4.reshape((x4.shape[0] * x4.shape[1], 2))
+    v20 = v19 @ v15 if v15.ndim == 2 else linear(v15, v19)
+    del v15, v19
+    v12 = v20.reshape(x4.shape[:2] + (3,))
+    del v20
     v5 = x3
-    v6 = np.empty(x4.shape[:2] + (3,), dtype=np.float64)
-    for t0 in range(x4.shape[1]):
-        v11 = x4[:, t0]
-        v12 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
-        del v11
-        v13 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
-        v5 = np.tanh(v12 + v13 + x2)
-        del v12, v13
+    v6 = np.empty(v12.shape[:2] + (3,), dtype=np.float64)
+    for t0 in range(v12.shape[1]):
+        v29 = v5 @ x1 if x1.ndim == 2 else linear(x1, v5)
+        v5 = np.tanh(v12[:, t0] + v29 + x2)
+        del v29
         v6[:, t0] = v5
+    del v12
     return (v5, v6)
 <BLANKLINE>
 """
@@ -67,8 +74,10 @@ from ..categories import Scale, Ty
 from ..categories.adapter import building
 
 from . import bitsliced, numpy as interpreter, runtime
+from .hoist import hoisted
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
+from .source import _binds, _rename
 from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
                      identifiers, literal, named_wires, py, save, template)
 from .source import emit as _emit
@@ -352,6 +361,15 @@ def _loop(box, args, numbers, outs, read, scope):
     if not timed:
         raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
                          f"steps is unknown")
+    split = hoisted(box, timed)
+    if split is not None:               # its stateless parts run on whole sequences
+        kept = [k for k, r in enumerate(read) if r]
+        split = eliminate_dead_code(Plan(split.inputs, split.equations,
+                                         tuple(split.outputs[k] for k in kept), split.wires, {}))
+        numbered = {k for k, number in enumerate(numbers) if number}
+        body, returned = scope.body(split, list(args), scope.reserve(len(split.wires)), numbered)
+        checks = [_same_length(box, k, seqs[k], seqs[timed[0]]) for k in timed[1:]]
+        return checks + _bind(body, [outs[k] for k in kept], returned)
     plan = stage_plan(box, used_ys, used_sums)
     for eq in plan.equations:
         if eq.kind == "Loop":
@@ -433,6 +451,62 @@ def _loop(box, args, numbers, outs, read, scope):
     return before + [loop] + views
 
 
+def _bind(body: list, outs: list, returned: list) -> list:
+    """The statements ``body`` with each output's expression bound to its name: a value
+    the body names is renamed so where nothing else is, else assigned."""
+    bound = {n for statement in body for n in _binds(statement)} - set(outs)
+    renamed, tail = {}, []
+    for out, expr in zip(outs, returned):
+        if isinstance(expr, ast.Name) and expr.id in renamed:
+            expr = ast.Name(renamed[expr.id], ast.Load())
+        elif isinstance(expr, ast.Name) and expr.id in bound:
+            _rename(body, expr.id, out)
+            renamed[expr.id] = out
+            continue
+        tail.append(ast.Assign([ast.Name(out, ast.Store())], expr, lineno=0))
+    return body + tail
+
+
+def _over_time(box, args, numbers, outs, read, scope):
+    """A stateless plan run on whole sequences (``hoist.OverTime``): each sequence's
+    batch and time axes merged by a reshape, (B, T, …) → (B·T, …), a constant given
+    for every example repeated for every step, the plan's body emitted once (its
+    batch sums, on the merged axis, sum over the steps too), each output split back
+    to (B, T, …) or summed over the steps. Only reshapes, sums and ``np.`` functions
+    that ``jax.numpy`` also has; nothing written in place."""
+    plan = optimise(sum_over_batch(box.plan, box.batch_summed))
+    wires = [box.plan.wires[v] for v in box.plan.inputs]
+    first = args[box.timed[0]]
+    merged = []
+    for k, (x, w) in enumerate(zip(args, wires)):
+        if k in box.timed:
+            rows = py("x.shape[0] * x.shape[1]", x=x)
+            x = py("x.reshape(shape)", x=x,
+                   shape=ast.Tuple([rows] + [literal(n) for n in w.shape], ast.Load()))
+        elif not numbers[k]:            # one example's, or every example's: repeated
+            x = py("x if x.ndim == r else np.repeat(x, first.shape[1], axis=0)", x=x,
+                   r=len(w.shape), first=first)
+        merged.append(x)
+    numbered = {k for k, number in enumerate(numbers) if number}
+    body, returned = scope.body(plan, merged, scope.reserve(len(plan.wires)), numbered)
+    summed = [(out, expr) for k, (out, expr) in enumerate(zip(outs, returned))
+              if read[k] and k in box.batch_summed]
+    body = _bind(body, [out for out, _ in summed], [expr for _, expr in summed])
+    for k, (out, expr, w) in enumerate(zip(outs, returned,
+                                            (box.plan.wires[v] for v in box.plan.outputs))):
+        if not read[k] or k in box.batch_summed:
+            continue
+        if k in box.summed:
+            value = py("y.reshape(first.shape[:2] + shape).sum(axis=1) if first.shape[1] "
+                       "else np.zeros(shape, dtype=dtype)", y=expr, first=first,
+                       shape=w.shape, dtype=dtype_of(w.dtype))
+        else:
+            value = py("y.reshape(first.shape[:2] + shape)", y=expr, first=first,
+                       shape=w.shape)
+        body.append(ast.Assign([ast.Name(out, ast.Store())], value, lineno=0))
+    return body
+
+
 #: operators whose single use is inlined into its consumer's expression
 INLINE = {"Neg", "Scale", "ScaledBy", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
@@ -475,6 +549,7 @@ EMITTERS = RuleTable("NumPy emitters", {
     "BatchWeight": lambda box, x: py("dtype(k / x.size)", x=x, dtype=_dtype(box),
                                      k=float(np.prod(box.shape, dtype=int))),
     "Loop": Block(_loop),
+    "OverTime": Block(_over_time),
 })
 
 #: helpers the emitted code may call, copied into the module when used

@@ -28,6 +28,7 @@ from ..categories import Ty
 from .runtime import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
+from .hoist import hoisted
 from .arrays import exact
 from .source import named_wires
 
@@ -96,6 +97,7 @@ RULES = RuleTable("NumPy rules", {
     "OuterSum": lambda op: outer_sum,
     # the loop over time (categories.stateful): its stage compiled once, run at every step
     "Loop": lambda box: _loop(box),
+    "OverTime": lambda op: _over_time(op),
     "Recompute": lambda box: _recompute(box),
 })
 
@@ -123,7 +125,65 @@ def stage_plan(box):
 
 
 def _loop(box):
-    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: a Python loop over the once-compiled stage."""
+    """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: the stateless parts of its stage run on whole
+    sequences, before and after a Python loop over the rest (``interpreters.hoist``),
+    planned once for each pattern of which inputs are sequences and which one value."""
+    nC, nS = len(box.consts), len(box.state)
+    ranks = [len(w.shape) for w in box.xs.inside]
+    plain, plans = _stepwise_loop(box), {}
+
+    def run(*args):
+        timed = tuple(k for k, (x, r) in enumerate(zip(args[nC + nS:], ranks))
+                      if np.ndim(x) > r)
+        if timed not in plans:
+            plan = hoisted(box, timed)
+            plans[timed] = plain if plan is None else _hoisted_run(plan)
+        if len(timed) > 1:              # one length, checked before anything runs
+            _length(box, args[nC + nS:], ranks)
+        return plans[timed](*args)
+    return run
+
+
+def _hoisted_run(plan):
+    run = Evaluator(None, plan=plan).run
+
+    def hoisted_loop(*args):
+        result = run(list(args))
+        return result[0] if len(result) == 1 else result
+    return hoisted_loop
+
+
+def _over_time(op):
+    """A stateless plan run on sequences, their batch and time axes merged (B·T, …)
+    and split again after; the outputs at ``summed`` summed over the steps (those at
+    ``batch_summed`` over the batch too, by the merged batch sum)."""
+    plan = _optimised(sum_over_batch(op.plan, op.batch_summed))
+    run = Evaluator(None, plan=plan).run
+    ranks = [len(op.plan.wires[v].shape) for v in op.plan.inputs]
+    outs = [op.plan.wires[v] for v in op.plan.outputs]
+    timed, summed, batch_summed = set(op.timed), set(op.summed), set(op.batch_summed)
+    first = op.timed[0]
+
+    def run_over_time(*args):
+        B, T = args[first].shape[:2]
+        merged = [x.reshape((B * T, ) + x.shape[2:]) if k in timed else
+                  np.repeat(x, T, axis=0) if np.ndim(x) > r else x      # every example's
+                  for k, (x, r) in enumerate(zip(args, ranks))]
+        result = []
+        for k, (y, w) in enumerate(zip(run(merged), outs)):
+            if k in batch_summed:
+                result.append(y)
+            elif k in summed:
+                result.append(y.reshape((B, T) + w.shape).sum(axis=1) if T else
+                              np.zeros(w.shape, dtype=w.dtype))
+            else:
+                result.append(y.reshape((B, T) + w.shape))
+        return result[0] if len(result) == 1 else tuple(result)
+    return run_over_time
+
+
+def _stepwise_loop(box):
+    """The loop as it is: a Python loop over the once-compiled stage."""
     stage = Evaluator(box.stage, plan=stage_plan(box)).run
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
     ys, sums, reverse, every = box.ys.inside, box.sums.inside, box.reverse, box.snapshots
