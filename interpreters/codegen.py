@@ -336,6 +336,25 @@ def _same_length(box, k: int, x: ast.expr, first: ast.expr) -> ast.stmt:
                   [ast.Raise(message, None)], [])
 
 
+def hoisted_loop(box, args, numbers, outs, read, scope, timed):
+    """The statements of a loop whose stateless parts run on whole sequences, outside
+    it (``interpreters.hoist``: OverTime maps before and after a core loop, the core
+    emitted by the dialect's own loop rule), or None where nothing is hoisted. Any
+    dialect: the JAX generator's loops are hoisted by it too."""
+    split = hoisted(box, timed)
+    if split is None:
+        return None
+    nC, nS = len(box.consts), len(box.state)
+    seqs = args[nC + nS:]
+    kept = [k for k, r in enumerate(read) if r]
+    split = eliminate_dead_code(Plan(split.inputs, split.equations,
+                                     tuple(split.outputs[k] for k in kept), split.wires, {}))
+    numbered = {k for k, number in enumerate(numbers) if number}
+    body, returned = scope.body(split, list(args), scope.reserve(len(split.wires)), numbered)
+    checks = [_same_length(box, k, seqs[k], seqs[timed[0]]) for k in timed[1:]]
+    return checks + _bind(body, [outs[k] for k in kept], returned)
+
+
 def _loop(box, args, numbers, outs, read, scope):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z as a ``for`` loop over the steps, the stage's
     body inline: the state's names rebound at each step, each input sliced once per
@@ -361,15 +380,9 @@ def _loop(box, args, numbers, outs, read, scope):
     if not timed:
         raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
                          f"steps is unknown")
-    split = hoisted(box, timed)
+    split = hoisted_loop(box, args, numbers, outs, read, scope, timed)
     if split is not None:               # its stateless parts run on whole sequences
-        kept = [k for k, r in enumerate(read) if r]
-        split = eliminate_dead_code(Plan(split.inputs, split.equations,
-                                         tuple(split.outputs[k] for k in kept), split.wires, {}))
-        numbered = {k for k, number in enumerate(numbers) if number}
-        body, returned = scope.body(split, list(args), scope.reserve(len(split.wires)), numbered)
-        checks = [_same_length(box, k, seqs[k], seqs[timed[0]]) for k in timed[1:]]
-        return checks + _bind(body, [outs[k] for k in kept], returned)
+        return split
     plan = stage_plan(box, used_ys, used_sums)
     for eq in plan.equations:
         if eq.kind == "Loop":

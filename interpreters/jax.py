@@ -38,17 +38,25 @@ diagram(x0, x1):
 >>> rnn = compile(cells.elman(2, 3).diagram)
 >>> print(rnn.source.split("def diagram")[-1])
 (x0, x1, x2, x3, x4):
+    v15 = x0 if x0.ndim == 2 else jnp.repeat(x0, x4.shape[1], axis=0)
+    v19 = x4.reshape((x4.shape[0] * x4.shape[1], 2))
+    v20 = v19 @ v15 if v15.ndim == 2 else linear(v15, v19)
+    v12 = v20.reshape(x4.shape[:2] + (3,))
 <BLANKLINE>
-    def v7(v8, v9):
-        v10, = v8
-        v11, = v9
-        v17 = v11 @ x0 if x0.ndim == 2 else linear(x0, v11)
-        v18 = v10 @ x1 if x1.ndim == 2 else linear(x1, v10)
-        v21 = jnp.tanh(v17 + v18 + x2)
-        return ((v21,), (jnp.broadcast_to(v21, x4.shape[:1] + (3,)),))
-    (v5,), (v6,) = scan(v7, (x3,), (x4,), 1)
+    def v25(v26, v27):
+        v28, = v26
+        v29, = v27
+        v34 = v28 @ x1 if x1.ndim == 2 else linear(x1, v28)
+        v37 = jnp.tanh(v29 + v34 + x2)
+        return ((v37,), (jnp.broadcast_to(v37, v12.shape[:1] + (3,)),))
+    (v13,), (v14,) = scan(v25, (x3,), (v12,), 1)
+    v5 = v13
+    v6 = v14
     return (v5, v6)
 <BLANKLINE>
+
+x Wx, which does not depend on the state, runs on the whole sequence before the scan
+(``interpreters.hoist``, as in NumPy); the scan carries the recurrence only.
 """
 
 from __future__ import annotations
@@ -72,7 +80,7 @@ from .codegen import stage_plan
 from .plan import RuleTable, flatten, sum_over_batch
 from .source import (Block, Dialect, _assign, check_name, define, dtype_of, identifiers,
                      named_wires, py, save, template)
-from .codegen import _same_length, _stacking
+from .codegen import _same_length, _stacking, hoisted_loop
 
 __all__ = ["compile", "Compiled", "JAX", "EMITTERS_JAX", "scan", "enable_x64"]
 
@@ -146,6 +154,9 @@ def _loop(box, args, numbers, outs, read, scope):
     if not timed:
         raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
                          f"steps is unknown")
+    split = hoisted_loop(box, args, numbers, outs, read, scope, timed)
+    if split is not None:               # its stateless parts run on whole sequences
+        return split
     plan = stage_plan(box, used_ys, used_sums)
     first = seqs[timed[0]]
     before = [_same_length(box, k, seqs[k], first) for k in timed[1:]]
