@@ -12,8 +12,8 @@ stored state by an inner scan and differentiated by an inner reverse scan.
 
 :func:`compile` takes what ``codegen.compile`` takes (``summed``, ``name``,
 ``arguments``, ``results``) and returns a :class:`Compiled`: ``.source`` is a
-module that imports only ``jax`` and ``jax.numpy``; ``.function`` is its
-function under ``jax.jit``. Parameters are arguments, never closed over, so
+module that imports only ``jax`` (and ``math`` from the standard library, where a
+helper needs it); ``.function`` is its function under ``jax.jit``. Parameters are arguments, never closed over, so
 nothing recompiles when their values change.
 
 Precision: JAX computes in float32 unless 64-bit mode is on. A float64 diagram
@@ -509,7 +509,9 @@ def _emit(plan, name, dialect, params, doc):
 # -- training on devices ---------------------------------------------------------------------
 
 class Devices:
-    """Where a :class:`~paralens.interpreters.training.Trainer` keeps training: on one
+    """Where a :class:`~paralens.interpreters.training.Trainer` keeps training (its
+    ``devices``; its ``step_function`` is then :meth:`step`'s, which returns the
+    outputs and a finite flag and donates its first inputs): on one
     device, or on several with the batch axis sharded over them and the parameters
     and optimiser state replicated (data parallel: the batch sums of the parameters'
     cotangents become XLA's cross-device reductions, so the sharded step is the

@@ -539,7 +539,8 @@ class Trainer:
         losses, flags = self._host(([p[1] for p in pending], [p[2] for p in pending]))
         for (live, _, _, steps), loss, finite in zip(pending, losses, flags):
             k = live.step
-            value = self.learner.objective(loss, steps)
+            with np.errstate(over="ignore", invalid="ignore"):    # an overflow is reported
+                value = self.learner.objective(loss, steps)      # as NonFiniteLoss
             if not np.isfinite(value):
                 kept = k - 1 if k > start.step + 1 else 0
                 good = self._at(k - 2 if kept else start.step, verified, start, x, label, n)
