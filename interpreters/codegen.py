@@ -481,7 +481,19 @@ EMITTERS = RuleTable("NumPy emitters", {
 HELPERS = {name: getattr(runtime, name)
            for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast")}
 
-NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS)
+#: how each emitted result's batch axes follow its inputs', for in-place updates
+#: (``interpreters.inplace``): "keep", theirs broadcast together (elementwise maps,
+#: per-example maps); "drop", none (a sum over the batch, a number); a loop's are
+#: its own
+BATCH_AXES = RuleTable("batch axes", {
+    **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "Mul", "Exp", "Log",
+                     "Reciprocal", "Sigmoid", "Tanh", "Relu", "Step", "Sin", "Cos", "Sum",
+                     "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer"],
+                    "keep"),
+    **dict.fromkeys(["Constant", "Zero", "SumBatch", "OuterSum", "BatchWeight"], "drop")})
+
+NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS,
+                inplace=BATCH_AXES)
 
 
 def emit(plan: Plan, name: str = "diagram", dialect: Dialect = NUMPY, params=None,

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..categories import Ty
 from . import runtime
+from .inplace import reuse
 
 __all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
            "dtype_of", "constant", "emit", "carry", "define", "check_name", "named_wires",
@@ -237,6 +238,10 @@ class Dialect:
     dtype: object = None                  # wire ↦ dtype name; default the wire's own
     extra: tuple = ()                     # (parameter, the kinds that need it)
     sources: dict = field(default_factory=dict, repr=False)   # helper ↦ (source, names read)
+    #: in-place updates where safe (:mod:`interpreters.inplace`): operation ↦ how its
+    #: result's batch axes follow its inputs' ("keep": theirs broadcast; "drop": none;
+    #: any other operation's are its own); None for none (arrays immutable: JAX)
+    inplace: dict = None
 
     def helper(self, name: str) -> tuple:
         """The source of a helper and the names it reads."""
@@ -441,6 +446,8 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None, params=None,
     finally:
         _emitting.constants = []
     returns = set().union(*(_names_read(r) for r in returned)) if returned else set()
+    if dialect.inplace is not None:
+        body = reuse(body, plan, dialect, params, returns)
     body = _free_dead_values(body, returns)
     body.append(ast.Return(ast.Tuple(returned, ast.Load()) if len(returned) != 1 else returned[0]))
     if doc is not None:
@@ -479,7 +486,7 @@ def _reads(statement) -> set:
     if kind is ast.If:
         return _names_read(statement.test).union(*(_reads(s) for s in statement.body),
                                                  *(_reads(s) for s in statement.orelse))
-    if kind is ast.Return:
+    if kind in (ast.Return, ast.Expr):
         return _names_read(statement.value)
     return set()
 
