@@ -15,7 +15,11 @@ Passes, in order:
 * dead-code elimination: nothing is computed that no output needs;
 * common-subexpression elimination: equal boxes on equal inputs run once;
 * constants are scalar literals, never materialised as arrays, and
-  single-use arithmetic is inlined into one expression (of bounded depth).
+  single-use arithmetic is inlined into one expression (of bounded depth);
+* in-place updates where safe: an elementwise expression is evaluated into the
+  memory of a temporary the function made itself and reads there for the last
+  time (``interpreters.inplace``, the batch axes of each result read from
+  ``BATCH_AXES``); the caller's arrays are never written.
 
 The function's parameters are ``x0``, ``x1``, …, unless the wires are named
 (``arguments=``, ``results=``): then they are the arguments' names as distinct
