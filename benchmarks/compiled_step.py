@@ -28,6 +28,7 @@ reported. The A/A ratio is the noise floor: a compiled/hand ratio within it
 of 1.00 is not a difference.
 
     python benchmarks/compiled_step.py [--rounds 30] [--dtype float32|float64|both]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/compiled_step.py --clock thread
 """
 
 from __future__ import annotations
@@ -161,15 +162,19 @@ def check(step, params, Ws, bs, x, t, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+#: the clock samples are timed with (``--clock``)
+CLOCK = time.perf_counter
+
+
 def interleaved(fns: dict, rounds: int, sample_s: float) -> dict:
     """Per-call times of each function, rounds × one sample each, order rotating."""
     for f in fns.values():          # warm up
         f()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     first = next(iter(fns.values()))
     for _ in range(3):
         first()
-    per_call = (time.perf_counter() - t0) / 3
+    per_call = (CLOCK() - t0) / 3
     number = max(1, int(sample_s / max(per_call, 1e-7)))
     names = list(fns)
     times = {n: [] for n in names}
@@ -177,10 +182,10 @@ def interleaved(fns: dict, rounds: int, sample_s: float) -> dict:
         k = r % len(names)
         for name in names[k:] + names[:k]:
             f = fns[name]
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             for _ in range(number):
                 f()
-            times[name].append((time.perf_counter() - t0) / number)
+            times[name].append((CLOCK() - t0) / number)
     return times
 
 
@@ -257,12 +262,18 @@ def main():
     parser.add_argument("--sizes", default=None,
                         help="comma-separated model names to run (default all)")
     parser.add_argument("--no-compile-table", action="store_true")
+    parser.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                        help="wall-clock time (default), or the main thread's CPU time "
+                             "(time.thread_time: not moved by waiting for a shared core; "
+                             "run with OPENBLAS_NUM_THREADS=1, or the BLAS threads' work is lost)")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.thread_time
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     sizes = [s for s in SIZES if args.sizes is None or s[0] in args.sizes.split(",")]
     print(f"hand step: conventional layout W (in, out), sigmoid 1/(1+exp(-z)), "
           f"SGD {'W -= lr*dW in place' if args.update == 'inplace' else 'W - lr*dW'}; "
-          f"{args.rounds} interleaved rounds, median")
+          f"{args.rounds} interleaved rounds, median; clock: {args.clock}")
     print()
     print("| model | batch | dtype | compiled / hand, median (IQR) | A/A: hand copy / hand, median (IQR) | "
           "compiled without in-place updates / hand | compiled ms | hand ms |")
