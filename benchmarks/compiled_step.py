@@ -28,11 +28,13 @@ reported. The A/A ratio is the noise floor: a compiled/hand ratio within it
 of 1.00 is not a difference.
 
     python benchmarks/compiled_step.py [--rounds 30] [--dtype float32|float64|both]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/compiled_step.py --clock thread
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 import types
@@ -41,6 +43,7 @@ import numpy as np
 
 from paralens.categories import Para, Real, Sigmoid, dense
 from paralens.interpreters import codegen
+from paralens.interpreters import numpy as interpreter
 from paralens.lenses.learner import Learner
 from paralens.lenses.losses import mse
 from paralens.lenses.optimisers import GD
@@ -136,7 +139,10 @@ def setup(widths, batch, dtype):
 def check(step, params, Ws, bs, x, t, dtype):
     """The compiled step and the hand step agree: per-example loss, parameter changes."""
     rtol = 2e-3 if dtype == "float32" else 1e-9
+    given = [p.copy() for p in params]
     *new, loss = step(*params, x, t)
+    for p, q in zip(params, given):                         # the caller's arrays are not written
+        np.testing.assert_array_equal(p, q)
     Wh, bh = [W.copy() for W in Ws], [b.copy() for b in bs]
     loss_h = hand_step(Wh, bh, x, t, LR)
     assert loss.shape == loss_h.shape == (x.shape[0], ), (loss.shape, loss_h.shape)
@@ -156,15 +162,19 @@ def check(step, params, Ws, bs, x, t, dtype):
         np.testing.assert_array_equal(a, b)
 
 
+#: the clock samples are timed with (``--clock``)
+CLOCK = time.perf_counter
+
+
 def interleaved(fns: dict, rounds: int, sample_s: float) -> dict:
     """Per-call times of each function, rounds × one sample each, order rotating."""
     for f in fns.values():          # warm up
         f()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     first = next(iter(fns.values()))
     for _ in range(3):
         first()
-    per_call = (time.perf_counter() - t0) / 3
+    per_call = (CLOCK() - t0) / 3
     number = max(1, int(sample_s / max(per_call, 1e-7)))
     names = list(fns)
     times = {n: [] for n in names}
@@ -172,10 +182,10 @@ def interleaved(fns: dict, rounds: int, sample_s: float) -> dict:
         k = r % len(names)
         for name in names[k:] + names[:k]:
             f = fns[name]
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             for _ in range(number):
                 f()
-            times[name].append((time.perf_counter() - t0) / number)
+            times[name].append((CLOCK() - t0) / number)
     return times
 
 
@@ -185,21 +195,37 @@ def ratios(times, a, b):
     return statistics.median(r), r[len(r) // 4], r[(3 * len(r)) // 4]
 
 
+def without_inplace(step):
+    """The compiled step as it was before in-place updates (``Dialect.inplace`` off),
+    its inputs checked the same way."""
+    dialect = dataclasses.replace(codegen.NUMPY, inplace=None)
+    function = codegen.define(codegen.emit(step.plan, dialect=dialect), "diagram")
+    return lambda *args: function(*interpreter.check_inputs(step.plan, step.diagram.dom, args))
+
+
 def compare(widths, batch, dtype, rounds, sample_s, update="inplace"):
     step, params, Ws, bs, x, t = setup(widths, batch, dtype)
     check(step, params, Ws, bs, x, t, dtype)
+    plain = without_inplace(step)
+    check(plain, params, Ws, bs, x, t, dtype)
+    for ours, theirs in zip(step(*params, x, t), plain(*params, x, t)):   # the same numbers
+        np.testing.assert_array_equal(ours, theirs)
 
-    state = list(params)
+    state, plain_state = list(params), list(params)
 
     def compiled():
         *state[:], loss = step(*state, x, t)
+        return loss
+
+    def compiled_plain():
+        *plain_state[:], loss = plain(*plain_state, x, t)
         return loss
 
     if update == "inplace":
         hand, hand_copy = hand_step, twin(hand_step)
         W1, b1 = [W.copy() for W in Ws], [b.copy() for b in bs]
         W2, b2 = [W.copy() for W in Ws], [b.copy() for b in bs]
-        fns = {"compiled": compiled,
+        fns = {"compiled": compiled, "without in-place": compiled_plain,
                "hand": lambda: hand(W1, b1, x, t, LR),
                "hand copy": lambda: hand_copy(W2, b2, x, t, LR)}
     else:
@@ -209,11 +235,13 @@ def compare(widths, batch, dtype, rounds, sample_s, update="inplace"):
         def run(f, s):
             s[0], s[1], loss = f(s[0], s[1], x, t, LR)
             return loss
-        fns = {"compiled": compiled, "hand": lambda: run(hand, s1),
+        fns = {"compiled": compiled, "without in-place": compiled_plain,
+               "hand": lambda: run(hand, s1),
                "hand copy": lambda: run(hand_copy, s2)}
     times = interleaved(fns, rounds, sample_s)
     return (ratios(times, "compiled", "hand"), ratios(times, "hand copy", "hand"),
-            statistics.median(times["compiled"]), statistics.median(times["hand"]))
+            statistics.median(times["compiled"]), statistics.median(times["hand"]),
+            ratios(times, "without in-place", "hand"))
 
 
 def compile_time(depth, width=20, dtype="float32"):
@@ -234,21 +262,28 @@ def main():
     parser.add_argument("--sizes", default=None,
                         help="comma-separated model names to run (default all)")
     parser.add_argument("--no-compile-table", action="store_true")
+    parser.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                        help="wall-clock time (default), or the main thread's CPU time "
+                             "(time.thread_time: not moved by waiting for a shared core; "
+                             "run with OPENBLAS_NUM_THREADS=1, or the BLAS threads' work is lost)")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.thread_time
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     sizes = [s for s in SIZES if args.sizes is None or s[0] in args.sizes.split(",")]
     print(f"hand step: conventional layout W (in, out), sigmoid 1/(1+exp(-z)), "
           f"SGD {'W -= lr*dW in place' if args.update == 'inplace' else 'W - lr*dW'}; "
-          f"{args.rounds} interleaved rounds, median")
+          f"{args.rounds} interleaved rounds, median; clock: {args.clock}")
     print()
-    print("| model | batch | dtype | compiled / hand, median (IQR) | A/A: hand copy / hand, median (IQR) | compiled ms | hand ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | batch | dtype | compiled / hand, median (IQR) | A/A: hand copy / hand, median (IQR) | "
+          "compiled without in-place updates / hand | compiled ms | hand ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for dtype in dtypes:
         for name, widths, batch in sizes:
-            ratio, aa, ours, hand = compare(widths, batch, dtype, args.rounds,
-                                            args.sample_ms / 1e3, args.update)
+            ratio, aa, ours, hand, plain = compare(widths, batch, dtype, args.rounds,
+                                                   args.sample_ms / 1e3, args.update)
             print(f"| {name} sigmoid MLP | {batch} | {dtype} | {ratio[0]:.3f}× ({ratio[1]:.2f}–{ratio[2]:.2f}) | "
-                  f"{aa[0]:.3f}× ({aa[1]:.2f}–{aa[2]:.2f}) | "
+                  f"{aa[0]:.3f}× ({aa[1]:.2f}–{aa[2]:.2f}) | {plain[0]:.3f}× ({plain[1]:.2f}–{plain[2]:.2f}) | "
                   f"{ours * 1e3:.3f} | {hand * 1e3:.3f} |", flush=True)
     if args.no_compile_table:
         return

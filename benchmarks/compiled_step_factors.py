@@ -7,6 +7,8 @@ thing, and every variant is timed against the conventional hand step of
 
 * ``compiled (checked)``: ``step(*params, x, t)``, as users call it;
 * ``raw``: the emitted function itself, no ``check_inputs``;
+* ``raw, without in-place updates``: the function emitted with ``Dialect.inplace`` off, the
+  source the edits below start from (each row after it is that source, edited);
 * ``raw, no ndim guards``: ``a @ W.T if W.ndim == 2 else linear(W, a)`` ↦ ``a @ W.T``, …;
 * ``… exp sigmoid``: ``0.5 + 0.5*tanh(0.5*z)`` ↦ ``1/(1 + exp(-z))``;
 * ``… wgrad (h.T @ dz).T``: the weight gradient in the conventional GEMM orientation, transposed back;
@@ -25,6 +27,7 @@ the two sigmoid forms, the input check).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import statistics
 import time
@@ -82,9 +85,9 @@ def layout_in_out(src):
 
 
 def lr_last(src):
-    lit = repr(-LR)
-    assert f"({lit} * " in src, "the cap is no longer folded into the delta"
-    src = re.sub(r"\(" + re.escape(lit) + r" \* (v\d+)\)", r"\1", src)
+    folded = re.search(r"\(2\.0 \* \((-[0-9.e-]+) \* (v\d+)\)\)", src)  # 2·(c·w), c = −lr·½
+    assert folded, "the cap is no longer folded into the delta"
+    src = src.replace(folded.group(0), f"(2.0 * ({float(folded.group(1)) / -LR!r} * {folded.group(2)}))")
     return re.sub(r"(v\d+) = (x\d+) \+ (v\d+)$", rf"\1 = \2 - {LR!r} * \3", src, flags=re.M)
 
 
@@ -98,7 +101,7 @@ def variant(src, *edits):
 
 def factors(name, widths, batch, dtype, rounds, sample_s, show_source=False):
     step, params, Ws, bs, x, t = setup(widths, batch, dtype)
-    src = step.source
+    src = codegen.emit(step.plan, dialect=dataclasses.replace(codegen.NUMPY, inplace=None))
     if show_source:
         print(no_guards(src).split("def diagram")[1])
     W_io = [np.ascontiguousarray(p.T) if p.ndim == 2 else p for p in params]   # W (in, out)
@@ -106,6 +109,7 @@ def factors(name, widths, batch, dtype, rounds, sample_s, show_source=False):
     variants = {
         "compiled (checked)": (step, params),
         "raw": (raw, params),
+        "raw, without in-place updates": (codegen.define(src, "diagram"), params),
         "raw, no ndim guards": (variant(src, no_guards), params),
         "… + exp sigmoid": (variant(src, no_guards, exp_sigmoid), params),
         "… + wgrad (h.T @ dz).T": (variant(src, no_guards, wgrad_conventional), params),

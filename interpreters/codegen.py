@@ -15,7 +15,11 @@ Passes, in order:
 * dead-code elimination: nothing is computed that no output needs;
 * common-subexpression elimination: equal boxes on equal inputs run once;
 * constants are scalar literals, never materialised as arrays, and
-  single-use arithmetic is inlined into one expression (of bounded depth).
+  single-use arithmetic is inlined into one expression (of bounded depth);
+* in-place updates where safe: an elementwise expression is evaluated into the
+  memory of a temporary the function made itself and reads there for the last
+  time (``interpreters.inplace``, the batch axes of each result read from
+  ``BATCH_AXES``); the caller's arrays are never written.
 
 The function's parameters are ``x0``, ``x1``, …, unless the wires are named
 (``arguments=``, ``results=``): then they are the arguments' names as distinct
@@ -569,7 +573,19 @@ EMITTERS = RuleTable("NumPy emitters", {
 HELPERS = {name: getattr(runtime, name)
            for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast")}
 
-NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS)
+#: how each emitted result's batch axes follow its inputs', for in-place updates
+#: (``interpreters.inplace``): "keep", theirs broadcast together (elementwise maps,
+#: per-example maps); "drop", none (a sum over the batch, a number); a loop's are
+#: its own
+BATCH_AXES = RuleTable("batch axes", {
+    **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "Mul", "Exp", "Log",
+                     "Reciprocal", "Sigmoid", "Tanh", "Relu", "Step", "Sin", "Cos", "Sum",
+                     "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer"],
+                    "keep"),
+    **dict.fromkeys(["Constant", "Zero", "SumBatch", "OuterSum", "BatchWeight"], "drop")})
+
+NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS,
+                inplace=BATCH_AXES)
 
 
 def emit(plan: Plan, name: str = "diagram", dialect: Dialect = NUMPY, params=None,

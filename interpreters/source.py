@@ -44,6 +44,7 @@ import numpy as np
 
 from ..categories import Ty
 from . import runtime
+from .inplace import reuse
 
 __all__ = ["MAX_DEPTH", "Dialect", "Block", "Scope", "py", "template", "chain", "literal",
            "dtype_of", "constant", "emit", "carry", "define", "check_name", "named_wires",
@@ -248,6 +249,10 @@ class Dialect:
     #: ``del`` each temporary after its last read, so that NumPy reuses its memory (off
     #: where a traced program frees nothing, and a nested function reads it later)
     frees: bool = True
+    #: in-place updates where safe (:mod:`interpreters.inplace`): operation ↦ how its
+    #: result's batch axes follow its inputs' ("keep": theirs broadcast; "drop": none;
+    #: any other operation's are its own); None for none (arrays immutable: JAX)
+    inplace: dict = None
 
     def helper(self, name: str) -> tuple:
         """The source of a helper and the names it reads (renamed as the dialect says)."""
@@ -462,6 +467,8 @@ def emit(plan, name: str = "diagram", dialect: Dialect = None, params=None,
     finally:
         _emitting.constants = []
     returns = set().union(*(_names_read(r) for r in returned)) if returned else set()
+    if dialect.inplace is not None:
+        body = reuse(body, plan, dialect, params, returns)
     if dialect.frees:
         body = _free_dead_values(body, returns)
     body.append(ast.Return(ast.Tuple(returned, ast.Load()) if len(returned) != 1 else returned[0]))
@@ -505,12 +512,10 @@ def _reads(statement) -> set:
     if kind is ast.If:
         return _names_read(statement.test).union(*(_reads(s) for s in statement.body),
                                                  *(_reads(s) for s in statement.orelse))
-    if kind is ast.Return:
+    if kind in (ast.Return, ast.Expr):
         return _names_read(statement.value)
     if kind is ast.FunctionDef:                 # a nested function: what its body reads
         return set().union(*(_reads(s) for s in statement.body))
-    if kind is ast.Expr:
-        return _names_read(statement.value)
     return set()
 
 
