@@ -657,19 +657,30 @@ class Compiled:
     <BLANKLINE>
     """
 
+    #: what the source computes on (a subclass may write another dialect: JAX's)
+    dialect = None
+
     def __init__(self, diagram, summed=(), name: str = "diagram", *, arguments=None,
                  results=None):
-        check_name(name, NUMPY)
+        dialect = self.dialect or NUMPY
+        check_name(name, dialect)
         self.arguments, self.results = named_wires(diagram, arguments, results)
         self._names = [name for name, _ in self.arguments] if arguments is not None else None
-        params = None if arguments is None else identifiers(arguments, NUMPY, avoid={name})
+        params = None if arguments is None else identifiers(arguments, dialect, avoid={name})
         doc = None if arguments is None and results is None else \
             _docstring(self.arguments, self.results)
         with building():
             self.plan = optimise(sum_over_batch(flatten(diagram), summed))
-            self.name, self.source = name, emit(self.plan, name, params=params, doc=doc)
-            self.function = define(self.source, name)
+            self._check_plan(diagram)
+            self.name, self.source = name, _emit(self.plan, name, dialect, params, doc)
+            self.function = self._define(self.source, name)
         self.diagram = diagram
+
+    def _check_plan(self, diagram):
+        """Refuse what this dialect cannot compute (nothing, for NumPy)."""
+
+    def _define(self, source: str, name: str):
+        return define(source, name)
 
     def __call__(self, *args):
         return self.function(*interpreter.check_inputs(self.plan, self.diagram.dom, args,

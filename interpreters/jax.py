@@ -73,14 +73,11 @@ except ImportError as error:       # pragma: no cover - the message is the point
     raise ImportError("paralens.interpreters.jax needs JAX, an optional extra: "
                       "pip install \"paralens[jax]\" (or pip install jax)") from error
 
-from ..categories.adapter import building
-from . import numpy as interpreter
-from .codegen import ARITHMETIC, EMITTERS, HELPERS, INLINE, _signature, _docstring, optimise
-from .codegen import stage_plan
+from . import codegen, numpy as interpreter
+from .codegen import (ARITHMETIC, EMITTERS, HELPERS, INLINE, _same_length, _stacking,
+                      hoisted_loop, optimise, stage_plan)
 from .plan import RuleTable, flatten, sum_over_batch
-from .source import (Block, Dialect, _assign, check_name, define, dtype_of, identifiers,
-                     named_wires, py, save, template)
-from .codegen import _same_length, _stacking, hoisted_loop
+from .source import Block, Dialect, _assign, define, dtype_of, py, template
 
 __all__ = ["compile", "Compiled", "JAX", "EMITTERS_JAX", "scan", "enable_x64"]
 
@@ -165,7 +162,6 @@ def _loop(box, args, numbers, outs, read, scope):
     inner_state = [scope.temporary() for _ in range(nS)]
     inner_sums = [scope.temporary() for _ in used_sums]
     inner_xs = [scope.temporary() for _ in timed]
-    inner_snaps = used_snaps
     inputs = list(consts) + [_name(s) for s in inner_state]
     slices = iter(inner_xs)
     for x, number in zip(seqs, numbers[nC + nS:]):
@@ -445,33 +441,30 @@ def _check_precision(plan, diagram):
                 f"paralens.interpreters.jax.enable_x64()), or build the model in float32")
 
 
-class Compiled:
+class Compiled(codegen.Compiled):
     """A diagram compiled to JAX source, jitted; calling it checks the inputs first
     (shapes and dtypes, as ``codegen.Compiled`` does, without moving arrays already on
     a device). ``function``: the jitted function; ``python``: the plain one (to jit
     yourself, with other options); ``source``; ``arguments``, ``results``,
     ``signature`` as in ``codegen.Compiled``."""
 
+    dialect = JAX
+
     def __init__(self, diagram, summed=(), name: str = "diagram", *, arguments=None,
                  results=None, donate=()):
-        check_name(name, JAX)
-        self.arguments, self.results = named_wires(diagram, arguments, results)
-        self._names = [n for n, _ in self.arguments] if arguments is not None else None
-        params = None if arguments is None else identifiers(arguments, JAX, avoid={name})
-        doc = None if arguments is None and results is None else \
-            _docstring(self.arguments, self.results)
-        with building():
-            self.plan = optimise(sum_over_batch(flatten(diagram), summed))
-            for wire in self.plan.wires:
-                if wire.kind == "Bool":
-                    raise TypeError(f"{wire!r}: JAX compiles diagrams of Real wires (circuits "
-                                    f"run bit-sliced: paralens.interpreters.bitsliced)")
-            _check_precision(self.plan, diagram)
-            self.name = name
-            self.source = _emit(self.plan, name, JAX, params, doc)
-            self.python = define(self.source, name)
-        self.function = jax.jit(self.python, donate_argnums=tuple(donate))
-        self.diagram = diagram
+        self._donate = tuple(donate)
+        super().__init__(diagram, summed, name, arguments=arguments, results=results)
+
+    def _check_plan(self, diagram):
+        for wire in self.plan.wires:
+            if wire.kind == "Bool":
+                raise TypeError(f"{wire!r}: JAX compiles diagrams of Real wires (circuits "
+                                f"run bit-sliced: paralens.interpreters.bitsliced)")
+        _check_precision(self.plan, diagram)
+
+    def _define(self, source: str, name: str):
+        self.python = define(source, name)
+        return jax.jit(self.python, donate_argnums=self._donate)
 
     def check(self, args) -> list:
         """The inputs checked against the wires (:func:`numpy.check_inputs`): a JAX array
@@ -486,12 +479,6 @@ class Compiled:
     def __call__(self, *args):
         return self.function(*self.check(args))
 
-    @property
-    def signature(self) -> str:
-        return _signature(self.name, self.arguments, self.results)
-
-    save = save
-
 
 def compile(diagram, summed=(), name: str = "diagram", *, arguments=None,
             results=None) -> Compiled:
@@ -499,11 +486,6 @@ def compile(diagram, summed=(), name: str = "diagram", *, arguments=None,
     ``codegen.compile``'s options: ``summed`` (outputs summed over the batch),
     ``name``, ``arguments``, ``results`` (the wires' names)."""
     return Compiled(diagram, summed, name, arguments=arguments, results=results)
-
-
-def _emit(plan, name, dialect, params, doc):
-    from .source import emit
-    return emit(plan, name, dialect, params, doc)
 
 
 # -- training on devices ---------------------------------------------------------------------
