@@ -173,6 +173,26 @@ def ratios(times, a, b):
     return statistics.median(r), r[len(r) // 4], r[(3 * len(r)) // 4]
 
 
+def time_chained(step, hand, hand_copy, put, packed, data, args) -> dict:
+    """Interleaved timings of ours, the hand step and its A/A copy, each chained (its new
+    parameters fed back), every call blocked on; ``packed`` makes the hand steps' pytree
+    of parameters from ours."""
+    state_o, state_h, state_c = [put()], [packed(put())], [packed(put())]
+
+    def run_ours():
+        out = jax.block_until_ready(step(*state_o[0], *data))
+        state_o[0] = list(out[:-1])
+
+    def run_with(f, state):
+        def run():
+            out = jax.block_until_ready(f(state[0], *data))
+            state[0] = out[0]
+        return run
+    fns = {"ours": run_ours, "hand": run_with(hand, state_h),
+           "hand copy": run_with(hand_copy, state_c)}
+    return interleaved(fns, args.rounds, args.sample_ms / 1e3)
+
+
 def first_call(make, args, repeats):
     """Median seconds of a fresh function's first call (trace + compile + run)."""
     times = []
@@ -227,20 +247,7 @@ def mlp_case(widths, batch, dtype, device, args):
     close(new, flat(new_h), params, rtol, "ours vs hand")
     close(flat(new_c), flat(new_h), params, 0, "A/A")
 
-    state_o, state_h, state_c = [put()], [pairs(put())], [pairs(put())]
-
-    def run_ours():
-        out = jax.block_until_ready(step(*state_o[0], x, y))
-        state_o[0] = list(out[:-1])
-
-    def run_with(f, state):
-        def run():
-            out = jax.block_until_ready(f(state[0], x, y))
-            state[0] = out[0]
-        return run
-    fns = {"ours": run_ours, "hand": run_with(hand, state_h),
-           "hand copy": run_with(hand_copy, state_c)}
-    times = interleaved(fns, args.rounds, args.sample_ms / 1e3)
+    times = time_chained(step, hand, hand_copy, put, pairs, (x, y), args)
 
     first_ours = first_call(
         lambda: ours(lambda: mlp_learner(widths, dtype), args.donate)[2],
@@ -283,20 +290,7 @@ def rnn_case(n, batch, T, dtype, device, args):
     close(new, new_h, params, 10 * rtol if dtype == "float32" else rtol, "ours vs hand")
     close(new_c, new_h, params, 0, "A/A")
 
-    state_o, state_h, state_c = [put()], [tuple(put())], [tuple(put())]
-
-    def run_ours():
-        out = jax.block_until_ready(step(*state_o[0], xs, ys))
-        state_o[0] = list(out[:-1])
-
-    def run_with(f, state):
-        def run():
-            out = jax.block_until_ready(f(state[0], xs, ys))
-            state[0] = out[0]
-        return run
-    fns = {"ours": run_ours, "hand": run_with(hand, state_h),
-           "hand copy": run_with(hand_copy, state_c)}
-    times = interleaved(fns, args.rounds, args.sample_ms / 1e3)
+    times = time_chained(step, hand, hand_copy, put, tuple, (xs, ys), args)
 
     first_ours = first_call(
         lambda: ours(lambda: rnn_learner(n_in, n, dtype), args.donate)[2],
