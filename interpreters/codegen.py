@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,7 +83,7 @@ from .hoist import hoisted
 from .passes import eliminate_common_subexpressions, eliminate_dead_code, rewrite
 from .plan import Equation, Plan, RuleTable, flatten, operation, sum_over_batch
 from .source import _binds, _rename
-from .source import (Block, Dialect, carry, chain, check_name, constant, define, dtype_of,
+from .source import (Block, Dialect, carry, chain, check_name, define, dtype_of,
                      identifiers, literal, named_wires, py, save, template)
 from .source import emit as _emit
 
@@ -340,11 +341,54 @@ def _same_length(box, k: int, x: ast.expr, first: ast.expr) -> ast.stmt:
                   [ast.Raise(message, None)], [])
 
 
-def hoisted_loop(box, args, numbers, outs, read, scope, timed):
+class LoopParts(NamedTuple):
+    """A loop equation's inputs and outputs, as a loop rule of any dialect reads them:
+    the names (or numbers) of its constants, initial state (a number made an array of
+    the state's shape) and sequences; the names of its final state, stacked outputs,
+    sums and stored states; which of those anything reads; which inputs are
+    sequences (``timed``; the others are one number at every step)."""
+
+    nC: int
+    nS: int
+    consts: list
+    initial: list
+    seqs: list
+    states: list
+    ys: list
+    sums: list
+    snaps: list
+    used_ys: list
+    used_sums: list
+    used_snaps: list
+    timed: list
+
+
+def loop_parts(box, args, numbers, outs, read) -> LoopParts:
+    """The :class:`LoopParts` of a loop equation; an error if none of its inputs is a
+    sequence (the number of steps would be unknown)."""
+    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
+    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
+    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,   # a number
+                  dtype=dtype_of(w.dtype)) if number else s
+               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
+    snaps = outs[nS + nY + nZ:]     # with snapshots=k: the state before steps 0, k, 2k, …
+    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]   # else one number
+    if not timed:
+        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
+                         f"steps is unknown")
+    return LoopParts(nC, nS, list(consts), initial, list(seqs), list(outs[:nS]),
+                     list(outs[nS:nS + nY]), list(outs[nS + nY:nS + nY + nZ]), list(snaps),
+                     [k for k in range(nY) if read[nS + k]],
+                     [k for k in range(nZ) if read[nS + nY + k]],
+                     [j for j in range(len(snaps)) if read[nS + nY + nZ + j]], timed)
+
+
+def hoisted_loop(box, args, numbers, outs, read, scope):
     """The statements of a loop whose stateless parts run on whole sequences, outside
     it (``interpreters.hoist``: OverTime maps before and after a core loop, the core
     emitted by the dialect's own loop rule), or None where nothing is hoisted. Any
     dialect: the JAX generator's loops are hoisted by it too."""
+    timed = loop_parts(box, args, numbers, outs, read).timed
     split = hoisted(box, timed)
     if split is None:
         return None
@@ -370,23 +414,11 @@ def _loop(box, args, numbers, outs, read, scope):
     that is one number (a zero cotangent) is that number at every step. The
     sequences' lengths are checked once, before the loop; nothing is checked per
     step."""
-    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
-    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
-    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
-    snaps = outs[nS + nY + nZ:]     # with snapshots=k: the state before steps 0, k, 2k, …
-    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,   # a number
-                  dtype=dtype_of(w.dtype)) if number else s
-               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
-    used_ys = [k for k in range(nY) if read[nS + k]]
-    used_sums = [k for k in range(nZ) if read[nS + nY + k]]
-    used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
-    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]   # else one number
-    if not timed:
-        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
-                         f"steps is unknown")
-    split = hoisted_loop(box, args, numbers, outs, read, scope, timed)
+    split = hoisted_loop(box, args, numbers, outs, read, scope)
     if split is not None:               # its stateless parts run on whole sequences
         return split
+    (nC, nS, consts, initial, seqs, states, ys, sums, snaps, used_ys, used_sums, used_snaps,
+     timed) = loop_parts(box, args, numbers, outs, read)
     plan = stage_plan(box, used_ys, used_sums)
     for eq in plan.equations:
         if eq.kind == "Loop":

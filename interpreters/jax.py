@@ -75,7 +75,7 @@ except ImportError as error:       # pragma: no cover - the message is the point
 
 from . import codegen, numpy as interpreter
 from .codegen import (ARITHMETIC, EMITTERS, HELPERS, INLINE, _same_length, _stacking,
-                      hoisted_loop, optimise, stage_plan)
+                      hoisted_loop, loop_parts, optimise, stage_plan)
 from .plan import RuleTable, flatten, sum_over_batch
 from .source import Block, Dialect, _assign, define, dtype_of, py, template
 
@@ -137,23 +137,11 @@ def _loop(box, args, numbers, outs, read, scope):
     stacked outputs the per-step Y (broadcast to the batch, as NumPy's stacking
     does); ``reverse`` runs the steps last to first. The carry's shapes are settled
     while tracing (:func:`scan`)."""
-    nC, nS, nY, nZ = len(box.consts), len(box.state), len(box.ys), len(box.sums)
-    consts, initial, seqs = args[:nC], args[nC:nC + nS], args[nC + nS:]
-    states, ys, sums = outs[:nS], outs[nS:nS + nY], outs[nS + nY:nS + nY + nZ]
-    snaps = outs[nS + nY + nZ:]
-    initial = [py("np.full(shape, value, dtype=dtype)", shape=w.shape, value=s,
-                  dtype=dtype_of(w.dtype)) if number else s
-               for s, w, number in zip(initial, box.state.inside, numbers[nC:nC + nS])]
-    used_ys = [k for k in range(nY) if read[nS + k]]
-    used_sums = [k for k in range(nZ) if read[nS + nY + k]]
-    used_snaps = [j for j in range(len(snaps)) if read[nS + nY + nZ + j]]
-    timed = [k for k in range(len(seqs)) if not numbers[nC + nS + k]]
-    if not timed:
-        raise ValueError(f"{box.name}: none of its inputs is a sequence, so the number of "
-                         f"steps is unknown")
-    split = hoisted_loop(box, args, numbers, outs, read, scope, timed)
+    split = hoisted_loop(box, args, numbers, outs, read, scope)
     if split is not None:               # its stateless parts run on whole sequences
         return split
+    (nC, nS, consts, initial, seqs, states, ys, sums, snaps, used_ys, used_sums, used_snaps,
+     timed) = loop_parts(box, args, numbers, outs, read)
     plan = stage_plan(box, used_ys, used_sums)
     first = seqs[timed[0]]
     before = [_same_length(box, k, seqs[k], first) for k in timed[1:]]
