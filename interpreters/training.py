@@ -337,13 +337,19 @@ class Trainer:
     def _step(self, opt_state: list, params, x, label):
         """``step`` on values already checked."""
         start = Checkpoint(opt_state, self.learner.model.parameters(params))
+        return self._once(start, x, label, None)
+
+    def _once(self, start: Checkpoint, xb, yb, context):
+        """One step from ``start`` on a batch, on the devices where training runs:
+        (new optimiser state, new parameters, the objective before the step), on the
+        host."""
         if self.devices is not None:
-            self.devices.check_batch(len(x))
+            self.devices.check_batch(len(xb))
             start = self._to_devices(start)
-        opt_state, params, _, _, losses, _ = self._apply(start, x, label, None)
-        value = self.learner.objective(self._host(losses), self._steps(x))
+        opt_state, params, _, _, losses, _ = self._apply(start, xb, yb, context)
         host = self._to_host(Checkpoint(opt_state, params))
-        return host.opt_state, host.params, value
+        return (host.opt_state, host.params,
+                self.learner.objective(self._host(losses), self._steps(xb)))
 
     def _steps(self, x):
         """The steps of a batch's sequences (None for examples)."""
@@ -804,14 +810,7 @@ class TruncatedTrainer(Trainer):
         parameters, the objective before the step)."""
         start = Checkpoint(*check_values(self.learner, opt_state, params))
         x, label, n = self._data(x, label)
-        if self.devices is not None:
-            self.devices.check_batch(n)
-            start = self._to_devices(start)
-        xb, yb, state = self._batch(start, x, label, n)
-        opt_state, params, _, _, losses, _ = self._apply(start, xb, yb, state)
-        host = self._to_host(Checkpoint(opt_state, params))
-        return host.opt_state, host.params, self.learner.objective(self._host(losses),
-                                                                   xb.shape[1])
+        return self._once(start, *self._batch(start, x, label, n))
 
     def _check_carried(self, checkpoint, x):
         state = checkpoint.state
