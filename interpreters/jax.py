@@ -98,13 +98,16 @@ def scan(step, carry, xs, states=0, reverse=False, axis=1):
         return tuple(jnp.broadcast_to(n, o.shape).astype(o.dtype) for n, o in zip(new, c)), ys
     steps = xs[0].shape[0] if xs else 0
     first = tuple(x[0] for x in xs) if steps else ()
+    last = carry                        # the shapes the last step gives (no steps: the carry)
     for _ in range(len(carry) + 1 if steps else 0):
-        shapes = jax.eval_shape(step, carry, first)[0]
-        if all(c.shape == s.shape for c, s in zip(carry, shapes)):
+        last = jax.eval_shape(step, carry, first)[0]
+        if all(c.shape == s.shape for c, s in zip(carry, last)):
             break
         carry = tuple(jnp.broadcast_to(c, jnp.broadcast_shapes(c.shape, s.shape))
-                      for c, s in zip(carry, shapes))
-    last = jax.eval_shape(step, carry, first)[0] if steps else carry
+                      for c, s in zip(carry, last))
+    else:
+        if steps:                       # settled by the last broadcast: its step's shapes
+            last = jax.eval_shape(step, carry, first)[0]
     carry, ys = lax.scan(body, carry, xs, reverse=reverse)
     carry = tuple(c[(0, ) * (c.ndim - len(s.shape))] if k < states else c
                   for k, (c, s) in enumerate(zip(carry, last)))
