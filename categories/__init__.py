@@ -15,6 +15,7 @@ from .smooth import (
     Bias, Constant, Cos, Exp, Linear, LinearT, Log, Mul, Neg, Outer, Reciprocal, Relu,
     LogSumExp, Scale, Sigmoid, Sin, Softmax, Spread, Sqrt, Step, Sum, Tanh)
 from .syntax import function
+from .linalg import Einsum, Eye, LogDet, Solve
 from .boolean import (
     And, Bits, BooleanDifference, Broadcast, Gather, MajorityBatch, Not, One, Or,
     OracleGenerator, Parity, Scatter, VoteBatch, Xor)
@@ -31,12 +32,12 @@ from . import laws
 __all__ = [
     "Add", "add", "And", "BatchWeight", "Bias", "Bits", "Bool", "BooleanDifference", "Box", "Broadcast",
     "CompositionError", "Constant", "Copy", "copy", "Cos", "dense", "describe", "Diagram",
-    "Discard", "discard", "Exp", "FeedbackFunctor", "forward_derivative", "from_feedback", "function", "gate_layer", "Gather",
+    "Discard", "discard", "Einsum", "Exp", "Eye", "FeedbackFunctor", "forward_derivative", "from_feedback", "function", "gate_layer", "Gather",
     "Generator", "Id", "laws", "elman", "gru", "Loop", "Machine", "machine", "delay", "dtrace", "Seq", "step_of", "lecun", "Linear", "LinearGenerator", "LinearT", "Log",
-    "logic_gate_network", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
+    "logic_gate_network", "LogDet", "LogSumExp", "lookup_table", "MajorityBatch", "Mul", "Neg",
     "normal", "Not", "One", "Or", "OracleGenerator", "Outer", "Para", "Param", "Parameters", "Parity",
     "Permutation", "pseudo_linear", "PseudoLinear", "random_bits", "Real", "Reciprocal",
-    "Relu", "reverse", "Scale", "Scatter", "Scope", "Sigmoid", "Sin", "Softmax", "Spread", "Sqrt",
+    "Relu", "reverse", "Scale", "Scatter", "Scope", "Sigmoid", "Sin", "Softmax", "Solve", "Spread", "Sqrt",
     "Step", "Sum", "sum_batch", "SumBatch", "swap", "Swap", "Tanh", "Ty", "VoteBatch",
     "Wire", "Xor", "Zero", "zero", "zero_bits", "zeros",
 ]

@@ -188,6 +188,25 @@ class Wired:
                         f"use the generators on it (Exp(x)(w), Log(x)(w), Sqrt(x)(w), …), not "
                         f"math or numpy functions")
 
+    def __matmul__(self, other):
+        """The matrix product of matrix and vector wires (an ``Einsum``)."""
+        if not isinstance(other, Wired) or self.boolean or other.boolean:
+            return NotImplemented
+        ranks = (len(self.ty.inside[0].shape), len(other.ty.inside[0].shape))
+        spec = {(2, 2): "ij,jk->ik", (2, 1): "ij,j->i", (1, 2): "j,jk->k",
+                (1, 1): "i,i->"}.get(ranks)
+        if spec is None:
+            raise TypeError(f"@ multiplies matrix and vector wires, got {self.ty!r} @ "
+                            f"{other.ty!r}")
+        return _generator("Einsum")(spec, self.ty, other.ty)(self, other)
+
+    @property
+    def T(self):
+        """The transpose of a matrix wire (an ``Einsum``)."""
+        if len(self.ty.inside[0].shape) != 2:
+            raise TypeError(f".T transposes a matrix wire Real(m, n), got {self.ty!r}")
+        return _generator("Einsum")("ij->ji", self.ty)(self)
+
     def __rtruediv__(self, other):
         """number / wire: the number times the wire's reciprocal."""
         if not isinstance(other, Number) or self.boolean:

@@ -556,6 +556,12 @@ def _over_time(box, args, numbers, outs, read, scope):
     return body
 
 
+def _einsum(box, xs):
+    names = [f"x{k}" for k in range(len(xs))]
+    spec = ",".join("..." + i for i in box.ins) + "->..." + box.out
+    return py(f"np.einsum(spec, {', '.join(names)})", spec=spec, **dict(zip(names, xs)))
+
+
 #: operators whose single use is inlined into its consumer's expression
 INLINE = {"Neg", "Scale", "ScaledBy", "Mul", "Add", "Bias", "Sub", "Constant", "Zero"}
 #: operators that accept a Python number for any argument (NumPy broadcasts it)
@@ -597,13 +603,19 @@ EMITTERS = RuleTable("NumPy emitters", {
                                   x=x, n=len(box.shape) + 1, shape=box.shape),
     "BatchWeight": lambda box, x: py("dtype(k / x.size)", x=x, dtype=_dtype(box),
                                      k=float(np.prod(box.shape, dtype=int))),
+    "Einsum": lambda box, *xs: _einsum(box, xs),
+    "Solve": lambda box, M, B: py("solve_vector(M, B)" if box.k is None else
+                                  "np.linalg.solve(M, B)", M=M, B=B),
+    "LogDet": template("np.linalg.slogdet(M)[1]", "M"),
+    "Eye": lambda box: py("np.eye(n, dtype=dtype)", n=box.n, dtype=_dtype(box)),
     "Loop": Block(_loop),
     "OverTime": Block(_over_time),
 })
 
 #: helpers the emitted code may call, copied into the module when used
 HELPERS = {name: getattr(runtime, name)
-           for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast")}
+           for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast",
+                        "solve_vector")}
 
 #: how each emitted result's batch axes follow its inputs', for in-place updates
 #: (``interpreters.inplace``): "keep", theirs broadcast together (elementwise maps,
@@ -612,9 +624,10 @@ HELPERS = {name: getattr(runtime, name)
 BATCH_AXES = RuleTable("batch axes", {
     **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "Mul", "Exp", "Log",
                      "Reciprocal", "Sigmoid", "Tanh", "Relu", "Step", "Sin", "Cos", "Sum",
-                     "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer"],
+                     "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer",
+                     "Einsum", "Solve", "LogDet"],
                     "keep"),
-    **dict.fromkeys(["Constant", "Zero", "SumBatch", "OuterSum", "BatchWeight"], "drop")})
+    **dict.fromkeys(["Constant", "Zero", "Eye", "SumBatch", "OuterSum", "BatchWeight"], "drop")})
 
 NUMPY = Dialect(EMITTERS, INLINE, ARITHMETIC, {"Constant", "Zero"}, HELPERS,
                 inplace=BATCH_AXES)

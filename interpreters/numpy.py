@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..categories import Ty
-from .runtime import linear, linear_t, logsumexp, outer_sum, softmax, unbroadcast
+from .runtime import (linear, linear_t, logdet, logsumexp, outer_sum, softmax, solve_vector,
+                      unbroadcast)
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
 from .hoist import hoisted
@@ -91,6 +92,10 @@ RULES = RuleTable("NumPy rules", {
     "LinearT": lambda box: linear_t,
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
+    "Einsum": lambda box: _einsum(box),
+    "Solve": lambda box: solve_vector if box.k is None else np.linalg.solve,
+    "LogDet": lambda box: logdet,
+    "Eye": lambda box: _constant_array(np.eye(box.n, dtype=_dtype(box))),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: _sum_batch(box),
     "BatchWeight": lambda box: _batch_weight(box),
@@ -100,6 +105,17 @@ RULES = RuleTable("NumPy rules", {
     "OverTime": lambda op: _over_time(op),
     "Recompute": lambda box: _recompute(box),
 })
+
+
+def _einsum(box):
+    """The contraction on stacks of examples: each operand's batch axes, if any, lead."""
+    spec = ",".join("..." + i for i in box.ins) + "->..." + box.out
+    return lambda *xs: np.einsum(spec, *xs)
+
+
+def _constant_array(array):
+    array.setflags(write=False)      # shared by every call: never written to
+    return lambda: array
 
 
 def _batch_weight(box):

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast",
+__all__ = ["softmax", "logsumexp", "solve_vector", "logdet", "linear", "linear_t", "outer_sum", "unbroadcast",
            "popcount", "count", "xor_batch", "vote_batch", "scatter"]
 
 
@@ -34,6 +34,16 @@ def softmax(x):
 def logsumexp(x):
     m = x.max(axis=-1)
     return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
+
+
+def solve_vector(M, b):
+    """M⁻¹b for b a vector (or a stack of them), which ``np.linalg.solve`` would read
+    as a matrix when it is stacked."""
+    return np.linalg.solve(M, b[..., None])[..., 0]
+
+
+def logdet(M):
+    return np.linalg.slogdet(M)[1]
 
 
 def linear(W, x):
