@@ -16,6 +16,7 @@ from .smooth import (
     LogSumExp, Scale, Sigmoid, Sin, Softmax, Spread, Sqrt, Step, Sum, Tanh)
 from .syntax import function
 from .linalg import Einsum, Eye, LogDet, Solve
+from . import messages
 from .boolean import (
     And, Bits, BooleanDifference, Broadcast, Gather, MajorityBatch, Not, One, Or,
     OracleGenerator, Parity, Scatter, VoteBatch, Xor)

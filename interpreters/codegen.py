@@ -608,6 +608,8 @@ EMITTERS = RuleTable("NumPy emitters", {
                                   "np.linalg.solve(M, B)", M=M, B=B),
     "LogDet": template("np.linalg.slogdet(M)[1]", "M"),
     "Eye": lambda box: py("np.eye(n, dtype=dtype)", n=box.n, dtype=_dtype(box)),
+    "Observed": _call("observed"),
+    "OneHot": lambda box, y: py("one_hot(y, n)", y=y, n=box.n),
     "Loop": Block(_loop),
     "OverTime": Block(_over_time),
 })
@@ -615,7 +617,7 @@ EMITTERS = RuleTable("NumPy emitters", {
 #: helpers the emitted code may call, copied into the module when used
 HELPERS = {name: getattr(runtime, name)
            for name in ("softmax", "logsumexp", "linear", "linear_t", "outer_sum", "unbroadcast",
-                        "solve_vector")}
+                        "solve_vector", "observed", "one_hot")}
 
 #: how each emitted result's batch axes follow its inputs', for in-place updates
 #: (``interpreters.inplace``): "keep", theirs broadcast together (elementwise maps,
@@ -625,7 +627,7 @@ BATCH_AXES = RuleTable("batch axes", {
     **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "Mul", "Exp", "Log",
                      "Reciprocal", "Sigmoid", "Tanh", "Relu", "Step", "Sin", "Cos", "Sum",
                      "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer",
-                     "Einsum", "Solve", "LogDet"],
+                     "Einsum", "Solve", "LogDet", "Observed", "OneHot"],
                     "keep"),
     **dict.fromkeys(["Constant", "Zero", "Eye", "SumBatch", "OuterSum", "BatchWeight"], "drop")})
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..categories import Ty
-from .runtime import (linear, linear_t, logdet, logsumexp, outer_sum, softmax, solve_vector,
-                      unbroadcast)
+from .runtime import (linear, linear_t, logdet, logsumexp, observed, one_hot, outer_sum, softmax,
+                      solve_vector, unbroadcast)
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
 from .hoist import hoisted
@@ -96,6 +96,8 @@ RULES = RuleTable("NumPy rules", {
     "Solve": lambda box: solve_vector if box.k is None else np.linalg.solve,
     "LogDet": lambda box: logdet,
     "Eye": lambda box: _constant_array(np.eye(box.n, dtype=_dtype(box))),
+    "Observed": lambda box: observed,
+    "OneHot": lambda box: (lambda y: one_hot(y, box.n)),
     # batch reductions (plan-level operations, see interpreters.plan.sum_over_batch)
     "SumBatch": lambda box: _sum_batch(box),
     "BatchWeight": lambda box: _batch_weight(box),

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["softmax", "logsumexp", "solve_vector", "logdet", "linear", "linear_t", "outer_sum", "unbroadcast",
+__all__ = ["softmax", "logsumexp", "solve_vector", "logdet", "observed", "one_hot", "linear", "linear_t", "outer_sum", "unbroadcast",
            "popcount", "count", "xor_batch", "vote_batch", "scatter"]
 
 
@@ -40,6 +40,18 @@ def solve_vector(M, b):
     """M⁻¹b for b a vector (or a stack of them), which ``np.linalg.solve`` would read
     as a matrix when it is stacked."""
     return np.linalg.solve(M, b[..., None])[..., 0]
+
+
+def observed(y):
+    """The mask of the observed (not NaN) entries of y, and y with the others 0."""
+    missing = np.isnan(y)
+    return (~missing).astype(y.dtype), np.where(missing, y.dtype.type(0), y)
+
+
+def one_hot(y, n):
+    """A symbol's (not NaN: observed) flag and its indicator among n (0 if missing)."""
+    y = np.asarray(y)
+    return (~np.isnan(y)).astype(y.dtype), (y[..., None] == np.arange(n)).astype(y.dtype)
 
 
 def logdet(M):
