@@ -254,11 +254,17 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
     return Para(layout.params, filtered)
 
 
-def local_level(m0: float, P0: float = 1e7) -> Para:
+def local_level(m0: float, P0: float = 1e7, diffuse: bool = False) -> Para:
     """The local-level model (random walk plus noise; Durbin & Koopman ch. 2) as log p(y),
     parametrised by log-variances so that no gradient step leaves the domain:
     ``log_level_variance`` (the walk's, σ²η = exp) and ``log_noise_variance`` (σ²ε), the
     first level x₀ ~ N(m0, P0) fixed (nearly diffuse by default).
+
+    ``diffuse=True`` gives Durbin & Koopman's diffuse log-likelihood exactly: m0 is then
+    the first observation y₀ and the data are the observations after it. Under a
+    diffuse prior the level after seeing y₀ is N(y₀, σ²ε), so the next one is
+    N(y₀, σ²ε + σ²η): that is the prior (P0 is not used), and the model's value is
+    log p(y₁, … | y₀), which D&K maximise (−632.54 on the Nile at the MLE).
 
     >>> local_level(1120.0).names
     ('log_level_variance', 'log_noise_variance')
@@ -272,7 +278,9 @@ def local_level(m0: float, P0: float = 1e7) -> Para:
         def variance(v):
             return Spread(one)(Exp(Real())(v))
         eye = Eye(1)()
-        return (Constant(float(m0), Real(1))(), float(P0) * Eye(1)(), eye,
+        first = variance(log_level) + variance(log_noise) if diffuse else \
+            float(P0) * Eye(1)()
+        return (Constant(float(m0), Real(1))(), first, eye,
                 Constant(0.0, Real(1))(), variance(log_level), Eye(1)(),
                 Constant(0.0, Real(1))(), variance(log_noise))
     return inner.reparametrise((level, noise), alpha)
