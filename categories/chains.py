@@ -26,7 +26,7 @@ name in ``varying`` is given per step instead, as an input sequence after y
 used). The HMM's are ``p, K, E``. Covariances and stochastic matrices are
 taken as given: to fit them, reparametrise (``Para.reparametrise``) by maps
 that cannot leave their domain (a log-variance, a softmax), as
-``local_level`` does.
+``local_level_likelihood`` does.
 
 >>> import numpy as np
 >>> from paralens.interpreters.numpy import compile
@@ -36,7 +36,7 @@ that cannot leave their domain (a log-variance, a softmax), as
 >>> run = compile(model.diagram)
 >>> ys = np.array([[[0.5]]])            # one series (batch 1) of one step
 >>> round(float(run(*model.init().values(), ys)[0]), 6)    # log N(0.5; 0, 1 + 1)
--1.328054
+-1.328012
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from .stateful import Loop
 from .structural import zero
 from .syntax import function
 
-__all__ = ["log_likelihood", "kalman_filter", "smoother", "local_level", "hmm_log_likelihood",
+__all__ = ["log_likelihood", "kalman_filter", "smoother", "local_level_likelihood", "hmm_log_likelihood",
            "hmm_smoother", "identity", "uniform_rows", "GAUSSIAN_PARAMETERS"]
 
 #: the parameters of the linear-Gaussian chain, in their order on the wires
@@ -189,12 +189,11 @@ def smoother(d: int, k: int, varying=()) -> Para:
         m, Pm, F, H = wires[nC:nC + 4]
         named.update(zip(trans_steps, wires[nC + 4:]))
         A, beta, Q = (named[n] for n in _TRANSITION)
-        M = Eye(d)() + Q @ H
-        G = Solve(d, d)(M, Eye(d)())
+        G = Solve(d, d)(Eye(d)() + Q @ H, Eye(d)())      # (I + QH)⁻¹
         GA = G @ A
-        mean = GA @ m + Solve(d)(M, beta + Q @ F)
+        mean = GA @ m + G @ (beta + Q @ F)
         lag = Pm @ GA.T
-        cov = GA @ lag + Solve(d, d)(M, Q)
+        cov = GA @ lag + G @ Q
         cov = 0.5 * (cov + cov.T)
         return mean, cov, m, Pm, lag
     forward = Loop(guiding, GC, state, GX, out, name="guiding")
@@ -254,7 +253,7 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
     return Para(layout.params, filtered)
 
 
-def local_level(m0: float, P0: float = 1e7, diffuse: bool = False) -> Para:
+def local_level_likelihood(m0: float, P0: float = 1e7, diffuse: bool = False) -> Para:
     """The local-level model (random walk plus noise; Durbin & Koopman ch. 2) as log p(y),
     parametrised by log-variances so that no gradient step leaves the domain:
     ``log_level_variance`` (the walk's, σ²η = exp) and ``log_noise_variance`` (σ²ε), the
@@ -266,7 +265,7 @@ def local_level(m0: float, P0: float = 1e7, diffuse: bool = False) -> Para:
     N(y₀, σ²ε + σ²η): that is the prior (P0 is not used), and the model's value is
     log p(y₁, … | y₀), which D&K maximise (−632.54 on the Nile at the MLE).
 
-    >>> local_level(1120.0).names
+    >>> local_level_likelihood(1120.0).names
     ('log_level_variance', 'log_noise_variance')
     """
     inner = log_likelihood(1, 1)

@@ -30,7 +30,7 @@ entry is 0, never NaN.
 >>> [round(float(np.ravel(v)[0]), 6) for v in message]      # c, F, H of N(0.5; x, 1)
 [-1.043939, 0.5, 1.0]
 >>> round(float(compile(evidence(1))(np.zeros(1), np.eye(1), *message)), 6)  # log N(0.5; 0, 2)
--1.328054
+-1.328012
 """
 
 from __future__ import annotations
@@ -118,9 +118,10 @@ class OneHot(Generator):
 def _pulled(d, beta, Q, c, F, H):
     """The pullback before the map A: (c⁻, F̂ − Ĥβ, Ĥ), Ĥ = M⁻¹H, F̂ = M⁻¹F, M = I + HQ."""
     M = Eye(d)() + H @ Q
-    Hh = Solve(d, d)(M, H)
+    G = Solve(d, d)(M, Eye(d)())            # M⁻¹: one solve serves Ĥ and F̂
+    Hh = G @ H
     Hh = 0.5 * (Hh + Hh.T)
-    Fh = Solve(d)(M, F)
+    Fh = G @ F
     Hb = Hh @ beta
     c_new = c - 0.5 * LogDet(d)(M) + 0.5 * (F @ (Q @ Fh)) + beta @ Fh - 0.5 * (beta @ Hb)
     return c_new, Fh - Hb, Hh
@@ -258,7 +259,7 @@ def guide(d: int) -> Diagram:
 
     @function(Real(d) @ Real(d, d) @ Real(d) @ Real(d, d), Real(d) @ Real(d, d))
     def guided(mu, Q, F, H):
-        M = Eye(d)() + Q @ H
-        cov = Solve(d, d)(M, Q)
-        return Solve(d)(M, mu + Q @ F), 0.5 * (cov + cov.T)
+        G = Solve(d, d)(Eye(d)() + Q @ H, Eye(d)())
+        cov = G @ Q
+        return G @ (mu + Q @ F), 0.5 * (cov + cov.T)
     return guided

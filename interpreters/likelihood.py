@@ -1,7 +1,7 @@
 """Likelihoods: log p(y) of a model on data, its gradient, and maximum-likelihood fits.
 
 A likelihood model is a Para map whose output is one number per series, log p(y)
-(``categories.chains.log_likelihood``, ``local_level``, ``hmm_log_likelihood``, or
+(``categories.chains.log_likelihood``, ``local_level_likelihood``, ``hmm_log_likelihood``, or
 one's own). :class:`Likelihood` compiles it and its reverse derivative R once;
 the total over a batch of series is the objective:
 
@@ -18,12 +18,12 @@ the total over a batch of series is the objective:
 Data may hold NaN where an observation is missing (the models skip it).
 
 >>> import numpy as np
->>> from paralens.categories.chains import local_level
->>> model = local_level(m0=0.0, P0=1.0)
+>>> from paralens.categories.chains import local_level_likelihood
+>>> model = local_level_likelihood(m0=0.0, P0=1.0)
 >>> nll = Likelihood(model)
 >>> params = model.init()                     # both log-variances 0: variances 1
 >>> round(nll.value(params, np.array([[[0.5]]])), 6)         # log N(0.5; 0, 1 + 1)
--1.328054
+-1.328012
 >>> value, grad = nll.value_and_grad(params, np.array([[[0.5]]]))
 >>> sorted(grad)
 ['log_level_variance', 'log_noise_variance']

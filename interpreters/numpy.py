@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..categories import Ty
-from .runtime import (linear, linear_t, logdet, logsumexp, observed, one_hot, outer_sum, softmax,
+from .runtime import (contraction, linear, linear_t, logdet, logsumexp, observed, one_hot, outer_sum, softmax,
                       solve_vector, unbroadcast)
 from .passes import eliminate_common_subexpressions, eliminate_dead_code
 from .plan import RuleTable, flatten, last_uses, sum_over_batch
@@ -92,7 +92,7 @@ RULES = RuleTable("NumPy rules", {
     "LinearT": lambda box: linear_t,
     "Outer": lambda box: (lambda a, b: a[..., :, None] * b[..., None, :]),
     "Bias": lambda box: (lambda b, x: x + b),
-    "Einsum": lambda box: _einsum(box),
+    "Einsum": lambda box: contraction(box.spec),
     "Solve": lambda box: solve_vector if box.k is None else np.linalg.solve,
     "LogDet": lambda box: logdet,
     "Eye": lambda box: _constant_array(np.eye(box.n, dtype=_dtype(box))),
@@ -109,10 +109,6 @@ RULES = RuleTable("NumPy rules", {
 })
 
 
-def _einsum(box):
-    """The contraction on stacks of examples: each operand's batch axes, if any, lead."""
-    spec = ",".join("..." + i for i in box.ins) + "->..." + box.out
-    return lambda *xs: np.einsum(spec, *xs)
 
 
 def _constant_array(array):

@@ -42,6 +42,55 @@ def solve_vector(M, b):
     return np.linalg.solve(M, b[..., None])[..., 0]
 
 
+#: the contractions written as NumPy's faster operators, on stacks of examples (each
+#: operand's batch axes leading), keyed by their spec with its indices renamed a, b, c
+#: in order of appearance (``canonical``); any other spec is ``np.einsum``'s
+CONTRACTIONS = {
+    "ab,bc->ac": "a @ b",
+    "ab,cb->ac": "a @ np.swapaxes(b, -1, -2)",
+    "ab,ac->bc": "np.swapaxes(a, -1, -2) @ b",
+    "ab,b->a": "(a @ b[..., None])[..., 0]",
+    "ab,a->b": "(b[..., None, :] @ a)[..., 0, :]",
+    "a,ab->b": "(a[..., None, :] @ b)[..., 0, :]",
+    "a,a->": "(a * b).sum(axis=-1)",
+    "ab,ab->a": "(a * b).sum(axis=-1)",
+    "ab,ab->": "(a * b).sum(axis=(-2, -1))",
+    "ab->ba": "np.swapaxes(a, -1, -2)",
+    "a,b->ab": "a[..., :, None] * b[..., None, :]",
+    "a,b->ba": "b[..., :, None] * a[..., None, :]",
+    ",ab->ab": "np.asarray(a)[..., None, None] * b",
+    ",a->a": "np.asarray(a)[..., None] * b",
+    "a,->a": "a * np.asarray(b)[..., None]",
+    "a,ab->ab": "a[..., :, None] * b",
+}
+
+
+def canonical(spec: str) -> str:
+    """``spec`` with its indices renamed a, b, c, … in order of first appearance.
+
+    >>> canonical("jk,ik->ij")
+    'ab,cb->ca'
+    """
+    names = {}
+    return "".join(names.setdefault(c, "abcdefghijklmnopqrstuvwxyz"[len(names)])
+                   if c.isalpha() else c for c in spec)
+
+
+def contraction(spec: str):
+    """A function computing the per-example einsum ``spec`` on stacks of examples.
+
+    >>> contraction("ij,j->i")(np.eye(2)[None], np.array([[1.0, 2.0]])).tolist()
+    [[1.0, 2.0]]
+    """
+    text = CONTRACTIONS.get(canonical(spec))
+    if text is not None:
+        names = "a" if "," not in spec.split("->")[0] else "a, b"
+        return eval(f"lambda {names}: {text}", {"np": np})
+    ins, out = spec.split("->")
+    full = ",".join("..." + i for i in ins.split(",")) + "->..." + out
+    return lambda *xs: np.einsum(full, *xs)
+
+
 def observed(y):
     """The mask of the observed (not NaN) entries of y, and y with the others 0."""
     missing = np.isnan(y)

@@ -16,7 +16,7 @@ The names most used are also here, imported when first used (so that
 generators, layers, cells, kernels and ready models, losses, optimisers,
 schedules) and the runners (``compile``: the NumPy code generator; ``run``,
 ``jvp``, ``gradient`` for machines; ``backward_filter``, ``smooth_chain``,
-``smooth_hmm`` for smoothing; ``Trainer``, ``TruncatedTrainer``, ``save``, ``load``):
+``smooth_hmm`` for smoothing, ``Likelihood`` to fit chains; ``Trainer``, ``TruncatedTrainer``, ``save``, ``load``):
 
 >>> import numpy as np
 >>> import paralens as pl
@@ -54,6 +54,9 @@ _FROM = {
                             "Categorical", "Emit", "Chain", "HiddenMarkov", "Finite"],
     ".categories.markov": ["state_space", "local_level", "hidden_markov", "nonlinear_chain",
                            "binary_tree"],
+    ".categories.linalg": ["Einsum", "Solve", "LogDet", "Eye"],
+    ".categories.chains": ["log_likelihood", "kalman_filter", "smoother", "local_level_likelihood",
+                           "hmm_log_likelihood", "hmm_smoother"],
     ".lenses": ["Lens", "R", "tangent"],
     ".lenses.learner": ["Learner"],
     ".lenses.losses": ["loss", "mse", "softmax_cross_entropy", "binary_cross_entropy_with_logits",
@@ -68,6 +71,7 @@ _FROM = {
     ".interpreters.codegen": ["compile"],
     ".interpreters.recurrent": ["run", "jvp", "gradient", "initial_state"],
     ".interpreters.bffg": ["backward_filter", "smooth_chain", "smooth_hmm"],
+    ".interpreters.likelihood": ["Likelihood"],
     ".interpreters.training": ["Trainer", "TruncatedTrainer", "Evaluation", "NonFiniteLoss",
                                "CheckpointError", "save", "load"],
 }
