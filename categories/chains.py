@@ -55,7 +55,8 @@ from .structural import zero
 from .syntax import function
 
 __all__ = ["log_likelihood", "kalman_filter", "smoother", "local_level_likelihood", "hmm_log_likelihood",
-           "hmm_smoother", "identity", "uniform_rows", "GAUSSIAN_PARAMETERS"]
+           "hmm_smoother", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
+           "GAUSSIAN_PARAMETERS"]
 
 #: the parameters of the linear-Gaussian chain, in their order on the wires
 GAUSSIAN_PARAMETERS = ("m0", "P0", "A", "beta", "Q", "L", "b", "R")
@@ -204,7 +205,7 @@ def smoother(d: int, k: int, varying=()) -> Para:
     def smoothed(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
         consts = layout.read(fixed, {}, layout.consts)
-        c, F, H, Fs, Hs = loop_out = backward(*consts, *zero(gaussian(d))(), *seqs)
+        c, F, H, Fs, Hs = backward(*consts, *zero(gaussian(d))(), *seqs)
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         logp = evidence(d)(m0, P0, c, F, H)
         mean0, cov0 = guide(d)(m0, P0, F, H)
@@ -324,26 +325,80 @@ def hmm_log_likelihood(S: int, n: int) -> Para:
 
 def hmm_smoother(S: int, n: int) -> Para:
     """The smoothed marginals of the hidden Markov chain: Seq(y) ↦ Seq(γ) ⊗ log p(y),
-    γ_t(x) = p(x_t = x | y). Guiding (a forward loop) pushes the root's guided law
-    p ⊙ h₀ through the guided transitions K[x, x′] h(x′) / (Kh)(x) (§6)."""
+    γ_t(x) = p(x_t = x | y). The backward filter (a reverse loop) leaves at each step
+    the message β_t = Kĥ_{t+1} the future puts on x_t; a forward loop carries the
+    predicted law π_t (π₀ = p, π_{t+1} = α_t K) and gives γ_t ∝ e_t ⊙ π_t ⊙ β_t, with
+    α_t ∝ e_t ⊙ π_t the filtered law and e_t the emission's message. Nothing is
+    divided but by a sum, which is 0 only when the symbols are impossible, so
+    structural zeros of K and E are exact."""
     S, n = _hmm_sizes(S, n, "hmm_smoother")
-    backward = _hmm_backward(S, n, messages=True)
+    g = discrete(S)
     x = Real(S)
+
+    @function(Real(S, S) @ Real(S, n) @ g @ Real(), g @ x)
+    def backward_stage(K, E, c, h, y):
+        pulled = discrete_pullback(S)(K, c, h)
+        return discrete_fuse(S)(*pulled, *emission(S, n)(E, y)) + (pulled[1], )
+    backward = Loop(backward_stage, Real(S, S) @ Real(S, n), g, Real(), x, reverse=True,
+                    name="backward filter")
 
     def normalise(u):
         return u * Spread(x)(Reciprocal(Real())(Sum(x)(u)))
 
-    @function(Real(S, S) @ x @ x, x @ x)
-    def guiding(K, gamma, h):
-        weights = gamma * Spread(x)(Reciprocal(Real())(Sum(x)(gamma)))     # γ_t, exact
-        ratio = weights * Reciprocal(x)(K @ h)
-        return h * (ratio @ K), weights
-    forward = Loop(guiding, Real(S, S), x, x, x, name="guiding")
+    @function(Real(S, S) @ Real(S, n) @ x @ Real() @ x, x @ x)
+    def forward_stage(K, E, predicted, y, beta):
+        _, e = emission(S, n)(E, y)
+        filtered = normalise(e * predicted)
+        return filtered @ K, normalise(filtered * beta)
+    forward = Loop(forward_stage, Real(S, S) @ Real(S, n), x, Real() @ x, x, name="guiding")
 
     @function(x @ Real(S, S) @ Real(S, n) @ Seq(Real()), Seq(x) @ Real())
     def smoothed(p, K, E, ys):
-        c, h, hs = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
+        c, h, betas = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
         logp = discrete_evidence(S)(p, c, h)
-        _, gammas = forward(K, normalise(p * h), hs)
+        _, gammas = forward(K, E, p, ys, betas)
         return gammas, logp
     return Para(_hmm_params(S, n), smoothed)
+
+
+# -- the kernel boxes of ``categories.kernels``, read as these models --------------------------
+
+def of_chain(box, model=None):
+    """A ``Chain`` box (``markov.state_space``, ``markov.local_level``) read as a model of
+    this module, its parameters and its data: ``(para, params, data)`` such that
+    ``compile(para.diagram)(*params.values(), *data)`` runs it. ``model`` is one of
+    ``log_likelihood``, ``kalman_filter`` or ``smoother`` (the default); a parameter
+    the box gives per step is ``varying``. The data are one series (batch 1).
+
+    >>> import numpy as np
+    >>> from paralens.categories.markov import local_level
+    >>> para, params, data = of_chain(local_level([1.0, np.nan], 1.0, 2.0))
+    >>> para.names, data[0].shape
+    (('m0', 'P0', 'A', 'beta', 'Q', 'L', 'b', 'R'), (1, 2, 1))
+    """
+    from .kernels import Chain
+    if not isinstance(box, Chain):
+        raise TypeError(f"of_chain reads a Chain box (markov.state_space, markov.local_level), "
+                        f"got {type(box).__name__}")
+    model = smoother if model is None else model
+    per_step = {n: getattr(box, n) for n in _TRANSITION + _OBSERVATION}
+    varying = tuple(n for n, v in per_step.items() if v.strides[0] != 0 and len(v) > 1)
+    para = model(box.d, box.k, varying=varying)
+    params = para.parameters({"m0": box.prior.m, "P0": box.prior.P,
+                              **{n: v[0] for n, v in per_step.items() if n not in varying}})
+    data = [box.ys[None]] + [np.asarray(per_step[n])[None] for n in varying]
+    return para, params, data
+
+
+def of_hidden_markov(box, model=None):
+    """A ``HiddenMarkov`` box (``markov.hidden_markov``) read as ``hmm_smoother`` (or
+    ``model``, e.g. ``hmm_log_likelihood``), its parameters and its data (the symbols as
+    numbers, NaN missing, one series): ``(para, params, data)``."""
+    from .kernels import HiddenMarkov
+    if not isinstance(box, HiddenMarkov):
+        raise TypeError(f"of_hidden_markov reads a HiddenMarkov box (markov.hidden_markov), "
+                        f"got {type(box).__name__}")
+    para = (hmm_smoother if model is None else model)(box.states, box.E.shape[1])
+    params = para.parameters({"p": box.p, "K": box.K, "E": box.E})
+    symbols = np.where(box.ys < 0, np.nan, box.ys.astype(float))
+    return para, params, [symbols[None]]

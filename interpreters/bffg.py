@@ -37,7 +37,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..categories.adapter import Diagram, equations
-from ..categories.kernels import Chain, HiddenMarkov, Observe
+from ..categories import chains
+from ..categories.kernels import Chain, HiddenMarkov
 from .arrays import check_finite, convert
 from .bffg_levels import (BATCH_GUIDE, BATCH_PULLBACK, BATCH_SAMPLE, STACK, _root, discrete_draw,
                           transition_mean)
@@ -194,8 +195,8 @@ PULLBACK = RuleTable("BFFG pullbacks", {
     "Categorical": _pull_categorical,
     "Emit": _pull_emit,
     "Transition": _pull_transition,
-    "Chain": lambda box, outs: ([], _chain_backward(box)[0]),
-    "HiddenMarkov": lambda box, outs: ([], _hmm_backward(box)[0]),
+    "Chain": lambda box, outs: ([], _chain_log_evidence(box)),
+    "HiddenMarkov": lambda box, outs: ([], _hmm_log_evidence(box)),
 })
 
 
@@ -1100,137 +1101,38 @@ def factor(message: GaussianMessage, d1: int, tol: float = 0.0):
             GaussianMessage(0.0, message.F[d1:], H[d1:, d1:]))
 
 
-# -- a chain: one stage iterated over time ---------------------------------------------------
+# -- a chain: one stage iterated over time, run as the loops of ``categories.chains`` ----------
 
-def _leaves(box):
-    """The observation messages of every step at once: (c, F, H) of shapes (T,), (T, d),
-    (T, d, d); steps with missing entries are read one by one."""
-    T, d, k = box.steps, box.d, box.k
-    ys = box.ys
-    seen = ~np.isnan(ys)
-    full = seen.all(axis=1)
-    c, F, H = np.zeros(T), np.zeros((T, d)), np.zeros((T, d, d))
-    constant = box.L.strides[0] == 0 and box.b.strides[0] == 0 and box.R.strides[0] == 0
-    if full.any() and constant:           # one observation model for every step
-        idx = np.flatnonzero(full)
-        chol = np.linalg.cholesky(box.R[0])
-        L = np.linalg.solve(chol, box.L[0])
-        r = np.linalg.solve(chol, (ys[idx] - box.b[0]).T).T
-        c[idx] = -0.5 * (r * r).sum(axis=1) - 0.5 * k * LOG_2PI - np.log(np.diag(chol)).sum()
-        F[idx] = r @ L
-        if full.all():              # one matrix for every step: a view, not T copies
-            H = np.broadcast_to(L.T @ L, (T, d, d))
-        else:
-            H[idx] = L.T @ L
-    elif full.any():
-        idx = np.flatnonzero(full)
-        chol = np.linalg.cholesky(box.R[idx])
-        L = np.linalg.solve(chol, box.L[idx])
-        r = np.linalg.solve(chol, (ys[idx] - box.b[idx])[..., None])[..., 0]
-        c[idx] = -0.5 * (r * r).sum(axis=1) - 0.5 * k * LOG_2PI - np.log(
-            np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        F[idx] = np.einsum("tkd,tk->td", L, r)
-        H[idx] = np.matmul(np.swapaxes(L, 1, 2), L)
-    for t in np.flatnonzero(~full & seen.any(axis=1)):
-        message = _observation(Observe(box.L[t], box.b[t], box.R[t], ys[t]))
-        c[t], F[t], H[t] = message.c, message.F, message.H
-    return c, F, H
+_MODELS: dict = {}      # (builder, sizes, varying) ↦ (the model, its compiled diagram)
 
 
-_CHUNK = 2048       # steps whose constants are summed at once (a buffer of CHUNK (d, d) arrays)
+def _cached(builder):
+    """``builder`` (a model of ``categories.chains``) built and compiled (by the NumPy
+    interpreter) once for each size and pattern of parameters given per step."""
+    def build(*sizes, **options):
+        key = (builder.__name__, sizes, tuple(sorted(options.items())))
+        found = _MODELS.get(key)
+        if found is None:
+            from . import numpy as interpreter
+            para = builder(*sizes, **options)
+            found = _MODELS[key] = (para, interpreter.compile(para.diagram))
+        return found[0]
+    return build
 
 
-def _chain_backward(box):
-    """The backward filter of a chain: the fused message at every step, and log p(y).
-
-    Each step inverts M = I + HQ (never H or Q: M's eigenvalues are those of I plus
-    a product of two positive semi-definite matrices, all ≥ 1, so its inverse is well
-    conditioned, and its transpose is the forward pass's G), applies it to [H | F]
-    and moves both through the kernel
-    as one product, Aᵀ [Ĥ | F̂] [[A, −β], [0, 1]] = [AᵀĤA | Aᵀ(F̂ − Ĥβ)]; the
-    constants (log det M and the quadratic terms) are computed in batched calls,
-    ``_CHUNK`` steps at a time."""
-    T, d = box.steps, box.d
-    cl, Fl, Hl = _leaves(box)
-    Fs = np.empty((T, d))             # the fused messages' F; of their H only the first is kept
-    inverses = np.empty((max(T - 1, 0), d, d))
-    A, beta, Q = box.A, box.beta, box.Q
-    # c_t = c_{t+1} − ½ log det M + ½ F_{t+1}ᵀ Q F̂ + βᵀF̂ − ½ βᵀĤβ + c_leaf(t): the terms of
-    # CHUNK steps at a time, from buffers of their M and [Ĥ | F̂] (memory O(CHUNK d²))
-    steps = np.zeros(max(T - 1, 0))
-    chunk = max(1, min(_CHUNK, T - 1))
-    Ms, solved = np.empty((chunk, d, d)), np.empty((chunk, d, d + 1))
-
-    def flush(t, k):            # buffer rows 0 … k − 1 hold steps t + k − 1 … t
-        ts = t + np.arange(k - 1, -1, -1)
-        Hh, Fh = solved[:k, :, :d], solved[:k, :, d]
-        Qs, bs = Q[ts], beta[ts]
-        steps[ts] = (-0.5 * np.linalg.slogdet(Ms[:k])[1]
-                     + 0.5 * np.einsum("ti,tij,tj->t", Fs[ts + 1], Qs, Fh)
-                     + np.einsum("ti,ti->t", bs, Fh)
-                     - 0.5 * np.einsum("ti,tij,tj->t", bs, Hh, bs))
-
-    eye = np.eye(d)
-    constant = A.strides[0] == 0 and beta.strides[0] == 0 and Q.strides[0] == 0
-    if T:
-        current = np.concatenate([Hl[T - 1], Fl[T - 1][:, None]], axis=1)
-        Fs[T - 1] = Fl[T - 1]
-    k = 0
-    if T > 1:                   # [[A, −β], [0, 1]] and Aᵀ of every step (one, if constant)
-        if constant:
-            moves = np.zeros((1, d + 1, d + 1))
-            transposed = np.broadcast_to(A[0].T.copy(), (T - 1, d, d))
-        else:
-            moves = np.zeros((T - 1, d + 1, d + 1))
-            transposed = np.swapaxes(A[:T - 1], 1, 2)
-        moves[:, :d, :d], moves[:, :d, d], moves[:, d, d] = A[:len(moves)], -beta[:len(moves)], 1.0
-        moves = np.broadcast_to(moves, (T - 1, d + 1, d + 1))
-    for t in range(T - 2, -1, -1):
-        M = eye + current[:, :d] @ Q[t]
-        inverse = np.linalg.inv(M)
-        s = inverse @ current
-        Ms[k], solved[k], inverses[t] = M, s, inverse
-        current = transposed[t] @ s @ moves[t]
-        current[:, :d] += Hl[t]
-        current[:, d] += Fl[t]
-        Fs[t] = current[:, d]
-        k += 1
-        if k == chunk:
-            flush(t, k)
-            k = 0
-    if k:
-        flush(0, k)
-    H0 = current[:, :d] if T else np.zeros((d, d))
-    cs = np.cumsum(np.concatenate([cl[::-1][:1], (steps + cl[:T - 1])[::-1]]))[::-1] \
-        if T else np.zeros(0)
-    root = GaussianMessage(float(cs[0]), Fs[0], 0.5 * (H0 + H0.T)) if T else None
-    evidence = pullback(np.zeros((d, 0)), box.prior.m, box.prior.P, root).c if T else 0.0
-    return float(evidence), (cs, Fs, H0, inverses)
+def _run(para):
+    return next(run for model, run in _MODELS.values() if model is para)
 
 
-def _hmm_backward(box):
-    """The backward filter of a hidden Markov chain: normalised messages ĥ_t with their
-    log-scales, and log p(y) = c₀ + log(p · ĥ₀)."""
-    T, S = box.steps, box.states
-    K, E, ys = box.K, box.E, box.ys
-    hs, cs = np.empty((T, S)), np.empty(T)
-    c, h = 0.0, None
-    for t in range(T - 1, -1, -1):
-        u = E[:, ys[t]] if ys[t] >= 0 else np.ones(S)
-        if h is not None:
-            u = u * (K @ h)
-        total = u.sum()
-        if not total > 0:
-            raise ValueError(f"{box.name}: the symbols are impossible under the model "
-                             f"(from step {t} on)")
-        c += np.log(total)
-        h = u / total
-        hs[t], cs[t] = h, c
-    if T and not box.p @ h > 0:
-        raise ValueError(f"{box.name}: the symbols are impossible under the model (no state "
-                         f"the initial distribution allows can emit them)")
-    evidence = float(c + np.log(box.p @ h)) if T else 0.0
-    return evidence, (cs, hs)
+def _chain_log_evidence(box) -> float:
+    para, params, data = chains.of_chain(box, _cached(chains.log_likelihood))
+    return float(np.ravel(_run(para)(*params.values(), *data))[0])
+
+
+def _hmm_log_evidence(box) -> float:
+    para, params, data = chains.of_hidden_markov(box, _cached(chains.hmm_log_likelihood))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.ravel(_run(para)(*params.values(), *data))[0])
 
 
 class SmoothedHMM(NamedTuple):
@@ -1242,9 +1144,10 @@ class SmoothedHMM(NamedTuple):
 
 
 def smooth_hmm(box) -> SmoothedHMM:
-    """log p(y) and the smoothing marginals (T, S) of a ``HiddenMarkov`` box: the backward
-    filter, then the guided chain's marginals,
-    p_{t+1} = Σ_x p_t(x) K[x, ·] ĥ_{t+1} / (Kĥ_{t+1})(x).
+    """log p(y) and the smoothing marginals (T, S) of a ``HiddenMarkov`` box: the model
+    ``categories.chains.hmm_smoother`` run on the box's parameters and symbols (the
+    backward filter a reverse loop, the guided chain's marginals
+    p_{t+1} = Σ_x p_t(x) K[x, ·] ĥ_{t+1} / (Kĥ_{t+1})(x) a forward one).
 
     >>> from paralens.categories.markov import hidden_markov
     >>> box = hidden_markov([0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]], [[1.0, 0.0], [0.5, 0.5]], [1])
@@ -1253,22 +1156,16 @@ def smooth_hmm(box) -> SmoothedHMM:
     (True, array([[0., 1.]]))
     """
     _one_box(box, HiddenMarkov, "smooth_hmm", "hidden_markov(p, K, E, ys)", "smooth_chain")
-    evidence, (cs, hs) = _hmm_backward(box)
-    _evidence(evidence)
-    T, S = box.steps, box.states
-    out = np.empty((T, S))
-    if not T:
-        return SmoothedHMM(evidence, out)
-    p = box.p * hs[0]
-    p /= p.sum()
-    out[0] = p
-    K = box.K
-    for t in range(1, T):
-        h = hs[t]
-        pulled = K @ h
-        p = (np.divide(p, pulled, out=np.zeros_like(p), where=p > 0) @ K) * h
-        out[t] = p
-    return SmoothedHMM(evidence, out)
+    if not box.steps:
+        return SmoothedHMM(0.0, np.empty((0, box.states)))
+    para, params, data = chains.of_hidden_markov(box, _cached(chains.hmm_smoother))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        marginals, logp = _run(para)(*params.values(), *data)
+    evidence = float(np.ravel(logp)[0])
+    if not np.isfinite(evidence):
+        raise ValueError(f"{box.name}: the symbols are impossible under the model (log p(y) is "
+                         f"{evidence})")
+    return SmoothedHMM(evidence, np.asarray(marginals)[0])
 
 
 def _one_box(box, kind, function: str, maker: str, other: str):
@@ -1299,11 +1196,11 @@ class SmoothedChain(NamedTuple):
 
 def smooth_chain(box) -> SmoothedChain:
     """log p(y), the smoothed means (T, d), covariances (T, d, d) and lag-one covariances
-    Cov(x_t, x_{t+1} | y) (T − 1, d, d) of a ``Chain`` box (``SmoothedChain``): the backward
-    filter, then the exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
-    P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹ (one solve a step for
-    [GA | G(β + QF) | GQ]). log p(y) is refused where it is not finite, as
-    ``backward_filter`` refuses it.
+    Cov(x_t, x_{t+1} | y) (T − 1, d, d) of a ``Chain`` box (``SmoothedChain``): the model
+    ``categories.chains.smoother`` run on the box's parameters and data (the backward
+    filter a reverse loop, then the exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
+    P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹, a forward one). log p(y) is
+    refused where it is not finite, as ``backward_filter`` refuses it.
 
     >>> from paralens.categories.markov import local_level
     >>> smoothed = smooth_chain(local_level([1.0], 1.0, 1.0, m0=0.0, P0=1.0))
@@ -1313,33 +1210,12 @@ def smooth_chain(box) -> SmoothedChain:
     True
     """
     _one_box(box, Chain, "smooth_chain", "state_space, local_level", "smooth_hmm")
-    evidence, (cs, Fs, H0, inverses) = _chain_backward(box)
-    _evidence(evidence)
     T, d = box.steps, box.d
-    means, covs, lag = np.empty((T, d)), np.empty((T, d, d)), np.empty((max(T - 1, 0), d, d))
     if not T:
-        return SmoothedChain(evidence, means, covs, lag)
-    eye = np.eye(d)
-    P0 = box.prior.P
-    G = np.linalg.solve(eye + P0 @ H0, eye)
-    m = G @ (box.prior.m + P0 @ Fs[0])
-    P = G @ P0
-    P = 0.5 * (P + P.T)
-    means[0], covs[0] = m, P
-    A, beta, Q = box.A, box.beta, box.Q
-    rhs = np.empty((d, 2 * d + 1))
-    for t in range(T - 1):        # G = (I + QH)⁻¹ = (M⁻¹)ᵀ, kept by the backward pass
-        Qt = Q[t]
-        rhs[:, :d], rhs[:, d], rhs[:, d + 1:] = A[t], beta[t] + Qt @ Fs[t + 1], Qt
-        s = inverses[t].T @ rhs
-        GA = s[:, :d]
-        cross = P @ GA.T
-        lag[t] = cross
-        m = GA @ m + s[:, d]
-        P = GA @ cross + s[:, d + 1:]
-        means[t + 1], covs[t + 1] = m, P
-    for start in range(0, T, _CHUNK):       # symmetrised in place, a chunk at a time
-        part = covs[start:start + _CHUNK]
-        part += np.swapaxes(part, 1, 2).copy()
-        part *= 0.5
-    return SmoothedChain(evidence, means, covs, lag)
+        return SmoothedChain(0.0, np.empty((0, d)), np.empty((0, d, d)), np.empty((0, d, d)))
+    para, params, data = chains.of_chain(box, _cached(chains.smoother))
+    means, covs, lag, logp = _run(para)(*params.values(), *data)
+    evidence = float(np.ravel(logp)[0])
+    _evidence(evidence)
+    return SmoothedChain(evidence, np.asarray(means)[0], np.asarray(covs)[0],
+                         np.asarray(lag)[0, :T - 1])
