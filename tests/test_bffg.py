@@ -495,8 +495,12 @@ def test_the_smoothing_demo_prints_oracle_values_and_draws(tmp_path, capsys):
     result = demo_smoothing(out=str(tmp_path), missing=(1900, 1920), draw=True)
     years, volumes = nile()
     gap = np.where((years >= 1900) & (years <= 1920), np.nan, volumes)
-    args = ([volumes[0]], [[DIFFUSE_VARIANCE]], [[1.0]], [0.0], [[1469.1]], [[1.0]], [0.0],
-            [[15099.0]])
+    # the variances it fitted by gradient are Durbin & Koopman's maximum-likelihood ones
+    assert abs(result["noise_variance"] / 15099.0 - 1) < 1e-3
+    assert abs(result["level_variance"] / 1469.1 - 1) < 1e-3
+    assert abs(-result["fit_history"][-1] - (-632.54)) < 0.01
+    args = ([volumes[0]], [[DIFFUSE_VARIANCE]], [[1.0]], [0.0], [[result["level_variance"]]],
+            [[1.0]], [0.0], [[result["noise_variance"]]])
     oracle = kalman_rts(*args, gap[:, None])
     close("demo: log p(y), 1900–1920 missing, vs Kalman", result["log_evidence"],
           oracle.log_likelihood, 1e-10, True)
