@@ -90,12 +90,14 @@ class Objective:
 
 
 class Fitted(tuple):
-    """(parameters, history): the fitted parameters and −Σ log p before each step."""
+    """(parameters, history): the fitted parameters and −Σ log p before each step;
+    ``path``, the parameters before each step and after the last (with
+    ``fit(..., keep_path=True)``; else None)."""
 
-    __slots__ = ()
-
-    def __new__(cls, params, history):
-        return super().__new__(cls, (params, history))
+    def __new__(cls, params, history, path=None):
+        fitted = super().__new__(cls, (params, history))
+        fitted.path = path
+        return fitted
 
     @property
     def params(self):
@@ -149,11 +151,13 @@ class Likelihood:
         self._arguments(params, data)
         return Objective(self, params, data)
 
-    def fit(self, params, *data, optimiser=None, steps: int = 100) -> Fitted:
+    def fit(self, params, *data, optimiser=None, steps: int = 100,
+            keep_path: bool = False) -> Fitted:
         """``steps`` steps of ``optimiser`` (default Adam, rate 0.1) on −Σ log p(y) over
         all the data, from ``params``: (parameters, history of −Σ log p before each
-        step). A step that makes −log p or a parameter not finite stops the fit with
-        an error naming the step; ``self.last`` keeps the last finite parameters."""
+        step), and with ``keep_path`` the parameters at every step (``.path``). A step
+        that makes −log p or a parameter not finite stops the fit with an error naming
+        the step; ``self.last`` keeps the last finite parameters."""
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
             raise TypeError(f"fit: steps must be a whole number ≥ 0, got {steps!r}")
         if optimiser is None:
@@ -168,6 +172,7 @@ class Likelihood:
         weights = np.ones(np.shape(self._value(*args))[:1] or ())
         history = []
         self.last = values
+        path = [values] if keep_path else None
         for k in range(int(steps)):
             out = step(*state, *current, *data, weights)
             out = out if isinstance(out, tuple) else (out, )
@@ -187,4 +192,6 @@ class Likelihood:
             for name, v in zip(self.model.names, current):
                 fitted[name] = v
             self.last = fitted
-        return Fitted(self.last, history)
+            if keep_path:
+                path.append(fitted)
+        return Fitted(self.last, history, path)
