@@ -30,7 +30,7 @@ entry is 0, never NaN.
 >>> [round(float(np.ravel(v)[0]), 6) for v in message]      # c, F, H of N(0.5; x, 1)
 [-1.043939, 0.5, 1.0]
 >>> round(float(compile(evidence(1))(np.zeros(1), np.eye(1), *message)), 6)  # log N(0.5; 0, 2)
--1.328054
+-1.328012
 """
 
 from __future__ import annotations
