@@ -41,7 +41,7 @@ from .adapter import Diagram, Real, Ty, whole
 from .generator import Generator
 from .linalg import Einsum, Eye, LogDet, Solve
 from .smooth import Log, Reciprocal, Spread, Sum
-from .structural import Discard, Zero
+from .structural import Zero, discard
 from .syntax import function
 
 __all__ = ["gaussian", "discrete", "Observed", "OneHot", "leaf", "pullback", "evidence",
@@ -108,7 +108,7 @@ class OneHot(Generator):
         return self
 
     def backward(self):
-        return Discard(self.cod) >> Zero(self.dom)
+        return discard(self.cod) >> Zero(self.dom)
 
     @classmethod
     def example(cls, n):
