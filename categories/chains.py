@@ -402,3 +402,35 @@ def of_hidden_markov(box, model=None):
     params = para.parameters({"p": box.p, "K": box.K, "E": box.E})
     symbols = np.where(box.ys < 0, np.nan, box.ys.astype(float))
     return para, params, [symbols[None]]
+
+
+# -- the backward filter with its messages, for any semiring ----------------------------------
+
+def hmm_backward_filter(S: int, n: int) -> Para:
+    """The backward filter of the hidden Markov chain with its messages, started at the
+    last symbol's leaf: Seq(y_0 … y_{T−2}) ⊗ y_{T−1} ↦ the root's value ⊗ ĥ₀ ⊗ Seq(ĥ),
+    ĥ₀ the message on x₀ and ĥ at step t the one on x_{t+1} (normalised). Over (+, ×)
+    the root's value is log p(y), ``hmm_log_likelihood``'s; over (max, ×)
+    (``interpreters.semiring.MAX_PRODUCT``) it is log max_x p(x, y) and the messages
+    guide the arg-max (``interpreters.semiring.most_probable_path``).
+
+    ``hmm_log_likelihood`` starts at the message 1 on a state x_T after the data, which
+    the pullback through K leaves 1 over (+, ×) (the rows of K sum to one) but makes
+    max_x′ K[x, x′] over (max, ×): a last move to a state no symbol sees. Started at the
+    leaf of y_{T−1}, the diagram is the chain x₀ … x_{T−1} in every semiring.
+
+    >>> hmm_backward_filter(2, 3).diagram.cod
+    Real() @ Real(2) @ Seq(Real(2))
+    """
+    S, n = _hmm_sizes(S, n, "hmm_backward_filter")
+    backward = _hmm_backward(S, n, messages=True)
+    x = Real(S)
+
+    @function(x @ Real(S, S) @ Real(S, n) @ Seq(Real()) @ Real(), Real() @ x @ Seq(x))
+    def filtered(p, K, E, ys, last):
+        c, h, hs = backward(K, E, *emission(S, n)(E, last), ys)
+        return discrete_evidence(S)(p, c, h), h, hs
+    return Para(_hmm_params(S, n), filtered)
+
+
+__all__ += ["hmm_backward_filter"]

@@ -33,7 +33,8 @@ from .hoist import hoisted
 from .arrays import exact
 from .source import named_wires
 
-__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader"]
+__all__ = ["RULES", "Evaluator", "compile", "evaluate", "unbroadcast", "check_inputs", "reader",
+           "derived"]
 
 
 def _dtype(box):
@@ -138,28 +139,53 @@ def stage_plan(box):
     return _optimised(sum_over_batch(flatten(box.stage), [offset + k for k in box.batch_summed]))
 
 
-def _loop(box):
+def derived(what: str, base=None, **changes) -> RuleTable:
+    """The table ``base`` (default RULES) with the rules ``changes`` in place of its own,
+    and its loops (``Loop``, ``OverTime``, ``Recompute``, unless ``changes`` names
+    them) compiling their stages with the new table: a changed rule holds inside every
+    loop, at every depth, hoisted or not. Another reading of the same generators,
+    such as a semiring's (``interpreters.semiring``).
+
+    >>> from paralens.categories import Real, Sum, Ty, function
+    >>> from paralens.categories.stateful import Loop
+    >>> x = Real(2)
+    >>> totals = Loop(function(x, Real())(Sum(x)), Ty(), Ty(), x, Real())   # Σ v_t, each step
+    >>> largest = derived("max rules", Sum=lambda box: (lambda v: v.max(axis=-1)))
+    >>> v = np.array([[[1.0, 2.0], [5.0, 3.0]]])      # one sequence of two steps
+    >>> compile(totals)(v), compile(totals, rules=largest)(v)
+    (array([[3., 8.]]), array([[2., 5.]]))
+    """
+    base = RULES if base is None else base
+    table = RuleTable(what, dict(base, **changes))
+    loops = {"Loop": lambda box: _loop(box, table), "OverTime": lambda op: _over_time(op, table),
+             "Recompute": lambda box: _recompute(box, table)}
+    table.update({name: rule for name, rule in loops.items() if name not in changes})
+    return table
+
+
+def _loop(box, rules=None):
     """C ⊗ S ⊗ Seq(X) → S ⊗ Seq(Y) ⊗ Z: the stateless parts of its stage run on whole
     sequences, before and after a Python loop over the rest (``interpreters.hoist``),
-    planned once for each pattern of which inputs are sequences and which one value."""
+    planned once for each pattern of which inputs are sequences and which one value.
+    ``rules``: the table its stage is read with (default RULES)."""
     nC, nS = len(box.consts), len(box.state)
     ranks = [len(w.shape) for w in box.xs.inside]
-    plain, plans = _stepwise_loop(box), {}
+    plain, plans = _stepwise_loop(box, rules), {}
 
     def run(*args):
         timed = tuple(k for k, (x, r) in enumerate(zip(args[nC + nS:], ranks))
                       if np.ndim(x) > r)
         if timed not in plans:
             plan = hoisted(box, timed)
-            plans[timed] = plain if plan is None else _hoisted_run(plan)
+            plans[timed] = plain if plan is None else _hoisted_run(plan, rules)
         if len(timed) > 1:              # one length, checked before anything runs
             _length(box, args[nC + nS:], ranks)
         return plans[timed](*args)
     return run
 
 
-def _hoisted_run(plan):
-    run = Evaluator(None, plan=plan).run
+def _hoisted_run(plan, rules=None):
+    run = Evaluator(None, rules=rules, plan=plan).run
 
     def hoisted_loop(*args):
         result = run(list(args))
@@ -167,12 +193,12 @@ def _hoisted_run(plan):
     return hoisted_loop
 
 
-def _over_time(op):
+def _over_time(op, rules=None):
     """A stateless plan run on sequences, their batch and time axes merged (B·T, …)
     and split again after; the outputs at ``summed`` summed over the steps (those at
     ``batch_summed`` over the batch too, by the merged batch sum)."""
     plan = _optimised(sum_over_batch(op.plan, op.batch_summed))
-    run = Evaluator(None, plan=plan).run
+    run = Evaluator(None, rules=rules, plan=plan).run
     ranks = [len(op.plan.wires[v].shape) for v in op.plan.inputs]
     outs = [op.plan.wires[v] for v in op.plan.outputs]
     timed, summed, batch_summed = set(op.timed), set(op.summed), set(op.batch_summed)
@@ -196,9 +222,10 @@ def _over_time(op):
     return run_over_time
 
 
-def _stepwise_loop(box):
-    """The loop as it is: a Python loop over the once-compiled stage."""
-    stage = Evaluator(box.stage, plan=stage_plan(box)).run
+def _stepwise_loop(box, rules=None):
+    """The loop as it is: a Python loop over the once-compiled stage (read with
+    ``rules``, default RULES)."""
+    stage = Evaluator(box.stage, rules=rules, plan=stage_plan(box)).run
     nC, nS, nX = len(box.consts), len(box.state), len(box.xs)
     ys, sums, reverse, every = box.ys.inside, box.sums.inside, box.reverse, box.snapshots
 
@@ -237,11 +264,12 @@ def _stepwise_loop(box):
     return run
 
 
-def _recompute(box):
+def _recompute(box, rules=None):
     """The backward half of a checkpointed loop: each segment rerun from its stored
-    state, its residuals kept for its backward steps only."""
-    keeping = Evaluator(box.keeping, plan=_optimised(flatten(box.keeping))).run
-    backward = Evaluator(box.backward, plan=_optimised(
+    state, its residuals kept for its backward steps only (read with ``rules``,
+    default RULES)."""
+    keeping = Evaluator(box.keeping, rules=rules, plan=_optimised(flatten(box.keeping))).run
+    backward = Evaluator(box.backward, rules=rules, plan=_optimised(
         sum_over_batch(flatten(box.backward), box.batch_summed))).run
     C, S, X, Y, Z = (len(box.consts), len(box.state), len(box.xs), len(box.ys),
                      len(box.sums))
@@ -466,16 +494,17 @@ class Evaluator:
         return tuple(env[v] for v in self.plan.outputs)
 
 
-def compile(diagram, summed=(), *, arguments=None, results=None) -> Evaluator:
+def compile(diagram, summed=(), *, arguments=None, results=None, rules=None) -> Evaluator:
     """Flatten a diagram once; the result evaluates it on arrays.
 
     ``summed``: positions of outputs to sum over the batch (the cotangents of
     parameters shared by every example), fused into the ops that make them.
     ``arguments``, ``results``: the wires' names, as ``codegen.compile`` takes them
     (one per wire of the domain and codomain, checked), kept as the evaluator's
-    ``arguments`` and ``results``, (name, type) pairs; they change nothing it computes."""
+    ``arguments`` and ``results``, (name, type) pairs; they change nothing it computes.
+    ``rules``: the rule table it is read with (default RULES; another, see ``derived``)."""
     named = named_wires(diagram, arguments, results)
-    evaluator = Evaluator(diagram, summed=summed)
+    evaluator = Evaluator(diagram, rules=rules, summed=summed)
     evaluator.arguments, evaluator.results = named
     if arguments is not None:
         evaluator._names = [name for name, _ in evaluator.arguments]
