@@ -18,12 +18,14 @@ The linear-Gaussian chain (``reference/bffg.md`` §3, §9; t = 0 … T − 1):
 | ``kalman_filter(d, k)`` | Seq(y) → Seq(m) ⊗ Seq(P) ⊗ Real() | the filtered moments of p(x_t \\| y_{0:t}) and log p(y) |
 | ``smoother(d, k)`` | Seq(y) → Seq(m) ⊗ Seq(P) ⊗ Seq(C) ⊗ Real() | the smoothed moments, the lag-one covariances C_t = Cov(x_t, x_{t+1} \\| y) and log p(y) |
 | ``hmm_log_likelihood(S, n)`` | Seq(y) → Real() | log p(y) of x₀ ~ p, x_{t+1} ~ K[x_t, ·], y_t ~ E[x_t, ·] |
+| ``hmm_filter(S, n)`` | Seq(y) → Seq(α) ⊗ Real() | the filtered laws α_t = p(x_t \\| y_{0:t}) and log p(y) |
 | ``hmm_smoother(S, n)`` | Seq(y) → Seq(γ) ⊗ Real() | the smoothed marginals γ_t = p(x_t \\| y) and log p(y) |
+| ``hmm_backward_filter(S, n)`` | Seq(y_{0:T−1}) ⊗ y_{T−1} → Real() ⊗ ĥ₀ ⊗ Seq(ĥ) | the backward filter's messages, read over another semiring for the most probable path (``interpreters.semiring``) |
 
 The Gaussian models' parameters are named ``m0, P0, A, beta, Q, L, b, R``; a
-name in ``varying`` is given per step instead, as an input sequence after y
-(a transition's at step t moves x_t to x_{t+1}; the last step's is not
-used). The HMM's are ``p, K, E``. Covariances and stochastic matrices are
+name in ``varying`` is given per step instead, as an input sequence after y, in
+the order ``varying`` names them (a transition's at step t moves x_t to x_{t+1};
+the last step's is not used). The HMM's are ``p, K, E``. Covariances and stochastic matrices are
 taken as given: to fit them, reparametrise (``Para.reparametrise``) by maps
 that cannot leave their domain (a log-variance, a softmax), as
 ``local_level_likelihood`` does.
@@ -49,13 +51,13 @@ from .messages import (
     gaussian, guide, leaf, pullback)
 from .para import Para, Param, zeros
 from .linalg import Eye, Solve
-from .smooth import Constant, Exp, Reciprocal, Spread, Sum
+from .smooth import Constant, Exp, Log, Reciprocal, Spread, Sum
 from .stateful import Loop
 from .structural import zero
 from .syntax import function
 
 __all__ = ["log_likelihood", "kalman_filter", "smoother", "local_level_likelihood", "hmm_log_likelihood",
-           "hmm_smoother", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
+           "hmm_filter", "hmm_smoother", "hmm_backward_filter", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
            "GAUSSIAN_PARAMETERS"]
 
 #: the parameters of the linear-Gaussian chain, in their order on the wires
@@ -88,12 +90,17 @@ def _sizes(d, k, who):
 
 
 def _varying(varying, who) -> tuple:
-    varying = tuple(varying)
+    """The names given per step, in the order given (the order of their sequences after
+    y); a string is one name."""
+    varying = (varying, ) if isinstance(varying, str) else tuple(varying)
     wrong = [v for v in varying if v not in _TRANSITION + _OBSERVATION]
     if wrong:
         raise ValueError(f"{who}: varying names the parameters given per step, among "
                          f"{', '.join(_TRANSITION + _OBSERVATION)}; got {wrong[0]!r}")
-    return tuple(v for v in _TRANSITION + _OBSERVATION if v in varying)
+    twice = [v for v in set(varying) if varying.count(v) > 1]
+    if twice:
+        raise ValueError(f"{who}: varying names {twice[0]!r} twice")
+    return varying
 
 
 class _Layout:
@@ -107,7 +114,7 @@ class _Layout:
         self.fixed = tuple(n for n in GAUSSIAN_PARAMETERS if n not in varying)
         self.params = tuple(Param(types[n], n, _INIT[n]) for n in self.fixed)
         self.consts = tuple(n for n in needed if n not in varying)
-        self.steps = tuple(n for n in needed if n in varying)
+        self.steps = tuple(n for n in varying if n in needed)
         self.C = Ty().tensor(*(types[n] for n in self.consts))
         self.X = Real(k) @ Ty().tensor(*(types[n] for n in self.steps))
         self.inputs = Seq(self.X)
@@ -309,28 +316,67 @@ def _hmm_sizes(S, n, who):
     return whole(S, f"{who}: S (the states)", 1), whole(n, f"{who}: n (the symbols)", 1)
 
 
+def _hmm_forward(S, n, smoothing: bool) -> Loop:
+    """The forward filter's loop: its state the predicted law π_t (π₀ = p), each step the
+    filtered α_t ∝ e_t ⊙ π_t (e_t the emission's message), log p(y_t | y_{<t}) summed
+    over the steps, and π_{t+1} = α_t K. ``smoothing``: each step also reads the
+    backward message β_t and gives γ_t ∝ α_t ⊙ β_t instead of α_t."""
+    x = Real(S)
+    betas = x if smoothing else Ty()
+
+    def normalise(u):
+        return u * Spread(x)(Reciprocal(Real())(Sum(x)(u)))
+
+    @function(Real(S, S) @ Real(S, n) @ x @ Real() @ betas, x @ x @ Real())
+    def stage(K, E, predicted, y, *beta):
+        c, e = emission(S, n)(E, y)
+        u = e * predicted
+        total = Sum(x)(u)
+        filtered = u * Spread(x)(Reciprocal(Real())(total))
+        shown = normalise(filtered * beta[0]) if smoothing else filtered
+        return filtered @ K, shown, c + Log(Real())(total)
+    return Loop(stage, Real(S, S) @ Real(S, n), x, Real() @ betas, x, Real(),
+                name="forward filter")
+
+
 def hmm_log_likelihood(S: int, n: int) -> Para:
     """log p(y) of the hidden Markov chain x₀ ~ p, x_{t+1} ~ K[x_t, ·], y_t ~ E[x_t, ·]
-    (S states, n symbols; the symbols a sequence of numbers, NaN missing): the backward
-    filter over normalised messages (§6), a reverse loop."""
+    (S states, n symbols; the symbols a sequence of numbers, NaN missing): the forward
+    filter (a loop; ``hmm_filter``), its one-step log-likelihoods summed. It is the
+    polynomial Σ_x p(x₀) Π K Π E exactly, also off stochastic matrices, so its gradient
+    in K and E is Baum–Welch's (K ⊙ ∂log p/∂K: the expected transition counts)."""
     S, n = _hmm_sizes(S, n, "hmm_log_likelihood")
-    loop = _hmm_backward(S, n, messages=False)
+    loop = _hmm_forward(S, n, smoothing=False)
 
     @function(Real(S) @ Real(S, S) @ Real(S, n) @ Seq(Real()), Real())
     def logp(p, K, E, ys):
-        c, h = loop(K, E, Constant(0.0, Real())(), Constant(1.0, Real(S))(), ys)
-        return discrete_evidence(S)(p, c, h)
+        return loop(K, E, p, ys)[2]
     return Para(_hmm_params(S, n), logp)
+
+
+def hmm_filter(S: int, n: int) -> Para:
+    """The forward filter of the hidden Markov chain: Seq(y) ↦ Seq(α) ⊗ log p(y),
+    α_t(x) = p(x_t = x | y_0 … y_t).
+
+    >>> hmm_filter(2, 3).cod
+    Seq(Real(2)) @ Real()
+    """
+    S, n = _hmm_sizes(S, n, "hmm_filter")
+    loop = _hmm_forward(S, n, smoothing=False)
+
+    @function(Real(S) @ Real(S, S) @ Real(S, n) @ Seq(Real()), Seq(Real(S)) @ Real())
+    def filtered(p, K, E, ys):
+        _, alphas, logp = loop(K, E, p, ys)
+        return alphas, logp
+    return Para(_hmm_params(S, n), filtered)
 
 
 def hmm_smoother(S: int, n: int) -> Para:
     """The smoothed marginals of the hidden Markov chain: Seq(y) ↦ Seq(γ) ⊗ log p(y),
     γ_t(x) = p(x_t = x | y). The backward filter (a reverse loop) leaves at each step
-    the message β_t = Kĥ_{t+1} the future puts on x_t; a forward loop carries the
-    predicted law π_t (π₀ = p, π_{t+1} = α_t K) and gives γ_t ∝ e_t ⊙ π_t ⊙ β_t, with
-    α_t ∝ e_t ⊙ π_t the filtered law and e_t the emission's message. Nothing is
-    divided but by a sum, which is 0 only when the symbols are impossible, so
-    structural zeros of K and E are exact."""
+    the message β_t = Kĥ_{t+1} the future puts on x_t; the forward filter (a forward
+    loop) gives γ_t ∝ α_t ⊙ β_t and log p(y). Nothing is divided but by a sum, which is
+    0 only when the symbols are impossible, so structural zeros of K and E are exact."""
     S, n = _hmm_sizes(S, n, "hmm_smoother")
     g = discrete(S)
     x = Real(S)
@@ -341,22 +387,12 @@ def hmm_smoother(S: int, n: int) -> Para:
         return discrete_fuse(S)(*pulled, *emission(S, n)(E, y)) + (pulled[1], )
     backward = Loop(backward_stage, Real(S, S) @ Real(S, n), g, Real(), x, reverse=True,
                     name="backward filter")
-
-    def normalise(u):
-        return u * Spread(x)(Reciprocal(Real())(Sum(x)(u)))
-
-    @function(Real(S, S) @ Real(S, n) @ x @ Real() @ x, x @ x)
-    def forward_stage(K, E, predicted, y, beta):
-        _, e = emission(S, n)(E, y)
-        filtered = normalise(e * predicted)
-        return filtered @ K, normalise(filtered * beta)
-    forward = Loop(forward_stage, Real(S, S) @ Real(S, n), x, Real() @ x, x, name="guiding")
+    forward = _hmm_forward(S, n, smoothing=True)
 
     @function(x @ Real(S, S) @ Real(S, n) @ Seq(Real()), Seq(x) @ Real())
     def smoothed(p, K, E, ys):
-        c, h, betas = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
-        logp = discrete_evidence(S)(p, c, h)
-        _, gammas = forward(K, E, p, ys, betas)
+        _, _, betas = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
+        _, gammas, logp = forward(K, E, p, ys, betas)
         return gammas, logp
     return Para(_hmm_params(S, n), smoothed)
 
@@ -433,4 +469,3 @@ def hmm_backward_filter(S: int, n: int) -> Para:
     return Para(_hmm_params(S, n), filtered)
 
 
-__all__ += ["hmm_backward_filter"]

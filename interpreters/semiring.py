@@ -7,7 +7,7 @@ as it is, the same diagram computes maxima over paths instead of sums over them:
 | table | ``Einsum`` summing an index | ``Sum`` |
 |---|---|---|
 | ``numpy.RULES`` | Σ of products | Σ |
-| ``MAX_PRODUCT`` | max of products (``"ij,j->i"``, ``"i,i->"``) | max |
+| ``MAX_PRODUCT`` | max of products (``"ij,j->i"``, ``"i,i->"``, ``"j,jk->k"``) | max |
 
 An einsum that sums no index (a transpose, an outer product) is the same in every
 semiring: RULES' rule. ``MAX_PRODUCT`` holds inside loops (``numpy.derived``).
@@ -15,7 +15,8 @@ semiring: RULES' rule. ``MAX_PRODUCT`` holds inside loops (``numpy.derived``).
 On a chain, the backward filter so read gives log max_x p(x, y) at the root and
 messages whose arg-max guides the most probable path (Viterbi),
 :func:`most_probable_path`: not a second algorithm, the first one read over
-another semiring.
+another semiring. The forward filter (``chains.hmm_log_likelihood``) so read gives
+the same maximum.
 
 >>> import numpy as np
 >>> from paralens.categories import Real, function
@@ -41,6 +42,7 @@ __all__ = ["MAX_PRODUCT", "most_probable_path"]
 MAX_TIMES = {
     "ij,j->i": lambda K, h: np.max(K * np.asarray(h)[..., None, :], axis=-1),
     "i,i->": lambda a, b: np.max(a * b, axis=-1),
+    "j,jk->k": lambda a, K: np.max(np.asarray(a)[..., :, None] * K, axis=-2),
 }
 
 

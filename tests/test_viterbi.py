@@ -159,21 +159,19 @@ def test_over_sum_product_the_filter_from_the_last_leaf_is_log_p():
     assert h0.shape == (4, S) and hs.shape == (4, 5, S)
 
 
-def test_hmm_log_likelihood_over_max_product_maximises_over_a_state_after_the_data():
-    """``hmm_log_likelihood`` starts at the message 1 on x_T: over (max, ×) its value is
-    the best path of T + 1 states, the last one unobserved (why the most probable path
-    is read from ``hmm_backward_filter``, started at the last leaf)."""
+def test_the_forward_filter_over_max_product_gives_the_most_probable_paths_value():
+    """``hmm_log_likelihood`` (the forward filter, its log-scales summed) read over
+    (max, ×) is log max_x p(x, y) too: the same value as the backward filter's root and
+    as enumeration."""
     rng = np.random.default_rng(5)
     S, n, T = 3, 3, 4
     p, K, E = chain(rng, S, n)
     ys = symbols(rng, n, 5, T)
     got = compile(hmm_log_likelihood(S, n).diagram, rules=MAX_PRODUCT)(p, K, E, ys)
-    extended = np.concatenate([ys, np.full((5, 1), np.nan)], axis=1)
-    np.testing.assert_allclose(got, enumerated(p, K, E, extended, unique=False)[1], rtol=1e-12,
+    np.testing.assert_allclose(got, enumerated(p, K, E, ys, unique=False)[1], rtol=1e-12,
                                atol=0)
-    # it differs from the best path of T states by the factor max_x' K[x_{T-1}, x']
     _, logp = most_probable_path(p, K, E, ys)
-    assert np.all(got < logp)
+    np.testing.assert_allclose(got, logp, rtol=1e-12, atol=0)
 
 
 def test_max_product_holds_inside_the_loop_hoisted_or_step_by_step():
