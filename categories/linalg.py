@@ -83,7 +83,7 @@ class Einsum(Generator):
     >>> e.dom, e.cod, e.name
     (Real(2, 3) @ Real(3), Real(2), 'Einsum(ij,j->i)')
     >>> [box.name for box in e.backward().boxes if box.name.startswith("Einsum")]
-    ['Einsum(i,j->ij)', 'Einsum(ij,i->j)']
+    ['Einsum(j,i->ij)', 'Einsum(ij,i->j)']
     """
 
     def __init__(self, spec: str, *xs: Ty):
