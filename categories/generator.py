@@ -98,11 +98,11 @@ class Generator(Box):
     default forward keeps the whole input as the residual.
 
     A partial generator whose domain is not simply "positive entries" may declare
-    ``sample``, a function (wire, rng, batch) → array (a ``staticmethod``), as
-    ``checking.uniform`` makes (batch 0: one example), that draws points inside its domain (invertible
-    matrices for ``Solve``, ``linalg.invertible``); the law tests and
-    ``laws.check_finite_differences`` sample its inputs with it. None (the
-    default): they choose by ``total`` and ``smooth``.
+    ``sample``, a function (wire, rng, batch) → array (a ``staticmethod``, as
+    ``checking.uniform`` makes; batch 0: one example) that draws points inside
+    its domain (invertible matrices for ``Solve``: ``linalg.invertible``); the
+    law tests and ``laws.check_finite_differences`` sample its inputs with it.
+    None (the default): they choose by ``total`` and ``smooth``.
 
     >>> from paralens.categories import LogDet
     >>> Generator.sample is None, LogDet.sample is not None
