@@ -96,12 +96,24 @@ class Generator(Box):
     Subclasses set ``smooth`` (differentiable everywhere on its domain),
     ``total`` (defined on every real input) and implement ``backward``; the
     default forward keeps the whole input as the residual.
+
+    A partial generator whose domain is not simply "positive entries" may declare
+    ``sample``, a function (wire, rng, batch) → array (a ``staticmethod``, as
+    ``checking.uniform`` makes; batch 0: one example) that draws points inside
+    its domain (invertible matrices for ``Solve``: ``linalg.invertible``); the
+    law tests and ``laws.check_finite_differences`` sample its inputs with it.
+    None (the default): they choose by ``total`` and ``smooth``.
+
+    >>> from paralens.categories import LogDet
+    >>> Generator.sample is None, LogDet.sample is not None
+    (True, True)
     """
 
     registry: dict[str, type] = {}
     smooth = True
     total = True
     over = "Real"       # the wires it acts on: "Real", "Bool", or None for both
+    sample = None       # (wire, rng, batch) → array inside the domain, if it declares one
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

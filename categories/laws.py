@@ -204,11 +204,19 @@ def check_finite_differences(f: Diagram, compile, seed: int = 0, trials: int = 3
 
     The laws only say that a declared derivative is *a* reverse derivative;
     this oracle says it is the derivative of f. One evaluation of f on a batch
-    of 2N perturbed points gives the whole Jacobian (N input entries)."""
+    of 2N perturbed points gives the whole Jacobian (N input entries).
+
+    The points are drawn by ``sample``; by default by the first box of f that
+    declares one (``Generator.sample``: ``Solve``'s invertible matrices), else
+    inside the domain of partial generators (Log, Sqrt, …: [0.1, 2]), else in
+    [-1, 1]."""
     rng = np.random.default_rng(seed)
-    if sample is None:      # inside the domain of partial generators (Log, Sqrt, …)
-        partial = any(not getattr(box, "total", True) for _, box in steps(f))
-        sample = uniform(0.1, 2.0) if partial else uniform()
+    if sample is None:
+        boxes = [box for _, box in steps(f)]
+        declared = [type(box).sample for box in boxes
+                    if getattr(type(box), "sample", None) is not None]
+        partial = any(not getattr(box, "total", True) for box in boxes)
+        sample = declared[0] if declared else uniform(0.1, 2.0) if partial else uniform()
     single = _single(f)     # float32: a coarser step and tolerance
     h = h or (1e-2 if single else 1e-6)
     rtol, atol = rtol or (1e-2 if single else 1e-5), atol or (1e-3 if single else 1e-7)

@@ -82,6 +82,8 @@ def fresh(node) -> bool:
     >>> fresh(ast.parse("x.sum(axis=0) if x.ndim == 2 else unbroadcast(x, (3,))",
     ...                 mode="eval").body)
     False
+    >>> fresh(ast.parse("np.einsum('...ij->...ji', x)", mode="eval").body)   # a view of x
+    False
     """
     kind = type(node)
     if kind in (ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant):
@@ -96,7 +98,8 @@ def fresh(node) -> bool:
         return f.id in HELPERS
     if type(f) is ast.Attribute:
         if type(f.value) is ast.Name and f.value.id == "np":
-            return f.attr in MAKERS
+            # an einsum of one operand (a transpose, a reshuffle) is a view of it
+            return f.attr in MAKERS and (f.attr != "einsum" or len(node.args) > 2)
         return f.attr in METHODS
     return False
 

@@ -21,6 +21,7 @@ Matrix([
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 from .numpy import reader
@@ -62,6 +63,37 @@ def _sigmoid(x):
     return 1 / (1 + sympy.exp(-x))
 
 
+def _array(value, shape):
+    """A wire's SymPy value as a NumPy array of its entries (dtype object)."""
+    if not shape:
+        return np.array(value, dtype=object)
+    return np.array(list(value), dtype=object).reshape(shape)
+
+
+def _value(array, shape):
+    """A NumPy array of SymPy entries as the wire's SymPy value (an expression, a
+    column matrix, a matrix); an empty sum, NumPy's 0, made SymPy's."""
+    entries = [sympy.sympify(v) for v in np.asarray(array, dtype=object).ravel()]
+    if not shape:
+        return entries[0]
+    rows, cols = (shape[0], 1) if len(shape) == 1 else shape
+    return sympy.Matrix(rows, cols, entries)
+
+
+def _einsum(box):
+    """The contraction, by NumPy's einsum on arrays of SymPy entries."""
+    shapes = [x.inside[0].shape for x in box.xs]
+    return lambda *xs: _value(np.einsum(box.spec, *(_array(x, s) for x, s in zip(xs, shapes))),
+                              box.cod.inside[0].shape)
+
+
+def _logdet(M):
+    """log |det M|: log det M unless det M is known to be negative (on symbols, whose
+    sign is unknown, log det M, which has the same derivative M⁻ᵀ)."""
+    d = M.det()
+    return sympy.log(-d) if d.is_negative else sympy.log(d)
+
+
 #: generator name ↦ (box ↦ function on SymPy values)
 RULES = RuleTable("SymPy rules", {
     "Add": lambda box: (lambda *xs: sum(xs[1:], xs[0])),
@@ -88,6 +120,10 @@ RULES = RuleTable("SymPy rules", {
     "LinearT": lambda box: (lambda W, y: W * y),
     "Outer": lambda box: (lambda a, b: a * b.T),
     "Bias": lambda box: (lambda b, x: x + b),
+    "Einsum": _einsum,
+    "Solve": lambda box: (lambda M, B: M.LUsolve(B)),
+    "LogDet": lambda box: _logdet,
+    "Eye": lambda box: (lambda: sympy.eye(box.n)),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
     "BatchWeight": lambda box: (lambda x: sympy.Integer(1)),    # one example: weight 1
 })

@@ -467,7 +467,9 @@ def test_every_helper_runs_on_its_own():
     a, W = rng.normal(size=(4, 3)), rng.normal(size=(3, 2))
     words = rng.integers(0, 2 ** 63, size=(3, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     index = np.array([0, 2, 0, 1])
+    M = rng.normal(size=(3, 3)) + 4 * np.eye(3)
     calls = {"softmax": (a, ), "logsumexp": (a, ), "linear": (W, a), "linear_t": (W.T, a),
+             "solve_vector": (M, a), "logdet": (M, ),
              "outer_sum": (a, a), "unbroadcast": (a, (3, )), "popcount": (words, ),
              "count": (words, 130, 1), "xor_batch": (words, 130, 1),
              "vote_batch": (words, ~words, 130, 1),

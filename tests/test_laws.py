@@ -49,7 +49,7 @@ def test_R_is_a_functor(chain):
 def test_every_generator_satisfies_rd_1_to_7(name):
     cls = Generator.registry[name]
     box = cls.example(2)
-    sample = laws.uniform(0.5, 2.0) if not cls.total else laws.uniform(-1.0, 1.0)
+    sample = cls.sample or (laws.uniform(0.5, 2.0) if not cls.total else laws.uniform(-1.0, 1.0))
     batch = 4 if getattr(cls, "per_example", True) else 0     # batch-level boxes: one example
     assert_laws(laws.generator_laws(box, R), sample=sample, batch=batch)
 
@@ -131,7 +131,8 @@ def test_finite_differences_catch_a_consistent_but_wrong_derivative():
 @pytest.mark.parametrize("name", REAL)
 def test_every_generator_passes_the_finite_difference_law(name):
     cls = Generator.registry[name]
-    sample = laws.uniform(0.5, 2.0) if not (cls.total and cls.smooth) else laws.uniform(-1, 1)
+    sample = cls.sample or (laws.uniform(0.5, 2.0) if not (cls.total and cls.smooth)
+                            else laws.uniform(-1, 1))
     laws.check_finite_differences(cls.example(2), compile, sample=sample).assert_ok()
 
 

@@ -71,7 +71,12 @@ def sample(rng, ty, batch, positive=False, away_from_zero=False):
 
 
 def domain_sample(rng, g, ty, batch):
-    """Inputs in the domain of ``g``: positive if it is partial, away from 0 if it has kinks."""
+    """Inputs in the domain of ``g``: drawn by its own ``sample`` if it declares one
+    (``Generator.sample``: invertible matrices for Solve), else positive if it is
+    partial, away from 0 if it has kinks."""
+    declared = type(g).sample
+    if declared is not None:
+        return [declared(wire, rng, batch or 0) for wire in ty.inside]
     return sample(rng, ty, batch, positive=not type(g).total,
                   away_from_zero=not type(g).smooth)
 

@@ -87,7 +87,7 @@ def test_every_registered_generator_pickles_and_trees(box):
         assert copy == box and type(copy) is type(box)
         assert copy.__dict__.keys() - {"_layers"} == box.__dict__.keys() - {"_layers"}
         assert (copy.dom, copy.cod, copy.name) == (box.dom, box.cod, box.name)
-        xs = [sample(w, k) for k, w in enumerate(box.dom.inside)]
+        xs = [sample(w, k, type(box).sample) for k, w in enumerate(box.dom.inside)]
         assert same_bits(run(copy, xs), run(box, xs))               # and means the same
 
 
@@ -99,9 +99,12 @@ def run(diagram, xs):
     return compiler_for(diagram)(diagram)(*xs)
 
 
-def sample(wire, seed: int):
-    """A batch of 3 random values of a wire: bits, or reals in [0.5, 1.5]."""
+def sample(wire, seed: int, declared=None):
+    """A batch of 3 random values of a wire: bits, or reals in [0.5, 1.5], or drawn by
+    the generator's own ``sample`` where it declares one (``Generator.sample``)."""
     g = np.random.default_rng(seed)
+    if declared is not None:
+        return declared(wire, g, 3)
     shape = (3, ) + wire.shape
     return g.integers(0, 2, shape).astype(bool) if wire.kind == "Bool" else \
         g.uniform(0.5, 1.5, shape).astype(wire.dtype)
