@@ -98,9 +98,15 @@ def observed(y):
 
 
 def one_hot(y, n):
-    """A symbol's (not NaN: observed) flag and its indicator among n (0 if missing)."""
+    """A symbol's (not NaN: observed) flag and its indicator among n (0 if missing); a
+    symbol that is not one of 0 … n − 1 is refused."""
     y = np.asarray(y)
-    return (~np.isnan(y)).astype(y.dtype), (y[..., None] == np.arange(n)).astype(y.dtype)
+    seen = ~np.isnan(y)
+    bad = seen & ((y != np.round(y)) | (y < 0) | (y > n - 1))
+    if type(bad).__module__ == "numpy" and bad.any():      # (traced by JAX: not checked)
+        raise ValueError(f"a symbol must be one of 0 … {n - 1} (NaN: missing), got "
+                         f"{float(y[bad].ravel()[0])!r}")
+    return seen.astype(y.dtype), (y[..., None] == np.arange(n)).astype(y.dtype)
 
 
 def logdet(M):

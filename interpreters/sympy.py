@@ -94,6 +94,13 @@ def _logdet(M):
     return sympy.log(-d) if d.is_negative else sympy.log(d)
 
 
+def _one_hot(y, n):
+    """A symbol's flag and indicator: for a number only (a symbol's value decides it)."""
+    if not getattr(y, "is_number", False):
+        raise TypeError(f"OneHot: the symbol must be a number 0 … {n - 1} on SymPy, got {y}")
+    return sympy.Integer(1), sympy.Matrix([[1 if y == j else 0] for j in range(n)])
+
+
 #: generator name ↦ (box ↦ function on SymPy values)
 RULES = RuleTable("SymPy rules", {
     "Add": lambda box: (lambda *xs: sum(xs[1:], xs[0])),
@@ -124,6 +131,8 @@ RULES = RuleTable("SymPy rules", {
     "Solve": lambda box: (lambda M, B: M.LUsolve(B)),
     "LogDet": lambda box: _logdet,
     "Eye": lambda box: (lambda: sympy.eye(box.n)),
+    "Observed": lambda box: (lambda y: (_full(box.dom.inside[0].shape, sympy.Integer(1)), y)),
+    "OneHot": lambda box: (lambda y: _one_hot(y, box.n)),
     "SumBatch": lambda box: (lambda x: x),      # one example: the batch is that example
     "BatchWeight": lambda box: (lambda x: sympy.Integer(1)),    # one example: weight 1
 })
