@@ -18,7 +18,10 @@ laws of machines (``StreamLaw``, ``check_streams``, ``trace_naturality``,
 ``trace_strength``, ``trace_vanishing``, ``yanking``, ``yanking_delay``,
 ``dinaturality``, ``dinaturality_transported``, ``tangent_machine``,
 ``tangent_commutes_with_dtrace``, ``tangent_chain_rule``,
-``tangent_finite_differences``) from :mod:`categories.trace_laws`, and the
+``tangent_finite_differences``) from :mod:`categories.trace_laws`, BFFG's laws
+(``pullback_composition``, ``guide_composition``, ``evidence_composition``,
+``kernel_laws``, with their sampler ``covariances``) from
+:mod:`categories.kernel_laws`, and the
 report and sampling (``Report``, ``Failure``, ``uniform``) from
 :mod:`categories.checking`, so ``laws.yanking`` and ``trace_laws.yanking`` are
 one function.
@@ -279,3 +282,11 @@ def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
                 report.failures.append(Failure(law.name, inputs, list(left), list(right)))
                 break
     return report
+
+
+# the laws of BFFG on the message algebra (stated with ``Law``, so imported after it)
+from .kernel_laws import (  # noqa: E402
+    covariances, evidence_composition, guide_composition, kernel_laws, pullback_composition)
+
+__all__ += ["covariances", "evidence_composition", "guide_composition", "kernel_laws",
+            "pullback_composition"]
