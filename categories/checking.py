@@ -17,10 +17,29 @@ of which law fails and on which input (:class:`Report`, :class:`Failure`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["Report", "Failure", "uniform"]
+if TYPE_CHECKING:
+    from .adapter import Diagram
+
+__all__ = ["Law", "Report", "Failure", "uniform"]
+
+
+@dataclass
+class Law:
+    """``lhs`` and ``rhs`` must be equal maps."""
+
+    name: str
+    lhs: Diagram
+    rhs: Diagram
+
+    def __post_init__(self):
+        if (self.lhs.dom, self.lhs.cod) != (self.rhs.dom, self.rhs.cod):
+            raise TypeError(f"{self.name}: the two sides have different types: "
+                            f"{self.lhs.dom!r} → {self.lhs.cod!r} and "
+                            f"{self.rhs.dom!r} → {self.rhs.cod!r}")
 
 
 @dataclass

@@ -114,6 +114,7 @@ class Generator(Box):
     total = True
     over = "Real"       # the wires it acts on: "Real", "Bool", or None for both
     sample = None       # (wire, rng, batch) → array inside the domain, if it declares one
+    discrete = False    # a discrete domain (symbols): central differences do not apply
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

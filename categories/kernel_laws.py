@@ -28,9 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from .adapter import Real
-from .checking import uniform
-from .laws import Law
-from .messages import evidence, gaussian, guide, pullback
+from .checking import Law, uniform
+from .messages import evidence, gaussian, pullback
 from .linalg import Eye, Solve
 from .syntax import function
 

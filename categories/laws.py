@@ -36,16 +36,17 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import trace_laws
 from .adapter import Diagram, Id, steps
-from .checking import Failure, Report, _equal, _single, uniform
+from .checking import Failure, Law, Report, _equal, _single, uniform
 from .reverse import forward_derivative, reverse
 from .structural import add, copy, discard, swap, zero
 from .syntax import function
+from .kernel_laws import (
+    covariances, evidence_composition, guide_composition, kernel_laws, pullback_composition)
 from .trace_laws import (
     StreamLaw, check_streams, dinaturality, dinaturality_transported, tangent_chain_rule,
     tangent_commutes_with_dtrace, tangent_finite_differences, tangent_machine,
@@ -55,22 +56,9 @@ from .syntax import as_tuple as _tuple, split as _split
 __all__ = [
     "Law", "Report", "check", "category_laws", "monoidal_laws", "rd_laws",
     "lens_laws", "generator_laws", "check_finite_differences", "plus", "uniform",
+    "covariances", "evidence_composition", "guide_composition", "kernel_laws",
+    "pullback_composition",
 ] + trace_laws.__all__
-
-
-@dataclass
-class Law:
-    """``lhs`` and ``rhs`` must be equal maps."""
-
-    name: str
-    lhs: Diagram
-    rhs: Diagram
-
-    def __post_init__(self):
-        if (self.lhs.dom, self.lhs.cod) != (self.rhs.dom, self.rhs.cod):
-            raise TypeError(f"{self.name}: the two sides have different types: "
-                            f"{self.lhs.dom!r} → {self.lhs.cod!r} and "
-                            f"{self.rhs.dom!r} → {self.rhs.cod!r}")
 
 
 def plus(f: Diagram, g: Diagram) -> Diagram:
@@ -283,10 +271,3 @@ def check(laws, compile, trials: int = 3, batch: int = 4, seed: int = 0,
                 break
     return report
 
-
-# the laws of BFFG on the message algebra (stated with ``Law``, so imported after it)
-from .kernel_laws import (  # noqa: E402
-    covariances, evidence_composition, guide_composition, kernel_laws, pullback_composition)
-
-__all__ += ["covariances", "evidence_composition", "guide_composition", "kernel_laws",
-            "pullback_composition"]

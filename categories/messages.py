@@ -91,11 +91,22 @@ class Observed(Generator):
         return cls(n)
 
 
+def _symbols(wire, rng, batch):
+    """Symbols 0 or 1: inside the domain of every OneHot (n ≥ 2), for the law tests (whose
+    cotangent wires are drawn by the same sampler, so none is NaN)."""
+    shape = (batch, *wire.shape) if batch else wire.shape
+    return rng.integers(0, 2, size=shape).astype(wire.dtype)
+
+
 class OneHot(Generator):
     """A symbol y (a number 0 … n − 1, NaN: missing) ↦ s ⊗ e: s = 1 if it is observed,
-    else 0, and e its indicator vector (0 if missing). Locally constant: R is 0."""
+    else 0, and e its indicator vector (0 if missing). Locally constant: R is 0. Its
+    domain is the symbols (``total = False``): any other number is refused at the call."""
 
     smooth = False
+    total = False
+    discrete = True         # a discrete domain: no central differences, no symbols
+    sample = staticmethod(_symbols)
 
     def __init__(self, n: int):
         self.n = _size(n, "OneHot: n (the symbols)")
