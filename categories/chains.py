@@ -56,7 +56,7 @@ from .stateful import Loop
 from .structural import zero
 from .syntax import function
 
-__all__ = ["log_likelihood", "kalman_filter", "smoother", "local_level_likelihood", "hmm_log_likelihood",
+__all__ = ["log_likelihood", "kalman_filter", "smoother", "backward_messages", "local_level_likelihood", "hmm_log_likelihood",
            "hmm_filter", "hmm_smoother", "hmm_backward_filter", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
            "GAUSSIAN_PARAMETERS"]
 
@@ -167,6 +167,30 @@ def log_likelihood(d: int, k: int, varying=(), name: str = "log p") -> Para:
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         return evidence(d)(m0, P0, c, F, H)
     return Para(layout.params, logp)
+
+
+def backward_messages(d: int, k: int, varying=()) -> Para:
+    """The backward filter of the linear-Gaussian chain with its messages: Seq(y) (then the
+    ``varying`` sequences) ↦ log p(y) ⊗ F₀ ⊗ H₀ ⊗ Seq(F) ⊗ Seq(H), (F₀, H₀) the fused
+    message on x₀ and (F, H) at step t the one on x_{t+1} (0 at the last step): what
+    guiding reads (guided samples: ``interpreters.bffg.sample_chain``).
+
+    >>> backward_messages(2, 1).cod
+    Real() @ Real(2) @ Real(2, 2) @ Seq(Real(2) @ Real(2, 2))
+    """
+    d, k = _sizes(d, k, "backward_messages")
+    layout = _Layout(d, k, _varying(varying, "backward_messages"), _TRANSITION + _OBSERVATION)
+    loop = _backward_loop(layout, messages=True)
+    P = Ty().tensor(*(p.ty for p in layout.params))
+
+    @function(P @ layout.inputs, Real() @ Real(d) @ Real(d, d) @ Seq(Real(d) @ Real(d, d)))
+    def messages(*wires):
+        fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
+        consts = layout.read(fixed, {}, layout.consts)
+        c, F, H, Fs, Hs = loop(*consts, *zero(gaussian(d))(), *seqs)
+        m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
+        return evidence(d)(m0, P0, c, F, H), F, H, Fs, Hs
+    return Para(layout.params, messages)
 
 
 def smoother(d: int, k: int, varying=()) -> Para:

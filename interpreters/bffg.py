@@ -48,7 +48,7 @@ __all__ = ["GaussianMessage", "DiscreteMessage", "backward_filter", "Filtered", 
            "plan_of", "optic", "Optic", "Marginal", "Weighted", "Residual", "tensor", "factor",
            "PULLBACK", "GUIDE", "SAMPLE",
            "smooth_chain", "smooth_hmm", "SmoothedChain", "SmoothedHMM", "pullback",
-           "guided_kernel", "log_pullback"]
+           "guided_kernel", "log_pullback", "sample_chain", "sample_hmm"]
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -600,10 +600,18 @@ class Filtered:
 def _no_guide(box, name):
     where = {"Chain": "smooth_chain", "HiddenMarkov": "smooth_hmm"}.get(name)
     if where:
+        draw = "sample_chain" if name == "Chain" else "sample_hmm"
         return NotImplementedError(f"BFFG: {box.name} ({name}) is one box over its steps: its "
-                                   f"marginals are those of {where}(box)")
+                                   f"marginals are those of {where}(box), its guided "
+                                   f"samples those of {draw}(box)")
     return NotImplementedError(f"BFFG: no exact guided marginals for {box.name} ({name}); "
                                f"draw guided samples instead")
+
+
+def _no_sampler(box, name):
+    draw = {"Chain": "sample_chain", "HiddenMarkov": "sample_hmm"}.get(name)
+    hint = f": one box over its steps, sampled by {draw}(box)" if draw else ""
+    return NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name}){hint}")
 
 
 class BoxFiltered(Filtered):
@@ -631,7 +639,7 @@ class BoxFiltered(Filtered):
         for k, (box, ins, outs) in enumerate(self.found):
             name = kind_of(type(box))
             if name not in SAMPLE:
-                raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+                raise _no_sampler(box, name)
             out_messages, pulled = self.residuals[k]
             draws = noise.at(self.plan.key[outs[0]], self.plan.row[outs[0]]) if outs else None
             children, weight = SAMPLE[name](box, out_messages[0] if outs else None, pulled,
@@ -710,7 +718,7 @@ class LevelFiltered(Filtered):
         def per_box(k, box, parents):
             name = kind_of(type(box))
             if name not in SAMPLE:
-                raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+                raise _no_sampler(box, name)
             out_messages, pulled = self.residuals[k]
             outs = self.found[k][2]
             draws = noise.at(self.plan.key[outs[0]], self.plan.row[outs[0]]) if outs else None
@@ -969,7 +977,7 @@ class Optic:
             message = out_messages[0] if outs else None
             if sampling:
                 if name not in SAMPLE:
-                    raise NotImplementedError(f"BFFG: no guided sampler for {box.name} ({name})")
+                    raise _no_sampler(box, name)
                 children, weight = SAMPLE[name](box, message, pulled, [value[v] for v in ins],
                                                 rng)
                 total += weight
@@ -1219,3 +1227,87 @@ def smooth_chain(box) -> SmoothedChain:
     _evidence(evidence)
     return SmoothedChain(evidence, np.asarray(means)[0], np.asarray(covs)[0],
                          np.asarray(lag)[0, :T - 1])
+
+
+def _root_of(cov: np.ndarray) -> np.ndarray:
+    """A square root S (S Sᵀ = cov) of each positive semi-definite (…, d, d) covariance,
+    by its eigenvectors (rank-deficient and 0 allowed: negative rounding clipped)."""
+    values, vectors = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, -1, -2)))
+    return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+
+
+def _rng(rng):
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def sample_chain(box, rng=None, size: int = 1) -> np.ndarray:
+    """``size`` paths (size, T, d) drawn from p(x | y) of a ``Chain`` box, without unrolling
+    it: the backward filter (``categories.chains.backward_messages``, a reverse loop)
+    leaves the message on each x_{t+1}; guiding then draws x₀ from the guided prior
+    N(G₀(m₀ + P₀F₀), G₀P₀) and each x_{t+1} ~ N(G(A x_t + β + QF), GQ),
+    G = (I + QH)⁻¹ (§3), every path at once. ``rng``: a Generator or a seed.
+
+    >>> from paralens.categories.markov import local_level
+    >>> draws = sample_chain(local_level([1.0, 2.0], 1.0, 1.0, m0=0.0, P0=1.0), rng=0, size=3)
+    >>> draws.shape
+    (3, 2, 1)
+    """
+    _one_box(box, Chain, "sample_chain", "state_space, local_level", "sample_hmm")
+    rng = _rng(rng)
+    T, d = box.steps, box.d
+    size = int(size)
+    if not T:
+        return np.empty((size, 0, d))
+    para, params, data = chains.of_chain(box, _cached(chains.backward_messages))
+    logp, F0, H0, Fs, Hs = (np.asarray(v) for v in _run(para)(*params.values(), *data))
+    _evidence(float(np.ravel(logp)[0]))
+    eye = np.eye(d)
+    m0, P0 = box.prior.m, box.prior.P
+    G0 = np.linalg.solve(eye + P0 @ H0[0], eye)
+    x = G0 @ (m0 + P0 @ F0[0]) + rng.standard_normal((size, d)) @ _root_of(G0 @ P0).T
+    A, beta, Q = box.A[:T - 1], box.beta[:T - 1], box.Q[:T - 1]
+    G = np.linalg.solve(eye + Q @ Hs[0, :T - 1], eye)                  # (T − 1, d, d)
+    GA = G @ A
+    shift = (G @ (beta + (Q @ Fs[0, :T - 1, :, None])[..., 0])[..., None])[..., 0]
+    roots = _root_of(G @ Q)
+    noise = rng.standard_normal((T - 1, size, d))
+    paths = np.empty((size, T, d))
+    paths[:, 0] = x
+    for t in range(T - 1):
+        x = x @ GA[t].T + shift[t] + noise[t] @ roots[t].T
+        paths[:, t + 1] = x
+    return paths
+
+
+def sample_hmm(box, rng=None, size: int = 1) -> np.ndarray:
+    """``size`` state paths (size, T) drawn from p(x | y) of a ``HiddenMarkov`` box, without
+    unrolling it: the backward filter (``categories.chains.hmm_backward_filter``)
+    leaves the message ĥ on each state; guiding draws x₀ ∝ p ⊙ ĥ₀ and
+    x_{t+1} ∝ K[x_t, ·] ⊙ ĥ_{t+1} (§6), every path at once.
+
+    >>> from paralens.categories.markov import hidden_markov
+    >>> box = hidden_markov([0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]], [[1.0, 0.0], [0.0, 1.0]],
+    ...                     [0, 1, 1])
+    >>> sample_hmm(box, rng=0, size=2).tolist()          # the symbols name the states
+    [[0, 1, 1], [0, 1, 1]]
+    """
+    _one_box(box, HiddenMarkov, "sample_hmm", "hidden_markov(p, K, E, ys)", "sample_chain")
+    rng = _rng(rng)
+    T, S, size = box.steps, box.states, int(size)
+    if not T:
+        return np.empty((size, 0), dtype=int)
+    para, params, (symbols, ) = chains.of_hidden_markov(box, _cached(chains.hmm_backward_filter))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp, h0, hs = _run(para)(*params.values(), symbols[:, :-1], symbols[:, -1])
+    _evidence(float(np.ravel(logp)[0]))
+    hs = np.asarray(hs)[0]
+
+    def draw(weights):                      # one state per row of weights (size, S)
+        cumulative = np.cumsum(weights, axis=-1)
+        u = rng.uniform(size=(len(weights), 1)) * cumulative[:, -1:]
+        return np.minimum((u >= cumulative).sum(axis=-1), S - 1)
+    paths = np.empty((size, T), dtype=int)
+    paths[:, 0] = draw(np.broadcast_to(box.p * np.asarray(h0)[0], (size, S)))
+    for t in range(T - 1):
+        paths[:, t + 1] = draw(box.K[paths[:, t]] * hs[t])
+    return paths
