@@ -176,7 +176,7 @@ def backward_messages(d: int, k: int, varying=()) -> Para:
     guiding reads (guided samples: ``interpreters.bffg.sample_chain``).
 
     >>> backward_messages(2, 1).cod
-    Real() @ Real(2) @ Real(2, 2) @ Seq(Real(2) @ Real(2, 2))
+    Real() @ Real(2) @ Real(2, 2) @ Seq(Real(2)) @ Seq(Real(2, 2))
     """
     d, k = _sizes(d, k, "backward_messages")
     layout = _Layout(d, k, _varying(varying, "backward_messages"), _TRANSITION + _OBSERVATION)

@@ -1140,7 +1140,10 @@ def _chain_log_evidence(box) -> float:
 def _hmm_log_evidence(box) -> float:
     para, params, data = chains.of_hidden_markov(box, _cached(chains.hmm_log_likelihood))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.ravel(_run(para)(*params.values(), *data))[0])
+        value = float(np.ravel(_run(para)(*params.values(), *data))[0])
+    # the box's K, E and p are checked stochastic: a law of 0 (normalised, 0/0) is the only
+    # way to NaN, and it means the symbols are impossible
+    return -np.inf if np.isnan(value) else value
 
 
 class SmoothedHMM(NamedTuple):
@@ -1170,9 +1173,9 @@ def smooth_hmm(box) -> SmoothedHMM:
     with np.errstate(divide="ignore", invalid="ignore"):
         marginals, logp = _run(para)(*params.values(), *data)
     evidence = float(np.ravel(logp)[0])
-    if not np.isfinite(evidence):
-        raise ValueError(f"{box.name}: the symbols are impossible under the model (log p(y) is "
-                         f"{evidence})")
+    if not np.isfinite(evidence):           # (K, E, p checked stochastic: 0/0 is impossible)
+        raise ValueError(f"{box.name}: the symbols are impossible under the model (no path "
+                         f"of states can emit them)")
     return SmoothedHMM(evidence, np.asarray(marginals)[0])
 
 
@@ -1299,7 +1302,8 @@ def sample_hmm(box, rng=None, size: int = 1) -> np.ndarray:
     para, params, (symbols, ) = chains.of_hidden_markov(box, _cached(chains.hmm_backward_filter))
     with np.errstate(divide="ignore", invalid="ignore"):
         logp, h0, hs = _run(para)(*params.values(), symbols[:, :-1], symbols[:, -1])
-    _evidence(float(np.ravel(logp)[0]))
+    value = float(np.ravel(logp)[0])
+    _evidence(-np.inf if np.isnan(value) else value)        # NaN: a law of 0, impossible
     hs = np.asarray(hs)[0]
 
     def draw(weights):                      # one state per row of weights (size, S)
