@@ -56,14 +56,62 @@ from .stateful import Loop
 from .structural import zero
 from .syntax import function
 
-__all__ = ["log_likelihood", "kalman_filter", "smoother", "backward_messages", "local_level_likelihood", "hmm_log_likelihood",
-           "hmm_filter", "hmm_smoother", "hmm_backward_filter", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
-           "GAUSSIAN_PARAMETERS"]
+__all__ = ["log_likelihood", "kalman_filter", "smoother", "backward_messages",
+           "local_level_likelihood", "hmm_log_likelihood", "hmm_filter", "hmm_smoother",
+           "hmm_backward_filter", "of_chain", "of_hidden_markov", "identity", "uniform_rows",
+           "check_constraints", "CONSTRAINTS", "GAUSSIAN_PARAMETERS"]
 
 #: the parameters of the linear-Gaussian chain, in their order on the wires
 GAUSSIAN_PARAMETERS = ("m0", "P0", "A", "beta", "Q", "L", "b", "R")
 _TRANSITION = ("A", "beta", "Q")
 _OBSERVATION = ("L", "b", "R")
+
+
+#: the domain of each constrained parameter: where the model means what it says
+CONSTRAINTS = {"P0": "covariance", "Q": "covariance", "R": "positive definite",
+               "p": "stochastic", "K": "stochastic", "E": "stochastic"}
+
+
+def _constrained(para: Para) -> Para:
+    """``para`` with ``constraints``: the domain of each of its parameters that has one
+    (``CONSTRAINTS``), which ``interpreters.likelihood`` checks at every call and step.
+    A reparametrised model (``local_level_likelihood``) has its own parameters, free."""
+    para.constraints = {n: CONSTRAINTS[n] for n in para.names if n in CONSTRAINTS}
+    return para
+
+
+def check_constraints(para, values, where: str = "") -> None:
+    """Refuse parameter values outside their domain (``para.constraints``), naming the
+    parameter, what is wrong, and ``where``: a covariance must be symmetric positive
+    semi-definite (R positive definite), a stochastic vector or matrix nonnegative with
+    rows summing to one.
+
+    >>> check_constraints(log_likelihood(1, 1), {"Q": [[-1.0]]})
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter Q is not a covariance: its least eigenvalue is -1
+    """
+    for name, kind in getattr(para, "constraints", {}).items():
+        if name not in values:
+            continue
+        v = np.asarray(values[name], dtype=float)
+        problem = None
+        if kind in ("covariance", "positive definite"):
+            scale = max(1.0, float(np.abs(v).max())) if v.size else 1.0
+            if not np.allclose(v, np.swapaxes(v, -1, -2), rtol=1e-10, atol=1e-12 * scale):
+                problem = "not symmetric"
+            else:
+                least = float(np.linalg.eigvalsh(0.5 * (v + np.swapaxes(v, -1, -2))).min())
+                if least < -1e-10 * scale or (kind == "positive definite" and least <= 0):
+                    problem = f"its least eigenvalue is {least:.3g}"
+        elif kind == "stochastic":
+            if np.any(v < 0) or not np.allclose(v.sum(axis=-1), 1.0, atol=1e-8):
+                problem = (f"entries must be ≥ 0 and each row sum to 1 (row sums "
+                           f"{np.round(v.sum(axis=-1), 6).ravel().tolist()[:5]})")
+        if problem:
+            what = "positive definite" if kind == "positive definite" else f"a {kind}" \
+                if kind == "covariance" else "stochastic"
+            raise ValueError(f"parameter {name}{where} is not {what}: {problem}")
 
 
 def identity(rng, shape):
@@ -166,7 +214,7 @@ def log_likelihood(d: int, k: int, varying=(), name: str = "log p") -> Para:
         c, F, H = loop(*consts, *state, *seqs)
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         return evidence(d)(m0, P0, c, F, H)
-    return Para(layout.params, logp)
+    return _constrained(Para(layout.params, logp))
 
 
 def backward_messages(d: int, k: int, varying=()) -> Para:
@@ -190,7 +238,7 @@ def backward_messages(d: int, k: int, varying=()) -> Para:
         c, F, H, Fs, Hs = loop(*consts, *zero(gaussian(d))(), *seqs)
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         return evidence(d)(m0, P0, c, F, H), F, H, Fs, Hs
-    return Para(layout.params, messages)
+    return _constrained(Para(layout.params, messages))
 
 
 def smoother(d: int, k: int, varying=()) -> Para:
@@ -245,7 +293,7 @@ def smoother(d: int, k: int, varying=()) -> Para:
         g_steps = [steps[n] for n in trans_steps]
         _, _, ms, Ps, Cs = forward(*g_consts, mean0, cov0, Fs, Hs, *g_steps)
         return ms, Ps, Cs, logp
-    return Para(layout.params, smoothed)
+    return _constrained(Para(layout.params, smoothed))
 
 
 def kalman_filter(d: int, k: int, varying=()) -> Para:
@@ -282,7 +330,7 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         _, _, ms, Ps, logp = loop(*consts, m0, P0, *seqs)
         return ms, Ps, logp
-    return Para(layout.params, filtered)
+    return _constrained(Para(layout.params, filtered))
 
 
 def local_level_likelihood(m0: float, P0: float = 1e7, diffuse: bool = False) -> Para:
@@ -375,7 +423,7 @@ def hmm_log_likelihood(S: int, n: int) -> Para:
     @function(Real(S) @ Real(S, S) @ Real(S, n) @ Seq(Real()), Real())
     def logp(p, K, E, ys):
         return loop(K, E, p, ys)[2]
-    return Para(_hmm_params(S, n), logp)
+    return _constrained(Para(_hmm_params(S, n), logp))
 
 
 def hmm_filter(S: int, n: int) -> Para:
@@ -392,7 +440,7 @@ def hmm_filter(S: int, n: int) -> Para:
     def filtered(p, K, E, ys):
         _, alphas, logp = loop(K, E, p, ys)
         return alphas, logp
-    return Para(_hmm_params(S, n), filtered)
+    return _constrained(Para(_hmm_params(S, n), filtered))
 
 
 def hmm_smoother(S: int, n: int) -> Para:
@@ -418,7 +466,7 @@ def hmm_smoother(S: int, n: int) -> Para:
         _, _, betas = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
         _, gammas, logp = forward(K, E, p, ys, betas)
         return gammas, logp
-    return Para(_hmm_params(S, n), smoothed)
+    return _constrained(Para(_hmm_params(S, n), smoothed))
 
 
 # -- the kernel boxes of ``categories.kernels``, read as these models --------------------------
@@ -490,6 +538,6 @@ def hmm_backward_filter(S: int, n: int) -> Para:
     def filtered(p, K, E, ys, last):
         c, h, hs = backward(K, E, *emission(S, n)(E, last), ys)
         return discrete_evidence(S)(p, c, h), h, hs
-    return Para(_hmm_params(S, n), filtered)
+    return _constrained(Para(_hmm_params(S, n), filtered))
 
 

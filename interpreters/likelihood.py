@@ -12,8 +12,14 @@ the total over a batch of series is the objective:
   ``scipy.optimize.minimize(objective, objective.x0, jac=True, method="L-BFGS-B")``;
 * ``fit(params, *data, optimiser=…, steps=…)``: gradient steps by one of the
   library's optimisers (a ``Learner`` whose loss is −log p(y)), the history of
-  −Σ log p kept, stopping with a clear error (and the last finite parameters kept
+  −Σ log p kept, stopping with a clear error (and the last good parameters kept
   in ``last``) if a step leaves the model's domain.
+
+A model of ``categories.chains`` declares the domain of its parameters
+(``constraints``: covariances positive semi-definite, R positive definite,
+stochastic vectors and matrices); values outside it are refused at every call and
+after every step, naming the parameter. Parametrise so that no step can leave it
+(``local_level_likelihood`` reads log-variances).
 
 Data may hold NaN where an observation is missing (the models skip it).
 
@@ -36,6 +42,7 @@ import numbers
 import numpy as np
 
 from ..categories import Para, Real
+from ..categories.chains import check_constraints
 from ..lenses import R
 from ..lenses.learner import Learner
 from ..lenses.losses import loss
@@ -121,8 +128,9 @@ class Likelihood:
         self._value = self.compile(self.model.diagram)
         self._put = self.compile(R(self.model.diagram).put, summed=range(n))
 
-    def _arguments(self, params, data):
+    def _arguments(self, params, data, where: str = ""):
         values = self.model.parameters(params)
+        check_constraints(self.model, values, where)
         if len(data) != len(self.model.dom):
             raise TypeError(f"Likelihood: the model reads {len(self.model.dom)} data "
                             f"input{'s' if len(self.model.dom) != 1 else ''} "
@@ -186,11 +194,18 @@ class Likelihood:
                     f"fit: step {k} made {what} not finite; the last finite parameters (after "
                     f"step {k - 1}) are in .last. Lower the rate, or parametrise so that no "
                     f"step can leave the model's domain (a log-variance)")
+            fitted = values.copy()
+            for name, v in zip(self.model.names, new):
+                fitted[name] = v
+            try:
+                check_constraints(self.model, fitted, f" after step {k}")
+            except ValueError as error:
+                raise ValueError(f"fit: step {k} left the model's domain: {error}; the last "
+                                 f"parameters inside it (after step {k - 1}) are in .last. "
+                                 f"Lower the rate, or parametrise so that no step can leave "
+                                 f"it (log-variances, a softmax)") from None
             history.append(objective)
             state, current = new_state, new
-            fitted = values.copy()
-            for name, v in zip(self.model.names, current):
-                fitted[name] = v
             self.last = fitted
             if keep_path:
                 path.append(fitted)
