@@ -96,8 +96,9 @@ class Einsum(Generator):
         left, out = spec.replace(" ", "").split("->")
         ins = left.split(",")
         if len(ins) != len(xs):
-            raise TypeError(f"{who}: the spec has {len(ins)} operands but {len(xs)} wires "
-                            f"were given")
+            raise TypeError(f"{who}: the spec has {len(ins)} operand"
+                            f"{'s' if len(ins) != 1 else ''} but {len(xs)} wire"
+                            f"{'s were' if len(xs) != 1 else ' was'} given")
         xs = tuple(_wire(x, who) for x in xs)
         sizes = {}
         for k, (indices, x) in enumerate(zip(ins, xs)):

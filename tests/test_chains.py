@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from bffg_reference import hmm_forward_backward
 from paralens.categories.chains import (
     hmm_log_likelihood, hmm_smoother, kalman_filter, local_level_likelihood, log_likelihood, smoother)
 from paralens.interpreters import codegen
@@ -112,22 +113,9 @@ def joint_oracle(m0, P0, A, beta, Q, L, b, R_, y):
 
 
 def hmm_forward_backward_oracle(p, K, E, y):
-    """The scaled forward–backward algorithm: log p(y) = Σ log c_t and γ_t = α̂_t ⊙ β̂_t; a
-    NaN symbol is missing (its emission 1)."""
-    T, S = len(y), len(p)
-    e = np.array([np.ones(S) if np.isnan(s) else E[:, int(s)] for s in y])
-    alpha, c = np.empty((T, S)), np.empty(T)
-    a = p * e[0]
-    for t in range(T):
-        if t:
-            a = (alpha[t - 1] @ K) * e[t]
-        c[t] = a.sum()
-        alpha[t] = a / c[t]
-    beta = np.ones((T, S))
-    for t in range(T - 2, -1, -1):
-        beta[t] = K @ (e[t + 1] * beta[t + 1]) / c[t + 1]
-    gamma = alpha * beta
-    return float(np.log(c).sum()), gamma / gamma.sum(axis=1, keepdims=True)
+    """The scaled forward–backward algorithm of ``bffg_reference`` (a NaN symbol is
+    missing): (log p(y), γ)."""
+    return hmm_forward_backward(p, K, E, np.where(np.isnan(y), -1, y).astype(int))
 
 
 def hmm_enumeration_oracle(p, K, E, y):
