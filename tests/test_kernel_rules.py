@@ -28,8 +28,3 @@ def test_each_table_covers_the_kernels_it_claims(name):
     table, left_out = CLAIMS[name]
     assert set(table) == set(KERNELS) - left_out, name
 
-
-def test_a_chain_box_is_guided_and_sampled_by_its_loops():
-    assert LOOPS <= set(KERNELS)
-    for function in (bffg.smooth_chain, bffg.smooth_hmm, bffg.sample_chain, bffg.sample_hmm):
-        assert callable(function)
