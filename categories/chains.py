@@ -450,20 +450,20 @@ def hmm_smoother(S: int, n: int) -> Para:
     loop) gives γ_t ∝ α_t ⊙ β_t and log p(y). Nothing is divided but by a sum, which is
     0 only when the symbols are impossible, so structural zeros of K and E are exact."""
     S, n = _hmm_sizes(S, n, "hmm_smoother")
-    g = discrete(S)
     x = Real(S)
 
-    @function(Real(S, S) @ Real(S, n) @ g @ Real(), g @ x)
-    def backward_stage(K, E, c, h, y):
-        pulled = discrete_pullback(S)(K, c, h)
-        return discrete_fuse(S)(*pulled, *emission(S, n)(E, y)) + (pulled[1], )
-    backward = Loop(backward_stage, Real(S, S) @ Real(S, n), g, Real(), x, reverse=True,
+    @function(Real(S, S) @ Real(S, n) @ x @ Real(), x @ x)
+    def backward_stage(K, E, h, y):       # the message's scale is not needed: no log-scale
+        beta = K @ h
+        u = beta * emission(S, n)(E, y)[1]
+        return u * Spread(x)(Reciprocal(Real())(Sum(x)(u))), beta
+    backward = Loop(backward_stage, Real(S, S) @ Real(S, n), x, Real(), x, reverse=True,
                     name="backward filter")
     forward = _hmm_forward(S, n, smoothing=True)
 
     @function(x @ Real(S, S) @ Real(S, n) @ Seq(Real()), Seq(x) @ Real())
     def smoothed(p, K, E, ys):
-        _, _, betas = backward(K, E, Constant(0.0, Real())(), Constant(1.0, x)(), ys)
+        _, betas = backward(K, E, Constant(1.0, x)(), ys)
         _, gammas, logp = forward(K, E, p, ys, betas)
         return gammas, logp
     return _constrained(Para(_hmm_params(S, n), smoothed))

@@ -1115,15 +1115,16 @@ _MODELS: dict = {}      # (builder, sizes, varying) ↦ (the model, its compiled
 
 
 def _cached(builder):
-    """``builder`` (a model of ``categories.chains``) built and compiled (by the NumPy
-    interpreter) once for each size and pattern of parameters given per step."""
+    """``builder`` (a model of ``categories.chains``) built and compiled (to NumPy source,
+    ``interpreters.codegen``) once for each size and pattern of parameters given per
+    step."""
     def build(*sizes, **options):
         key = (builder.__name__, sizes, tuple(sorted(options.items())))
         found = _MODELS.get(key)
         if found is None:
-            from . import numpy as interpreter
+            from . import codegen
             para = builder(*sizes, **options)
-            found = _MODELS[key] = (para, interpreter.compile(para.diagram))
+            found = _MODELS[key] = (para, codegen.compile(para.diagram))
         return found[0]
     return build
 

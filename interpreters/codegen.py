@@ -234,6 +234,34 @@ def _by_a_spread_number(eq, facts):
             return Equation(ScaledBy(c), (a, s), eq.outs)
 
 
+@operation
+@dataclass(frozen=True)
+class ScaledByEach:
+    """a ⊙ spread(s) for s one number per example (a stack of them: not a run-time number,
+    which ``ScaledBy`` takes): a · s[…, None] (``rank`` new axes), or a / r[…, None] where
+    s = 1/r is read only there (``divide``): nothing is spread, no reciprocal formed."""
+
+    rank: int
+    divide: bool = False
+    name = "ScaledByEach"
+
+
+def _by_a_spread_value(eq, facts):
+    """a ⊙ spread(s) ↦ a · s[…, None] (a / r[…, None] for s = 1/r read only there), s one
+    number per example, a of the spread's wire: a normalisation by a sum, say."""
+    for a, b in (eq.ins, eq.ins[::-1]):
+        spread = facts.single(b, "Spread")
+        if spread is not None and not _scalar(spread.ins[0], facts):
+            s, divide = spread.ins[0], False
+            facts.uses[b] -= 1
+            inner = facts.single(s, "Reciprocal")
+            if inner is not None:
+                s, divide = inner.ins[0], True
+            facts.uses[s] = facts.uses.get(s, 0) + 1
+            rank = len(spread.box.cod.inside[0].shape)
+            return Equation(ScaledByEach(rank, divide), (a, s), eq.outs)
+
+
 def _scale_of_scaled(eq, facts):
     """c·(d·s·a) ↦ (c·d)·s·a when d·s·a is read only there."""
     inner = facts.single(eq.ins[0], "ScaledBy")
@@ -246,7 +274,8 @@ def _scale_of_scaled(eq, facts):
 #: constant scalings join (a constant spread to a shape is still that constant: NumPy
 #: broadcasts it)
 SCALARS = RuleTable("scalar folds", {"Add": [_double],
-                                     "Mul": [_by_a_number, _by_a_spread_number],
+                                     "Mul": [_by_a_number, _by_a_spread_number,
+                                             _by_a_spread_value],
                                      "Scale": [_scale_of_scale, _scale_of_scaled]})
 
 
@@ -576,6 +605,9 @@ EMITTERS = RuleTable("NumPy emitters", {
     "Sub": template("a - b", "a", "b"),
     "Neg": template("-x", "x"),
     "Scale": lambda box, x: py("c * x", c=box.c, x=x),
+    "ScaledByEach": lambda box, a, s: py("a / np.asarray(s)[index]" if box.divide else
+                                         "a * np.asarray(s)[index]", a=a, s=s,
+                                         index=(Ellipsis, ) + (None, ) * box.rank),
     "ScaledBy": lambda box, a, s: py("a * s", a=a, s=s) if box.c == 1.0 else
     py("a * (c * s)", a=a, s=s, c=box.c),
     "Mul": template("a * b", "a", "b"),
@@ -627,7 +659,8 @@ HELPERS = {name: getattr(runtime, name)
 #: per-example maps); "drop", none (a sum over the batch, a number); a loop's are
 #: its own
 BATCH_AXES = RuleTable("batch axes", {
-    **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "Mul", "Exp", "Log",
+    **dict.fromkeys(["Add", "Bias", "Sub", "Neg", "Scale", "ScaledBy", "ScaledByEach", "Mul",
+                     "Exp", "Log",
                      "Reciprocal", "Sigmoid", "Tanh", "Relu", "Step", "Sin", "Cos", "Sum",
                      "Spread", "Softmax", "Sqrt", "LogSumExp", "Linear", "LinearT", "Outer",
                      "Einsum", "Solve", "LogDet", "Observed", "OneHot"],

@@ -565,3 +565,22 @@ def test_a_spread_run_time_number_folds_into_a_product_only_where_the_shape_is_k
                                    rtol=1e-15, err_msg=name)
     folded = codegen.compile(function(x, x)(cases["weighted input"])).source
     assert "broadcast_to" not in folded
+
+
+def test_a_product_with_a_spread_value_per_example_is_a_broadcast_not_a_spread():
+    """u ⊙ spread(1/s) ↦ u / s[..., None] and u ⊙ spread(s) ↦ u · s[..., None] (s one
+    number per example): equal to the interpreter whichever of u and s has the batch."""
+    from paralens.categories import Reciprocal, Spread, Sum
+    x = Real(3, 2)
+    normalise = function(x, x)(lambda u: u * Spread(x)(Reciprocal(Real())(Sum(x)(u))))
+    scaled = function(x @ Real(), x)(lambda u, s: u * Spread(x)(s))
+    rng = np.random.default_rng(0)
+    for diagram, text in ((normalise, "/ np.asarray("), (scaled, "* np.asarray(")):
+        compiled = codegen.compile(diagram)
+        assert text in compiled.source and "broadcast_to" not in compiled.source
+        for batch_u, batch_s in ((4, 4), (None, 4), (4, None), (None, None)):
+            u = rng.uniform(0.5, 2.0, size=((batch_u, ) if batch_u else ()) + (3, 2))
+            args = [u] if diagram is normalise else [
+                u, rng.uniform(0.5, 2.0, size=(batch_s, ) if batch_s else ())]
+            np.testing.assert_allclose(compiled(*args), interpreter.compile(diagram)(*args),
+                                       rtol=1e-15)

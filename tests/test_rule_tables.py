@@ -257,7 +257,8 @@ def test_every_key_names_a_generator_or_a_plan_level_operation(what):
 
 
 def test_the_plan_level_operations_are_documented_and_not_generators():
-    assert sorted(OPERATIONS) == ["Loop", "OuterSum", "OverTime", "Recompute", "ScaledBy", "Sub"]
+    assert sorted(OPERATIONS) == ["Loop", "OuterSum", "OverTime", "Recompute", "ScaledBy",
+                                  "ScaledByEach", "Sub"]
     for name, cls in OPERATIONS.items():
         assert cls.__doc__ and not issubclass(cls, Generator) and name not in Generator.registry
 
