@@ -47,10 +47,10 @@ import numpy as np
 
 from .adapter import Real, Seq, Ty, whole
 from .messages import (
-    discrete, discrete_evidence, discrete_fuse, discrete_pullback, emission, evidence, fuse,
-    gaussian, guide, leaf, pullback)
+    _pulled, discrete, discrete_evidence, discrete_fuse, discrete_pullback, emission, evidence,
+    fuse, gaussian, guide, leaf)
 from .para import Para, Param, zeros
-from .linalg import Eye, Solve
+from .linalg import Eye
 from .smooth import Constant, Exp, Log, Reciprocal, Spread, Sum
 from .stateful import Loop
 from .structural import zero
@@ -174,10 +174,12 @@ class _Layout:
         return [table[n] for n in names]
 
 
-def _backward_loop(layout, messages: bool) -> Loop:
+def _backward_loop(layout, messages=None) -> Loop:
     """The reverse loop whose state is the message on x_{t+1}: pulled back through the
     transition at step t, fused with the leaf y_t. ``messages``: each step also outputs
-    the message it was given (on x_{t+1}: F and H), for guiding."""
+    the message it was given, on x_{t+1}: ``"message"`` its F and H (for guided
+    samples), ``"gain"`` its F and guiding's gain G = (I + QH)⁻¹, the transpose of the
+    M⁻¹ the pullback formed (so guiding solves nothing)."""
     d, k = layout.d, layout.k
     g = gaussian(d)
     ys = Real(d) @ Real(d, d) if messages else Ty()
@@ -190,9 +192,11 @@ def _backward_loop(layout, messages: bool) -> Loop:
         named.update(zip(layout.steps, wires[nC + 4:]))
         y = wires[nC + 3]
         A, beta, Q, L, b, R = (named[n] for n in _TRANSITION + _OBSERVATION)
-        pulled = pullback(d)(A, beta, Q, c, F, H)
+        c_new, G, Hh, inverse = _pulled(d, beta, Q, c, F, H)
+        pulled = c_new, A.T @ G, A.T @ (Hh @ A)
         fused = fuse(d)(*pulled, *leaf(k, d)(L, b, R, y))
-        return fused + ((F, H) if messages else ())
+        given = {None: (), "message": (F, H), "gain": (F, inverse.T)}[messages]
+        return fused + given
     return Loop(stage, layout.C, g, layout.X, ys, reverse=True, name="backward filter")
 
 
@@ -203,7 +207,7 @@ def log_likelihood(d: int, k: int, varying=(), name: str = "log p") -> Para:
     the prior root."""
     d, k = _sizes(d, k, "log_likelihood")
     layout = _Layout(d, k, _varying(varying, "log_likelihood"), _TRANSITION + _OBSERVATION)
-    loop = _backward_loop(layout, messages=False)
+    loop = _backward_loop(layout)
     P = Ty().tensor(*(p.ty for p in layout.params))
 
     @function(P @ layout.inputs, Real())
@@ -228,7 +232,7 @@ def backward_messages(d: int, k: int, varying=()) -> Para:
     """
     d, k = _sizes(d, k, "backward_messages")
     layout = _Layout(d, k, _varying(varying, "backward_messages"), _TRANSITION + _OBSERVATION)
-    loop = _backward_loop(layout, messages=True)
+    loop = _backward_loop(layout, messages="message")
     P = Ty().tensor(*(p.ty for p in layout.params))
 
     @function(P @ layout.inputs, Real() @ Real(d) @ Real(d, d) @ Seq(Real(d) @ Real(d, d)))
@@ -251,9 +255,9 @@ def smoother(d: int, k: int, varying=()) -> Para:
     m_{t+1} = G(A m_t + β + QF), P_{t+1} = G A P_t Aᵀ Gᵀ + GQ, G = (I + QH)⁻¹."""
     d, k = _sizes(d, k, "smoother")
     layout = _Layout(d, k, _varying(varying, "smoother"), _TRANSITION + _OBSERVATION)
-    backward = _backward_loop(layout, messages=True)
-    # the guiding loop: constants (A, β, Q) not varying; per step (F, H) on x_{t+1}, then
-    # the varying transition parameters
+    backward = _backward_loop(layout, messages="gain")
+    # the guiding loop: constants (A, β, Q) not varying; per step F on x_{t+1} and the
+    # gain G, then the varying transition parameters
     trans_consts = tuple(n for n in _TRANSITION if n not in layout.varying)
     trans_steps = tuple(n for n in _TRANSITION if n in layout.varying)
     types = layout.types
@@ -266,10 +270,9 @@ def smoother(d: int, k: int, varying=()) -> Para:
     def guiding(*wires):
         nC = len(trans_consts)
         named = dict(zip(trans_consts, wires[:nC]))
-        m, Pm, F, H = wires[nC:nC + 4]
+        m, Pm, F, G = wires[nC:nC + 4]                  # G = (I + QH)⁻¹
         named.update(zip(trans_steps, wires[nC + 4:]))
         A, beta, Q = (named[n] for n in _TRANSITION)
-        G = Solve(d, d)(Eye(d)() + Q @ H, Eye(d)())      # (I + QH)⁻¹
         GA = G @ A
         mean = GA @ m + G @ (beta + Q @ F)
         lag = Pm @ GA.T
@@ -284,14 +287,14 @@ def smoother(d: int, k: int, varying=()) -> Para:
     def smoothed(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
         consts = layout.read(fixed, {}, layout.consts)
-        c, F, H, Fs, Hs = backward(*consts, *zero(gaussian(d))(), *seqs)
+        c, F, H, Fs, Gs = backward(*consts, *zero(gaussian(d))(), *seqs)
         m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
         logp = evidence(d)(m0, P0, c, F, H)
         mean0, cov0 = guide(d)(m0, P0, F, H)
         steps = dict(zip(layout.steps, seqs[1:1 + n_steps]))
         g_consts = layout.read(fixed, {}, trans_consts)
         g_steps = [steps[n] for n in trans_steps]
-        _, _, ms, Ps, Cs = forward(*g_consts, mean0, cov0, Fs, Hs, *g_steps)
+        _, _, ms, Ps, Cs = forward(*g_consts, mean0, cov0, Fs, Gs, *g_steps)
         return ms, Ps, Cs, logp
     return _constrained(Para(layout.params, smoothed))
 

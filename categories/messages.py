@@ -127,7 +127,8 @@ class OneHot(Generator):
 
 
 def _pulled(d, beta, Q, c, F, H):
-    """The pullback before the map A: (c⁻, F̂ − Ĥβ, Ĥ), Ĥ = M⁻¹H, F̂ = M⁻¹F, M = I + HQ."""
+    """The pullback before the map A: (c⁻, F̂ − Ĥβ, Ĥ, M⁻¹), Ĥ = M⁻¹H, F̂ = M⁻¹F, M = I + HQ
+    (M⁻¹ transposed is guiding's gain (I + QH)⁻¹)."""
     M = Eye(d)() + H @ Q
     G = Solve(d, d)(M, Eye(d)())            # M⁻¹: one solve serves Ĥ and F̂
     Hh = G @ H
@@ -135,7 +136,7 @@ def _pulled(d, beta, Q, c, F, H):
     Fh = G @ F
     Hb = Hh @ beta
     c_new = c - 0.5 * LogDet(d)(M) + 0.5 * (F @ (Q @ Fh)) + beta @ Fh - 0.5 * (beta @ Hb)
-    return c_new, Fh - Hb, Hh
+    return c_new, Fh - Hb, Hh, G
 
 
 def pullback(d: int, d_out: int | None = None) -> Diagram:
@@ -152,7 +153,7 @@ def pullback(d: int, d_out: int | None = None) -> Diagram:
 
     @function(Real(e, d) @ Real(e) @ Real(e, e) @ gaussian(e), gaussian(d))
     def pulled(A, beta, Q, c, F, H):
-        c_new, G, Hh = _pulled(e, beta, Q, c, F, H)
+        c_new, G, Hh, _ = _pulled(e, beta, Q, c, F, H)
         return c_new, A.T @ G, A.T @ (Hh @ A)
     return pulled
 

@@ -28,8 +28,8 @@ def test_the_laws_catch_a_wrong_pullback(monkeypatch):
     real = messages._pulled
 
     def wrong_sign(d, beta, Q, c, F, H):
-        c_new, G, Hh = real(d, beta, Q, c, F, H)
-        return c_new, G + 2.0 * (Hh @ beta), Hh
+        c_new, G, Hh, inverse = real(d, beta, Q, c, F, H)
+        return c_new, G + 2.0 * (Hh @ beta), Hh, inverse
     monkeypatch.setattr(messages, "_pulled", wrong_sign)
     report = laws.check(laws.kernel_laws(2, 2, 2), compile, sample=laws.covariances())
     failed = {failure.law for failure in report.failures}
