@@ -1206,13 +1206,19 @@ class SmoothedChain(NamedTuple):
     lag_one: np.ndarray
 
 
-def smooth_chain(box) -> SmoothedChain:
+def smooth_chain(box, schedule: str = "sequential") -> SmoothedChain:
     """log p(y), the smoothed means (T, d), covariances (T, d, d) and lag-one covariances
-    Cov(x_t, x_{t+1} | y) (T − 1, d, d) of a ``Chain`` box (``SmoothedChain``): the model
-    ``categories.chains.smoother`` run on the box's parameters and data (the backward
-    filter a reverse loop, then the exact guided marginals m_{t+1} = G(A m_t + β + Q F_{t+1}),
-    P_{t+1} = G A P_t Aᵀ Gᵀ + G Q, G = (I + Q H_{t+1})⁻¹, a forward one). log p(y) is
-    refused where it is not finite, as ``backward_filter`` refuses it.
+    Cov(x_t, x_{t+1} | y) (T − 1, d, d) of a ``Chain`` box (``SmoothedChain``).
+
+    ``schedule="sequential"``: the model ``categories.chains.smoother`` run on the box's
+    parameters and data (the backward filter a reverse loop, then the exact guided
+    marginals m_{t+1} = G(A m_t + β + Q F_{t+1}), P_{t+1} = G A P_t Aᵀ Gᵀ + G Q,
+    G = (I + Q H_{t+1})⁻¹, a forward one). ``schedule="parallel"``: prefix and suffix
+    products of the associative filtering and smoothing operators
+    (``interpreters.parallel``, ``reference/bffg.md`` §11), each level one batched
+    array operation over all the steps; equal to the sequential one, it needs each
+    predicted covariance A P Aᵀ + Q nonsingular (it refuses otherwise, naming the
+    step). log p(y) is refused where it is not finite, as ``backward_filter`` refuses it.
 
     >>> from paralens.categories.markov import local_level
     >>> smoothed = smooth_chain(local_level([1.0], 1.0, 1.0, m0=0.0, P0=1.0))
@@ -1225,6 +1231,17 @@ def smooth_chain(box) -> SmoothedChain:
     T, d = box.steps, box.d
     if not T:
         return SmoothedChain(0.0, np.empty((0, d)), np.empty((0, d, d)), np.empty((0, d, d)))
+    if schedule not in ("sequential", "parallel"):
+        raise ValueError(f"smooth_chain: schedule must be 'sequential' or 'parallel', got "
+                         f"{schedule!r}")
+    if schedule == "parallel":
+        from .parallel import parallel_smoother
+        means, covs, lag, logp = parallel_smoother(box.prior.m, box.prior.P, box.A, box.beta,
+                                                   box.Q, box.L, box.b, box.R, box.ys)
+        evidence = float(np.ravel(logp)[0])
+        _evidence(evidence)
+        return SmoothedChain(evidence, np.asarray(means), np.asarray(covs),
+                             np.asarray(lag)[:T - 1])
     para, params, data = chains.of_chain(box, _cached(chains.smoother))
     means, covs, lag, logp = _run(para)(*params.values(), *data)
     evidence = float(np.ravel(logp)[0])
