@@ -24,11 +24,9 @@ moments: Σ_t log N(y_t; the prediction's L m + b, L P Lᵀ + R).
 | ``parallel_smoother(…)`` | smoothed means, covariances, lag-one covariances, log p(y) |
 
 The operators act on the leading axes as batch axes, with ``xp`` NumPy or
-``jax.numpy``. ``associative_scan`` is work-efficient (Blelloch's scheme, as
-``jax.lax.associative_scan``): the pairs (a_{2i}, a_{2i+1}) are combined, the
-half-length sequence scanned, then each even position combined with the odd
-prefix before it: ⌈log₂ T⌉ levels down and up, each ONE batched array
-operation over all its pairs, O(T) operator applications in all.
+``jax.numpy``. ``associative_scan`` is work-efficient (Blelloch's up-sweep and
+down-sweep, in place): ⌈log₂ T⌉ levels each way, each ONE batched array operation
+over all its pairs, fewer than 2T operator applications in all.
 
 Parameters are constant or given per step: A, β, Q, L, b, R with a leading axis
 T ((T, d, d) for A), or (batch, T, …) with batched observations, as the
@@ -148,10 +146,11 @@ def smoothing_operator(earlier, later, xp=np):
 def associative_scan(operator, elements, reverse: bool = False):
     """The prefix products e₀, e₀•e₁, … of a tuple of NumPy arrays along axis 0
     (``operator(earlier, later)`` on tuples, batched over leading axes); ``reverse``:
-    the suffix products …, e_{n−2}•e_{n−1}, e_{n−1}. Work-efficient: the pairs
-    combined, the half-length sequence scanned, the even positions filled in, each
-    level one call of ``operator`` on all its pairs (O(n) applications, 2⌈log₂ n⌉
-    levels deep).
+    the suffix products …, e_{n−2}•e_{n−1}, e_{n−1}. Blelloch's work-efficient scheme,
+    in place on a copy: the up-sweep leaves at each position 2s·j + 2s − 1 the product of
+    its block of 2s, the down-sweep completes the prefixes at 2s·j + 3s − 1 from those
+    before them; each level is one call of ``operator`` on all its pairs (strided views),
+    ⌈log₂ n⌉ levels each way, fewer than 2n applications in all.
 
     >>> import numpy as np
     >>> associative_scan(lambda a, b: (a[0] + b[0],), (np.arange(5),))[0]
@@ -160,22 +159,28 @@ def associative_scan(operator, elements, reverse: bool = False):
     >>> associative_scan(digits, (np.arange(1, 4), np.full(3, 10)), reverse=True)[0]
     array([123,  23,   3])
     """
-    elements = tuple(elements)
     if reverse:
         flipped = associative_scan(lambda a, b: operator(b, a), tuple(e[::-1] for e in elements))
         return tuple(e[::-1] for e in flipped)
-    n = len(elements[0])
-    if n < 2:
-        return elements
-    pairs = operator(tuple(e[0:n - 1:2] for e in elements), tuple(e[1::2] for e in elements))
-    odd = associative_scan(operator, pairs)                 # odd[i]: the prefix through 2i + 1
-    even = operator(tuple(o[:(n - 1) // 2] for o in odd), tuple(e[2::2] for e in elements))
-    out = []
-    for e, o, v in zip(elements, odd, even):
-        full = np.empty((n, ) + o.shape[1:], o.dtype)
-        full[0], full[1::2], full[2::2] = e[0], o, v
-        out.append(full)
-    return tuple(out)
+    x = tuple(np.array(e) for e in elements)
+    n = len(x[0])
+    s = 1
+    while 2 * s <= n:                           # up-sweep
+        _combine(operator, x, s - 1, 2 * s - 1, n, s)
+        s *= 2
+    while s > 1:                                # down-sweep
+        s //= 2
+        _combine(operator, x, 2 * s - 1, 3 * s - 1, n, s)
+    return x
+
+
+def _combine(operator, x, left, right, n, s):
+    """x[i] ← x[i − s] • x[i] at i = right, right + 2s, … < n (i − s = left, left + 2s, …)."""
+    if right >= n:
+        return
+    new = operator(tuple(e[left:n - s:2 * s] for e in x), tuple(e[right::2 * s] for e in x))
+    for e, v in zip(x, new):
+        e[right::2 * s] = v
 
 
 def _jax_scan(operator, elements, reverse: bool = False):
