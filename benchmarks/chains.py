@@ -64,6 +64,7 @@ from statsmodels.tsa.statespace import kalman_smoother as ksm
 from statsmodels.tsa.statespace.structural import UnobservedComponents
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import smoothing  # noqa: E402
 from smoothing import forward_backward, forward_backward_copy  # noqa: E402
 
 from paralens.categories import chains  # noqa: E402
@@ -117,23 +118,8 @@ def _T(n):
 # -- the data ---------------------------------------------------------------------------------
 
 def chain_data(T: int, rng, d: int = D, k: int = K):
-    """smoothing.py's chain (a rotation damped to 0.95, Q and R positive definite), the path
-    drawn with the noise in bulk: (m0, P0, A, beta, Q, L, b, R), ys (T, k)."""
-    A = 0.95 * np.linalg.qr(rng.normal(size=(d, d)))[0]
-    beta = 0.1 * rng.normal(size=d)
-    B = rng.normal(size=(d, d)) / np.sqrt(d)
-    Q = 0.1 * B @ B.T + 0.05 * np.eye(d)
-    L = rng.normal(size=(k, d)) / np.sqrt(d)
-    b = 0.1 * rng.normal(size=k)
-    R = 0.2 * np.eye(k)
-    m0, P0 = np.zeros(d), np.eye(d)
-    eta = rng.normal(size=(T, d)) @ np.linalg.cholesky(Q).T
-    eps = rng.normal(size=(T, k)) @ np.linalg.cholesky(R).T
-    x, ys = m0 + rng.normal(size=d), np.empty((T, k))
-    for t in range(T):
-        ys[t] = L @ x + b + eps[t]
-        x = A @ x + beta + eta[t]
-    return (m0, P0, A, beta, Q, L, b, R), ys
+    """smoothing.py's chain and a path of it: (m0, P0, A, beta, Q, L, b, R), ys (T, k)."""
+    return smoothing.chain_data(T, rng, d, k)
 
 
 # -- 1. the chain smoother against statsmodels ---------------------------------------------------

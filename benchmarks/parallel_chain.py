@@ -39,6 +39,7 @@ import numpy as np
 from paralens.categories.chains import smoother
 from paralens.categories.kernels import Chain, Prior
 from paralens.interpreters import bffg, codegen, numpy as interpreter
+from smoothing import chain_data
 from paralens.interpreters.parallel import parallel_smoother
 
 parallel_copy = types.FunctionType(parallel_smoother.__code__, parallel_smoother.__globals__,
@@ -46,22 +47,8 @@ parallel_copy = types.FunctionType(parallel_smoother.__code__, parallel_smoother
 
 
 def chain(T: int, d: int, k: int, rng):
-    """A stable random chain (as ``benchmarks/smoothing.py`` makes them) and its data."""
-    A = 0.95 * np.linalg.qr(rng.normal(size=(d, d)))[0]
-    beta = 0.1 * rng.normal(size=d)
-    B = rng.normal(size=(d, d)) / np.sqrt(d)
-    Q = 0.1 * B @ B.T + 0.05 * np.eye(d)
-    L = rng.normal(size=(k, d)) / np.sqrt(d)
-    b = 0.1 * rng.normal(size=k)
-    R = 0.2 * np.eye(k)
-    m0, P0 = np.zeros(d), np.eye(d)
-    x, ys = rng.multivariate_normal(m0, P0), np.empty((T, k))
-    noise_x = rng.multivariate_normal(np.zeros(d), Q, size=T)
-    noise_y = rng.multivariate_normal(np.zeros(k), R, size=T)
-    for t in range(T):
-        ys[t] = L @ x + b + noise_y[t]
-        x = A @ x + beta + noise_x[t]
-    return (m0, P0, A, beta, Q, L, b, R), ys
+    """A stable random chain and its data, as ``benchmarks/smoothing.py`` makes them."""
+    return chain_data(T, rng, d, k)
 
 
 def _time(fn, args) -> float:

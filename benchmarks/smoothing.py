@@ -100,8 +100,10 @@ def _rounds(functions: dict, rounds: int) -> dict:
     return samples
 
 
-def chain_case(T: int, d: int, rounds: int, rng):
-    k = max(d // 2, 1)
+def chain_data(T: int, rng, d: int, k: int):
+    """A stable random chain (a rotation damped to 0.95, Q and R positive definite) and a
+    path of it, the noise drawn in bulk: ((m0, P0, A, beta, Q, L, b, R), ys (T, k)); the
+    chains of every smoothing benchmark."""
     A = 0.95 * np.linalg.qr(rng.normal(size=(d, d)))[0]
     beta = 0.1 * rng.normal(size=d)
     B = rng.normal(size=(d, d)) / np.sqrt(d)
@@ -110,10 +112,17 @@ def chain_case(T: int, d: int, rounds: int, rng):
     b = 0.1 * rng.normal(size=k)
     R = 0.2 * np.eye(k)
     m0, P0 = np.zeros(d), np.eye(d)
-    x, ys = rng.multivariate_normal(m0, P0), np.empty((T, k))
+    eta = rng.normal(size=(T, d)) @ np.linalg.cholesky(Q).T
+    eps = rng.normal(size=(T, k)) @ np.linalg.cholesky(R).T
+    x, ys = m0 + rng.normal(size=d), np.empty((T, k))
     for t in range(T):
-        ys[t] = L @ x + b + rng.multivariate_normal(np.zeros(k), R)
-        x = A @ x + beta + rng.multivariate_normal(np.zeros(d), Q)
+        ys[t] = L @ x + b + eps[t]
+        x = A @ x + beta + eta[t]
+    return (m0, P0, A, beta, Q, L, b, R), ys
+
+
+def chain_case(T: int, d: int, rounds: int, rng):
+    (m0, P0, A, beta, Q, L, b, R), ys = chain_data(T, rng, d, max(d // 2, 1))
     chain = Chain(Prior(m0, P0), A, beta, Q, L, b, R, ys)
     ll, ms, Ps = kalman_rts(m0, P0, A, beta, Q, L, b, R, ys)
     evidence, means, covs, _ = bffg.smooth_chain(chain)
