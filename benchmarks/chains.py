@@ -205,6 +205,8 @@ def gradient_case(T: int, rounds: int, rng):
     # the gradient along a random direction of every parameter, by central differences
     h = 1e-5
     direction = {n: rng.normal(size=np.shape(v)) for n, v in values.items()}
+    for n in ("P0", "Q", "R"):              # covariances move along symmetric directions
+        direction[n] = 0.5 * (direction[n] + direction[n].T)
     shifted = [likelihood.value({n: v + s * h * direction[n] for n, v in values.items()}, batch)
                for s in (1, -1)]
     numeric = (shifted[0] - shifted[1]) / (2 * h)
