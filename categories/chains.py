@@ -155,22 +155,21 @@ class _Layout:
     """Where each Gaussian parameter is read: a parameter wire (constant over time) or a
     per-step input; the loop's constants and per-step inputs in their order."""
 
-    def __init__(self, d, k, varying, needed):
+    def __init__(self, d, k, varying):
         types = _types(d, k)
         self.d, self.k, self.types = d, k, types
         self.varying = varying
         self.fixed = tuple(n for n in GAUSSIAN_PARAMETERS if n not in varying)
         self.params = tuple(Param(types[n], n, _INIT[n]) for n in self.fixed)
-        self.consts = tuple(n for n in needed if n not in varying)
-        self.steps = tuple(n for n in varying if n in needed)
+        self.consts = tuple(n for n in _TRANSITION + _OBSERVATION if n not in varying)
+        self.steps = varying
         self.C = Ty().tensor(*(types[n] for n in self.consts))
         self.X = Real(k) @ Ty().tensor(*(types[n] for n in self.steps))
         self.inputs = Seq(self.X)
 
-    def read(self, fixed, consts_or_steps, names):
-        """The wires of ``names`` from the parameter wires and the per-step wires."""
+    def read(self, fixed, names):
+        """The parameter wires of ``names``, from all of them (``fixed``)."""
         table = dict(zip(self.fixed, fixed))
-        table.update(consts_or_steps)
         return [table[n] for n in names]
 
 
@@ -200,23 +199,23 @@ def _backward_loop(layout, messages=None) -> Loop:
     return Loop(stage, layout.C, g, layout.X, ys, reverse=True, name="backward filter")
 
 
-def log_likelihood(d: int, k: int, varying=(), name: str = "log p") -> Para:
+def log_likelihood(d: int, k: int, varying=()) -> Para:
     """log p(y) of the linear-Gaussian chain (the module's docstring): a Para map from the
     observations Seq(Real(k)) (then the ``varying`` parameters' sequences) to Real(),
     one number per series: the backward filter, a reverse loop, then the evidence at
     the prior root."""
     d, k = _sizes(d, k, "log_likelihood")
-    layout = _Layout(d, k, _varying(varying, "log_likelihood"), _TRANSITION + _OBSERVATION)
+    layout = _Layout(d, k, _varying(varying, "log_likelihood"))
     loop = _backward_loop(layout)
     P = Ty().tensor(*(p.ty for p in layout.params))
 
     @function(P @ layout.inputs, Real())
     def logp(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
-        consts = layout.read(fixed, {}, layout.consts)
+        consts = layout.read(fixed, layout.consts)
         state = zero(gaussian(d))()
         c, F, H = loop(*consts, *state, *seqs)
-        m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
+        m0, P0 = layout.read(fixed, ("m0", "P0"))
         return evidence(d)(m0, P0, c, F, H)
     return _constrained(Para(layout.params, logp))
 
@@ -231,16 +230,16 @@ def backward_messages(d: int, k: int, varying=()) -> Para:
     Real() @ Real(2) @ Real(2, 2) @ Seq(Real(2)) @ Seq(Real(2, 2))
     """
     d, k = _sizes(d, k, "backward_messages")
-    layout = _Layout(d, k, _varying(varying, "backward_messages"), _TRANSITION + _OBSERVATION)
+    layout = _Layout(d, k, _varying(varying, "backward_messages"))
     loop = _backward_loop(layout, messages="message")
     P = Ty().tensor(*(p.ty for p in layout.params))
 
     @function(P @ layout.inputs, Real() @ Real(d) @ Real(d, d) @ Seq(Real(d) @ Real(d, d)))
     def messages(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
-        consts = layout.read(fixed, {}, layout.consts)
+        consts = layout.read(fixed, layout.consts)
         c, F, H, Fs, Hs = loop(*consts, *zero(gaussian(d))(), *seqs)
-        m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
+        m0, P0 = layout.read(fixed, ("m0", "P0"))
         return evidence(d)(m0, P0, c, F, H), F, H, Fs, Hs
     return _constrained(Para(layout.params, messages))
 
@@ -254,7 +253,7 @@ def smoother(d: int, k: int, varying=()) -> Para:
     pushes the root's guided marginal through the guided transitions (§9.2):
     m_{t+1} = G(A m_t + β + QF), P_{t+1} = G A P_t Aᵀ Gᵀ + GQ, G = (I + QH)⁻¹."""
     d, k = _sizes(d, k, "smoother")
-    layout = _Layout(d, k, _varying(varying, "smoother"), _TRANSITION + _OBSERVATION)
+    layout = _Layout(d, k, _varying(varying, "smoother"))
     backward = _backward_loop(layout, messages="gain")
     # the guiding loop: constants (A, β, Q) not varying; per step F on x_{t+1} and the
     # gain G, then the varying transition parameters
@@ -286,13 +285,13 @@ def smoother(d: int, k: int, varying=()) -> Para:
     @function(P @ layout.inputs, Seq(out) @ Real())
     def smoothed(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
-        consts = layout.read(fixed, {}, layout.consts)
+        consts = layout.read(fixed, layout.consts)
         c, F, H, Fs, Gs = backward(*consts, *zero(gaussian(d))(), *seqs)
-        m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
+        m0, P0 = layout.read(fixed, ("m0", "P0"))
         logp = evidence(d)(m0, P0, c, F, H)
         mean0, cov0 = guide(d)(m0, P0, F, H)
         steps = dict(zip(layout.steps, seqs[1:1 + n_steps]))
-        g_consts = layout.read(fixed, {}, trans_consts)
+        g_consts = layout.read(fixed, trans_consts)
         g_steps = [steps[n] for n in trans_steps]
         _, _, ms, Ps, Cs = forward(*g_consts, mean0, cov0, Fs, Gs, *g_steps)
         return ms, Ps, Cs, logp
@@ -307,7 +306,7 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
     under it to log p(y), and pushes the update through the transition (the
     prediction)."""
     d, k = _sizes(d, k, "kalman_filter")
-    layout = _Layout(d, k, _varying(varying, "kalman_filter"), _TRANSITION + _OBSERVATION)
+    layout = _Layout(d, k, _varying(varying, "kalman_filter"))
     state = Real(d) @ Real(d, d)
     out = Real(d) @ Real(d, d)
 
@@ -329,8 +328,8 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
     @function(P @ layout.inputs, Seq(out) @ Real())
     def filtered(*wires):
         fixed, seqs = wires[:len(layout.params)], wires[len(layout.params):]
-        consts = layout.read(fixed, {}, layout.consts)
-        m0, P0 = layout.read(fixed, {}, ("m0", "P0"))
+        consts = layout.read(fixed, layout.consts)
+        m0, P0 = layout.read(fixed, ("m0", "P0"))
         _, _, ms, Ps, logp = loop(*consts, m0, P0, *seqs)
         return ms, Ps, logp
     return _constrained(Para(layout.params, filtered))
@@ -370,15 +369,17 @@ def local_level_likelihood(m0: float, P0: float = 1e7, diffuse: bool = False) ->
 
 # -- hidden Markov chains ---------------------------------------------------------------------
 
-def _hmm_backward(S, n, messages: bool) -> Loop:
+def _hmm_backward(S, n) -> Loop:
+    """The HMM's backward filter: a reverse loop whose state is the message (c, ĥ) on
+    x_{t+1}, pulled back through K and fused with the leaf y_t; each step also outputs the
+    ĥ it was given, for guiding."""
     g = discrete(S)
-    ys = Real(S) if messages else Ty()
 
-    @function(Real(S, S) @ Real(S, n) @ g @ Real(), g @ ys)
+    @function(Real(S, S) @ Real(S, n) @ g @ Real(), g @ Real(S))
     def stage(K, E, c, h, y):
         pulled = discrete_pullback(S)(K, c, h)
-        return discrete_fuse(S)(*pulled, *emission(S, n)(E, y)) + ((h, ) if messages else ())
-    return Loop(stage, Real(S, S) @ Real(S, n), g, Real(), ys, reverse=True,
+        return discrete_fuse(S)(*pulled, *emission(S, n)(E, y)) + (h, )
+    return Loop(stage, Real(S, S) @ Real(S, n), g, Real(), Real(S), reverse=True,
                 name="backward filter")
 
 
@@ -534,7 +535,7 @@ def hmm_backward_filter(S: int, n: int) -> Para:
     Real() @ Real(2) @ Seq(Real(2))
     """
     S, n = _hmm_sizes(S, n, "hmm_backward_filter")
-    backward = _hmm_backward(S, n, messages=True)
+    backward = _hmm_backward(S, n)
     x = Real(S)
 
     @function(x @ Real(S, S) @ Real(S, n) @ Seq(Real()) @ Real(), Real() @ x @ Seq(x))

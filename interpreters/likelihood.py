@@ -177,7 +177,7 @@ class Likelihood:
         values, args = self._arguments(params, data)
         state = [np.zeros(w.shape, dtype=w.dtype) for w in learner.state_type.inside]
         current = [np.asarray(v) for v in values.values()]
-        weights = np.ones(np.shape(self._value(*args))[:1] or ())
+        weights = np.ones(())      # every series' weight 1: one value, shared by the batch
         history = []
         self.last = values
         path = [values] if keep_path else None
