@@ -1111,7 +1111,8 @@ def factor(message: GaussianMessage, d1: int, tol: float = 0.0):
 
 # -- a chain: one stage iterated over time, run as the loops of ``categories.chains`` ----------
 
-_MODELS: dict = {}      # (builder, sizes, varying) ↦ (the model, its compiled diagram)
+_MODELS: dict = {}      # (builder, sizes, varying) ↦ the model
+_RUNS: dict = {}        # id(model) ↦ its compiled diagram (the model is kept in _MODELS)
 
 
 def _cached(builder):
@@ -1120,17 +1121,18 @@ def _cached(builder):
     step."""
     def build(*sizes, **options):
         key = (builder.__name__, sizes, tuple(sorted(options.items())))
-        found = _MODELS.get(key)
-        if found is None:
+        para = _MODELS.get(key)
+        if para is None:
             from . import codegen
-            para = builder(*sizes, **options)
-            found = _MODELS[key] = (para, codegen.compile(para.diagram))
-        return found[0]
+            para = _MODELS[key] = builder(*sizes, **options)
+            _RUNS[id(para)] = codegen.compile(para.diagram)
+        return para
     return build
 
 
 def _run(para):
-    return next(run for model, run in _MODELS.values() if model is para)
+    """The compiled diagram of a model ``_cached`` built."""
+    return _RUNS[id(para)]
 
 
 def _chain_log_evidence(box) -> float:
