@@ -115,12 +115,20 @@ def check_constraints(para, values, where: str = "") -> None:
 
 
 def identity(rng, shape):
-    """Initialise a matrix as the identity (the rows and columns it has)."""
+    """Initialise a matrix as the identity (the rows and columns it has).
+
+    >>> identity(None, (2, 3)).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
     return np.eye(*shape)
 
 
 def uniform_rows(rng, shape):
-    """Initialise a stochastic vector or matrix as uniform (each row sums to one)."""
+    """Initialise a stochastic vector or matrix as uniform (each row sums to one).
+
+    >>> uniform_rows(None, (2, 4))[0].tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
     return np.full(shape, 1.0 / shape[-1])
 
 
@@ -203,7 +211,11 @@ def log_likelihood(d: int, k: int, varying=()) -> Para:
     """log p(y) of the linear-Gaussian chain (the module's docstring): a Para map from the
     observations Seq(Real(k)) (then the ``varying`` parameters' sequences) to Real(),
     one number per series: the backward filter, a reverse loop, then the evidence at
-    the prior root."""
+    the prior root.
+
+    >>> log_likelihood(2, 1, varying=("A", )).dom        # y, then A per step
+    Seq(Real(1)) @ Seq(Real(2, 2))
+    """
     d, k = _sizes(d, k, "log_likelihood")
     layout = _Layout(d, k, _varying(varying, "log_likelihood"))
     loop = _backward_loop(layout)
@@ -251,7 +263,11 @@ def smoother(d: int, k: int, varying=()) -> Para:
     x_T after the data). The backward
     filter (a reverse loop) leaves the message on each x_{t+1}; guiding (a forward loop)
     pushes the root's guided marginal through the guided transitions (§9.2):
-    m_{t+1} = G(A m_t + β + QF), P_{t+1} = G A P_t Aᵀ Gᵀ + GQ, G = (I + QH)⁻¹."""
+    m_{t+1} = G(A m_t + β + QF), P_{t+1} = G A P_t Aᵀ Gᵀ + GQ, G = (I + QH)⁻¹.
+
+    >>> smoother(2, 1).cod
+    Seq(Real(2)) @ Seq(Real(2, 2)) @ Seq(Real(2, 2)) @ Real()
+    """
     d, k = _sizes(d, k, "smoother")
     layout = _Layout(d, k, _varying(varying, "smoother"))
     backward = _backward_loop(layout, messages="gain")
@@ -304,7 +320,11 @@ def kalman_filter(d: int, k: int, varying=()) -> Para:
     p(x_t | y_0 … y_t). A forward loop whose state is the predicted N(m⁻, P⁻): each
     step guides it by the leaf y_t (the update, ``guide``), adds the leaf's evidence
     under it to log p(y), and pushes the update through the transition (the
-    prediction)."""
+    prediction).
+
+    >>> kalman_filter(2, 1).cod
+    Seq(Real(2)) @ Seq(Real(2, 2)) @ Real()
+    """
     d, k = _sizes(d, k, "kalman_filter")
     layout = _Layout(d, k, _varying(varying, "kalman_filter"))
     state = Real(d) @ Real(d, d)
@@ -420,7 +440,17 @@ def hmm_log_likelihood(S: int, n: int) -> Para:
     (S states, n symbols; the symbols a sequence of numbers, NaN missing): the forward
     filter (a loop; ``hmm_filter``), its one-step log-likelihoods summed. It is the
     polynomial Σ_x p(x₀) Π K Π E exactly, also off stochastic matrices, so its gradient
-    in K and E is Baum–Welch's (K ⊙ ∂log p/∂K: the expected transition counts)."""
+    in K and E is Baum–Welch's (K ⊙ ∂log p/∂K: the expected transition counts).
+
+    >>> import numpy as np
+    >>> from paralens.interpreters.numpy import compile
+    >>> model = hmm_log_likelihood(2, 2)
+    >>> p, K, E = [0.5, 0.5], [[0.9, 0.1], [0.1, 0.9]], [[1.0, 0.0], [0.0, 1.0]]
+    >>> logp = compile(model.diagram)(np.array(p), np.array(K), np.array(E),
+    ...                               np.array([[0.0, 0.0]]))
+    >>> bool(np.isclose(logp[0], np.log(0.5 * 0.9)))       # x = (0, 0): p · K · E
+    True
+    """
     S, n = _hmm_sizes(S, n, "hmm_log_likelihood")
     loop = _hmm_forward(S, n, smoothing=False)
 
@@ -452,7 +482,11 @@ def hmm_smoother(S: int, n: int) -> Para:
     γ_t(x) = p(x_t = x | y). The backward filter (a reverse loop) leaves at each step
     the message β_t = Kĥ_{t+1} the future puts on x_t; the forward filter (a forward
     loop) gives γ_t ∝ α_t ⊙ β_t and log p(y). Nothing is divided but by a sum, which is
-    0 only when the symbols are impossible, so structural zeros of K and E are exact."""
+    0 only when the symbols are impossible, so structural zeros of K and E are exact.
+
+    >>> hmm_smoother(3, 4).cod
+    Seq(Real(3)) @ Real()
+    """
     S, n = _hmm_sizes(S, n, "hmm_smoother")
     x = Real(S)
 
@@ -505,7 +539,14 @@ def of_chain(box, model=None):
 def of_hidden_markov(box, model=None):
     """A ``HiddenMarkov`` box (``markov.hidden_markov``) read as ``hmm_smoother`` (or
     ``model``, e.g. ``hmm_log_likelihood``), its parameters and its data (the symbols as
-    numbers, NaN missing, one series): ``(para, params, data)``."""
+    numbers, NaN missing, one series): ``(para, params, data)``.
+
+    >>> from paralens.categories.markov import hidden_markov
+    >>> para, params, (symbols, ) = of_hidden_markov(hidden_markov([1.0, 0.0], np.eye(2),
+    ...                                                             np.eye(2), [0, None]))
+    >>> para.names, symbols.tolist()
+    (('p', 'K', 'E'), [[0.0, nan]])
+    """
     from .kernels import HiddenMarkov
     if not isinstance(box, HiddenMarkov):
         raise TypeError(f"of_hidden_markov reads a HiddenMarkov box (markov.hidden_markov), "

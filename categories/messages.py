@@ -56,19 +56,33 @@ def _size(n, what: str) -> int:
 
 
 def gaussian(d: int) -> Ty:
-    """The wires of a Gaussian message on R^d: c ⊗ F ⊗ H."""
+    """The wires of a Gaussian message on R^d: c ⊗ F ⊗ H.
+
+    >>> gaussian(2)
+    Real() @ Real(2) @ Real(2, 2)
+    """
     d = _size(d, "gaussian: d")
     return Real() @ Real(d) @ Real(d, d)
 
 
 def discrete(S: int) -> Ty:
-    """The wires of a message on S states: the log-scale c ⊗ the normalised ĥ."""
+    """The wires of a message on S states: the log-scale c ⊗ the normalised ĥ.
+
+    >>> discrete(3)
+    Real() @ Real(3)
+    """
     return Real() @ Real(_size(S, "discrete: S"))
 
 
 class Observed(Generator):
     """y ↦ s ⊗ ỹ: the mask s (1 where y is observed, 0 where it is NaN: missing) and y
-    with its missing entries 0. R: (s, s̄, ỹ̄) ↦ s ⊙ ỹ̄ (the mask is locally constant)."""
+    with its missing entries 0. R: (s, s̄, ỹ̄) ↦ s ⊙ ỹ̄ (the mask is locally constant).
+
+    >>> import numpy as np
+    >>> from paralens.interpreters.numpy import compile
+    >>> compile(Observed(2))(np.array([1.5, np.nan]))
+    (array([1., 0.]), array([1.5, 0. ]))
+    """
 
     def __init__(self, k: int):
         self.k = _size(k, "Observed: k")
@@ -101,7 +115,14 @@ def _symbols(wire, rng, batch):
 class OneHot(Generator):
     """A symbol y (a number 0 … n − 1, NaN: missing) ↦ s ⊗ e: s = 1 if it is observed,
     else 0, and e its indicator vector (0 if missing). Locally constant: R is 0. Its
-    domain is the symbols (``total = False``): any other number is refused at the call."""
+    domain is the symbols (``total = False``): any other number is refused at the call.
+
+    >>> import numpy as np
+    >>> from paralens.interpreters.numpy import compile
+    >>> compile(OneHot(3))(np.array([2.0, np.nan]))
+    (array([1., 0.]), array([[0., 0., 1.],
+           [0., 0., 0.]]))
+    """
 
     smooth = False
     total = False
@@ -247,13 +268,21 @@ def discrete_pullback(S: int, S_out: int | None = None) -> Diagram:
 
 
 def discrete_fuse(S: int) -> Diagram:
-    """Two messages on one finite wire fused: the product, normalised."""
+    """Two messages on one finite wire fused: the product, normalised.
+
+    >>> discrete_fuse(2).cod
+    Real() @ Real(2)
+    """
     g = discrete(S)
     return function(g @ g, g)(lambda c1, h1, c2, h2: _normalised(S, c1 + c2, h1 * h2))
 
 
 def discrete_evidence(S: int) -> Diagram:
-    """p ⊗ (c, ĥ) ↦ c + log p·ĥ: at a root x ~ p, log p(y)."""
+    """p ⊗ (c, ĥ) ↦ c + log p·ĥ: at a root x ~ p, log p(y).
+
+    >>> discrete_evidence(2).dom
+    Real(2) @ Real() @ Real(2)
+    """
     S = _size(S, "discrete_evidence: S")
     return function(Real(S) @ discrete(S), Real())(lambda p, c, h: c + Log(Real())(p @ h))
 

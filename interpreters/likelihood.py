@@ -65,7 +65,15 @@ class Objective:
     """−Σ log p(y) and its gradient as functions of one flat vector θ of the parameters
     (in the model's order, each raveled): ``objective(θ) = (value, gradient)``, as
     ``scipy.optimize.minimize(..., jac=True)`` takes it; ``x0`` the starting point and
-    ``parameters(θ)`` the parameters it stands for."""
+    ``parameters(θ)`` the parameters it stands for.
+
+    >>> import numpy as np
+    >>> from paralens.categories.chains import local_level_likelihood
+    >>> model = local_level_likelihood(0.0, 1.0)
+    >>> objective = Likelihood(model).objective(model.init(), np.array([[[0.5]]]))
+    >>> objective.x0, round(float(objective(objective.x0)[0]), 6)
+    (array([0., 0.]), 1.328012)
+    """
 
     def __init__(self, likelihood: "Likelihood", params, data):
         self.likelihood, self.data = likelihood, data
@@ -99,7 +107,12 @@ class Objective:
 class Fitted(tuple):
     """(parameters, history): the fitted parameters and −Σ log p before each step;
     ``path``, the parameters before each step and after the last (with
-    ``fit(..., keep_path=True)``; else None)."""
+    ``fit(..., keep_path=True)``; else None).
+
+    >>> fitted = Fitted({"a": 1.0}, [2.0, 1.5])
+    >>> fitted.params, fitted.history, fitted.path
+    ({'a': 1.0}, [2.0, 1.5], None)
+    """
 
     def __new__(cls, params, history, path=None):
         fitted = super().__new__(cls, (params, history))
@@ -119,7 +132,14 @@ class Likelihood:
     """log p(y) of ``model`` (a Para map to Real(), one number per series) on data,
     compiled once with ``compile`` (the NumPy interpreter by default; the code
     generator, ``interpreters.codegen.compile``, or JAX's, ``interpreters.jax.compile``,
-    run the same diagrams)."""
+    run the same diagrams).
+
+    >>> import numpy as np
+    >>> from paralens.categories.chains import log_likelihood
+    >>> nll = Likelihood(log_likelihood(1, 1))
+    >>> round(nll.value(nll.model.init(), np.array([[[0.5]], [[0.5]]])), 6)   # two series
+    -2.656024
+    """
 
     def __init__(self, model: Para, compile=None):
         self.model = _model(model)

@@ -445,5 +445,12 @@ def parallel_smoother(m0, P0, A, beta, Q, L, b, R, ys, xp=np):
     Cov(x_t, x_{t+1} | y) (…, T, d, d; at the last step with the state x_T after the data,
     P_{T−1}Aᵀ) and log p(y) of the linear-Gaussian chain, as ``chains.smoother`` gives
     them: the filter's prefix products, then the suffix products of the smoothing
-    elements; ``xp``: NumPy or jax.numpy."""
+    elements; ``xp``: NumPy or jax.numpy.
+
+    >>> I = np.eye(1)
+    >>> means, covs, lag, logp = parallel_smoother(np.zeros(1), I, I, np.zeros(1), I, I,
+    ...                                            np.zeros(1), I, np.array([[2.0]]))
+    >>> means.tolist(), covs.tolist()                 # x₀ | y₀ = 2 ~ N(1, 1/2)
+    ([[1.0]], [[[0.5]]])
+    """
     return _run(_smooth, "parallel_smoother", (m0, P0, A, beta, Q, L, b, R, ys), xp)
